@@ -1,0 +1,271 @@
+//! Architecture descriptors: the only place facts about an architecture live.
+//!
+//! Every `arches/*.yaml` is embedded at build time; `MODVERIFY_ARCH_DIR` (or `--arch-dir`)
+//! adds or overrides descriptors at run time without a rebuild.
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/arches.rs"));
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchError {
+    #[error("{file}: invalid architecture descriptor at `{key}`: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+    #[error("cannot read architecture descriptors in {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("unknown architecture `{name}`; known: {known}")]
+    Unknown { name: String, known: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endian {
+    Little,
+    Big,
+}
+
+/// How `struct kernel_symbol` is laid out (`include/linux/export.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KsymtabLayout {
+    /// `unsigned long value; const char *name; const char *namespace;`
+    Absolute,
+    /// `int value_offset; int name_offset; int namespace_offset;` (x86, arm64)
+    Prel32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElfFacts {
+    /// `e_machine` of vmlinux and of every module.
+    pub machine: u16,
+    /// Other `e_machine` values the kernel's `elf_check_arch` also accepts (i386's EM_486).
+    #[serde(default)]
+    pub also_machines: Vec<u16>,
+    /// 32 or 64.
+    pub class: u8,
+    pub endian: Endian,
+    pub ksymtab: KsymtabLayout,
+    /// Mask applied to a relocation's type (SPARC64 keeps extra data above the low byte).
+    #[serde(default)]
+    pub reloc_type_mask: Option<u32>,
+    /// Undefined-symbol types the arch loader turns into absolute ones (sparc's STT_REGISTER).
+    #[serde(default)]
+    pub skip_undefined_types: Vec<u8>,
+}
+
+impl ElfFacts {
+    pub fn word(&self) -> usize {
+        if self.class == 64 {
+            8
+        } else {
+            4
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildFacts {
+    /// Boot image, relative to the build directory (`vmlinux` where the ELF itself boots).
+    pub image: String,
+    /// Whether QEMU can boot the unstripped vmlinux directly.
+    #[serde(default)]
+    pub vmlinux_boots: bool,
+    /// Kconfig fragment lines this arch needs on top of the base config.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Extra linker flags for the static guest agent.
+    #[serde(default)]
+    pub guest_ldflags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuFacts {
+    pub binary: String,
+    pub packages: Vec<String>,
+    /// Machine, memory and device arguments (kernel, initrd and append are added by modverify).
+    pub args: Vec<String>,
+    /// Kernel console device (`console=` argument).
+    pub console: String,
+    /// Typical seconds from QEMU start to init, used to scale timeouts.
+    #[serde(default)]
+    pub boot_seconds: Option<u32>,
+}
+
+/// Stages that cannot be done for an architecture, with the reason shown to the user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    pub build: Option<String>,
+    pub boot: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchDescriptor {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `ARCH=` for kbuild.
+    pub kernel_arch: String,
+    /// `CROSS_COMPILE=` prefix.
+    pub cross_compile: String,
+    /// Debian packages providing the cross toolchain.
+    #[serde(default)]
+    pub toolchain_packages: Vec<String>,
+    pub elf: ElfFacts,
+    #[serde(default)]
+    pub build: Option<BuildFacts>,
+    #[serde(default)]
+    pub qemu: Option<QemuFacts>,
+    #[serde(default)]
+    pub unsupported: Unsupported,
+}
+
+impl ArchDescriptor {
+    /// Parses and validates one descriptor; `file` names it in errors.
+    pub fn from_yaml(file: &str, text: &str) -> Result<Self, ArchError> {
+        let de = serde_norway::Deserializer::from_str(text);
+        let desc: ArchDescriptor =
+            serde_path_to_error::deserialize(de).map_err(|e| ArchError::Invalid {
+                file: file.to_string(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        desc.validate(file)?;
+        Ok(desc)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ArchError> {
+        let bad = |key: &str, message: String| ArchError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("name", format!("`{}` must be a non-empty [A-Za-z0-9_] word", self.name)));
+        }
+        if self.elf.class != 32 && self.elf.class != 64 {
+            return Err(bad("elf.class", format!("{} is not 32 or 64", self.elf.class)));
+        }
+        if self.build.is_some() && self.unsupported.build.is_some() {
+            return Err(bad("unsupported.build", "set together with `build`".into()));
+        }
+        if self.qemu.is_some() && self.unsupported.boot.is_some() {
+            return Err(bad("unsupported.boot", "set together with `qemu`".into()));
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether an ELF header's identity is this architecture's.
+    pub fn accepts_elf(&self, machine: u16, is_64: bool, little: bool) -> bool {
+        (self.elf.machine == machine || self.elf.also_machines.contains(&machine))
+            && is_64 == (self.elf.class == 64)
+            && little == (self.elf.endian == Endian::Little)
+    }
+}
+
+/// Every known descriptor, embedded ones first, overridden by name from `dir` if given.
+#[derive(Debug, Clone)]
+pub struct ArchRegistry {
+    pub arches: Vec<ArchDescriptor>,
+}
+
+impl ArchRegistry {
+    pub fn load(dir: Option<&Path>) -> Result<Self, ArchError> {
+        let mut arches = Vec::new();
+        for (file, text) in embedded::EMBEDDED {
+            arches.push(ArchDescriptor::from_yaml(&format!("arches/{file}"), text)?);
+        }
+        let dir = dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MODVERIFY_ARCH_DIR").map(PathBuf::from));
+        if let Some(dir) = dir {
+            let io = |source| ArchError::Io { dir: dir.clone(), source };
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            files.sort();
+            for f in files {
+                let text = std::fs::read_to_string(&f).map_err(|source| ArchError::Io {
+                    dir: f.clone(),
+                    source,
+                })?;
+                let d = ArchDescriptor::from_yaml(&f.display().to_string(), &text)?;
+                arches.retain(|a| a.name != d.name);
+                arches.push(d);
+            }
+        }
+        Ok(ArchRegistry { arches })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&ArchDescriptor, ArchError> {
+        self.arches.iter().find(|a| a.matches(name)).ok_or_else(|| ArchError::Unknown {
+            name: name.to_string(),
+            known: self.names().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.arches.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The descriptor whose ELF identity matches, if exactly one does.
+    pub fn by_elf(&self, machine: u16, is_64: bool, little: bool) -> Option<&ArchDescriptor> {
+        self.arches.iter().find(|a| a.accepts_elf(machine, is_64, little))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_descriptors_load() {
+        let r = ArchRegistry::load(None).unwrap();
+        for n in ["sparc64", "alpha", "riscv64", "ia64", "x86_64", "sparc", "amd64"] {
+            r.get(n).unwrap();
+        }
+        assert_eq!(r.by_elf(43, true, false).unwrap().name, "sparc64");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = embedded::EMBEDDED.iter().find(|(f, _)| *f == "alpha.yaml").unwrap().1;
+        let bad = text.replace("  endian: little", "  endian: little\n  endianess: big");
+        let e = ArchDescriptor::from_yaml("x.yaml", &bad).unwrap_err().to_string();
+        assert!(e.contains("x.yaml") && e.contains("elf") && e.contains("endianess"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_its_key_path() {
+        let text = embedded::EMBEDDED.iter().find(|(f, _)| *f == "alpha.yaml").unwrap().1;
+        let bad = text.replace("ksymtab: absolute", "ksymtab: relative");
+        let e = ArchDescriptor::from_yaml("x.yaml", &bad).unwrap_err().to_string();
+        assert!(e.contains("elf.ksymtab"), "{e}");
+    }
+
+    #[test]
+    fn broken_yaml_is_an_error_not_a_panic() {
+        for t in ["", ":", "name: [", "\t- x", "name: a\nname: b"] {
+            assert!(ArchDescriptor::from_yaml("x.yaml", t).is_err(), "{t:?}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Consistency of the kernel's own export table: slot counts, sortedness, every kcrctab slot
+//! against the best reference CRC we have (Module.symvers, `__crc_*` labels, the modules'
+//! `__versions`), index shifts (the Linux 5.19 modpost bug) and zero CRCs.
+use crate::elf::exports::{ExportTable, TableKind};
+use crate::elf::{ModuleFacts, Symvers};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Modules will fail because of it.
+    Error,
+    /// Worth knowing; fails nothing by itself.
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportProblemKind {
+    /// `__kcrctab` holds a different number of slots than `__ksymtab` has entries.
+    SlotCount,
+    /// A run of slots where slot i holds the CRC of symbol i+delta.
+    IndexShift,
+    /// A single slot holding a CRC other than the symbol's own.
+    CrcMismatch,
+    /// An export with no `__crc_<sym>` label at all: it has no slot of its own.
+    NoCrcSlot,
+    /// A slot holding 0: modpost could not version the symbol.
+    ZeroCrc,
+    /// The table is not in strcmp order: the kernel's binary search misses symbols.
+    Unsorted,
+    /// Module.symvers and vmlinux disagree about which symbols are exported.
+    SymversMismatch,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportProblem {
+    pub kind: ExportProblemKind,
+    pub severity: Severity,
+    /// `__ksymtab`/`__kcrctab` or the `_gpl` pair.
+    pub table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The symbol's own CRC (from the reference named in `reference`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    pub expected_crc: Option<u64>,
+    /// What the kernel reads at that slot.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    pub kernel_crc: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'static str>,
+    /// For an index shift: slot i holds the CRC of symbol i+delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_slot: Option<usize>,
+    /// Every symbol the problem affects, in slot order (never truncated here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+    pub detail: String,
+}
+
+impl ExportProblem {
+    fn new(kind: ExportProblemKind, severity: Severity, table: TableKind, detail: String) -> Self {
+        ExportProblem {
+            kind,
+            severity,
+            table: format!("{}/{}", table.ksymtab(), table.kcrctab()),
+            slot: None,
+            symbol: None,
+            expected_crc: None,
+            kernel_crc: None,
+            reference: None,
+            delta: None,
+            last_slot: None,
+            symbols: vec![],
+            detail,
+        }
+    }
+}
+
+/// The reference CRC of each vmlinux export and where it came from.
+struct References {
+    crc: HashMap<String, (u32, &'static str)>,
+}
+
+impl References {
+    fn build(table: &ExportTable, symvers: Option<&Symvers>, modules: &[&ModuleFacts]) -> Self {
+        let mut crc: HashMap<String, (u32, &'static str)> = HashMap::new();
+        // Weakest first; stronger sources overwrite.
+        let mut votes: HashMap<&str, HashMap<u32, usize>> = HashMap::new();
+        for m in modules {
+            for v in m.versions.iter().flatten() {
+                if table.lookup(&v.name).is_some() && v.crc <= u32::MAX as u64 {
+                    *votes.entry(v.name.as_str()).or_default().entry(v.crc as u32).or_default() += 1;
+                }
+            }
+        }
+        for (name, counts) in votes {
+            if let Some((&c, _)) = counts.iter().max_by_key(|(c, n)| (**n, **c)) {
+                crc.insert(name.to_string(), (c, "module __versions"));
+            }
+        }
+        for (name, l) in &table.crc_labels {
+            crc.insert(name.clone(), (l.crc, "vmlinux __crc_ label"));
+        }
+        if let Some(s) = symvers {
+            for e in s.entries.iter().filter(|e| e.module == "vmlinux") {
+                crc.insert(e.symbol.clone(), (e.crc, "Module.symvers"));
+            }
+        }
+        References { crc }
+    }
+}
+
+/// Checks the export table. `modules` serve as a CRC oracle when nothing better is given.
+pub fn check_export_table(table: &ExportTable, symvers: Option<&Symvers>, modules: &[&ModuleFacts]) -> Vec<ExportProblem> {
+    let refs = References::build(table, symvers, modules);
+    let mut out = Vec::new();
+    for kind in TableKind::ALL {
+        let t = table.table(kind);
+        let names = &t.names;
+        if let Some(i) = names.windows(2).position(|w| w[0].as_bytes() >= w[1].as_bytes()) {
+            let mut p = ExportProblem::new(
+                ExportProblemKind::Unsorted,
+                Severity::Error,
+                kind,
+                format!(
+                    "{} is not in strcmp order at slot {}: `{}` then `{}`; the kernel's binary search will miss symbols",
+                    kind.ksymtab(),
+                    i + 1,
+                    names[i],
+                    names[i + 1]
+                ),
+            );
+            p.slot = Some(i + 1);
+            p.symbol = Some(names[i + 1].clone());
+            out.push(p);
+        }
+        if let Some(s) = symvers {
+            symvers_membership(kind, names, s, &mut out);
+        }
+        if !table.modversions || names.is_empty() {
+            continue;
+        }
+        if t.crc_slots.len() != names.len() {
+            let mut p = ExportProblem::new(
+                ExportProblemKind::SlotCount,
+                Severity::Error,
+                kind,
+                format!(
+                    "{} has {} CRC slots for {} {} entries: the kernel finds a CRC by the symbol's index, so {}",
+                    kind.kcrctab(),
+                    t.crc_slots.len(),
+                    names.len(),
+                    kind.ksymtab(),
+                    if t.crc_slots.len() < names.len() {
+                        "every export after a missing slot is checked against another symbol's CRC"
+                    } else {
+                        "the slots cannot all belong to their symbols"
+                    }
+                ),
+            );
+            p.slot = Some(t.crc_slots.len().min(names.len()));
+            out.push(p);
+        }
+        // Exports with no __crc_ label of their own (only meaningful when labels exist at all).
+        if !table.crc_labels.is_empty() {
+            for (i, n) in names.iter().enumerate() {
+                if !table.crc_labels.contains_key(n) {
+                    let mut p = ExportProblem::new(
+                        ExportProblemKind::NoCrcSlot,
+                        Severity::Error,
+                        kind,
+                        format!(
+                            "`{n}` (entry {i} of {}) has no __crc_{n} label: it got no {} slot, so the slots after it belong to other symbols",
+                            kind.ksymtab(),
+                            kind.kcrctab()
+                        ),
+                    );
+                    p.slot = Some(i);
+                    p.symbol = Some(n.clone());
+                    out.push(p);
+                }
+            }
+        }
+        shifts_and_mismatches(kind, t, &refs, &mut out);
+        for (i, c) in t.effective_crcs.iter().enumerate() {
+            if *c == Some(0) && refs.crc.get(&names[i]).is_none_or(|r| r.0 == 0) {
+                let mut p = ExportProblem::new(
+                    ExportProblemKind::ZeroCrc,
+                    Severity::Warning,
+                    kind,
+                    format!(
+                        "`{}` has CRC 0 (modpost: \"version generation failed\"); in-tree modules using it get no version entry",
+                        names[i]
+                    ),
+                );
+                p.slot = Some(i);
+                p.symbol = Some(names[i].clone());
+                p.kernel_crc = Some(0);
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn symvers_membership(kind: TableKind, names: &[String], s: &Symvers, out: &mut Vec<ExportProblem>) {
+    let want: std::collections::HashSet<&str> = s
+        .entries
+        .iter()
+        .filter(|e| e.module == "vmlinux" && (e.gpl == (kind == TableKind::Gpl)))
+        .map(|e| e.symbol.as_str())
+        .collect();
+    let have: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut missing: Vec<String> = want.difference(&have).map(|s| s.to_string()).collect();
+    let mut extra: Vec<String> = have.difference(&want).map(|s| s.to_string()).collect();
+    missing.sort();
+    extra.sort();
+    for (list, what) in [(missing, "listed in Module.symvers but not exported by vmlinux"), (extra, "exported by vmlinux but not in Module.symvers")] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut p = ExportProblem::new(
+            ExportProblemKind::SymversMismatch,
+            Severity::Error,
+            kind,
+            format!("{} {} symbols are {what} (first: {}); do the files belong to the same build?", list.len(), kind.symvers_type(), list[0]),
+        );
+        p.symbol = Some(list[0].clone());
+        p.symbols = list;
+        out.push(p);
+    }
+}
+
+/// Compares every slot with its symbol's reference CRC; groups mismatches into index shifts.
+fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &References, out: &mut Vec<ExportProblem>) {
+    let names = &t.names;
+    let reference = |i: usize| names.get(i).and_then(|n| refs.crc.get(n));
+    // For each mismatching slot, the delta (if any, smallest |delta| first) explaining it.
+    let mut bad: Vec<(usize, Option<i64>)> = Vec::new();
+    for i in 0..names.len() {
+        let Some(&(want, _)) = reference(i) else { continue };
+        let got = t.effective_crcs.get(i).copied().flatten();
+        if got == Some(want) {
+            continue;
+        }
+        let delta = got.and_then(|g| {
+            (1..=16i64).flat_map(|d| [d, -d]).find(|&d| {
+                let j = i as i64 + d;
+                j >= 0 && reference(j as usize).is_some_and(|r| r.0 == g)
+            })
+        });
+        bad.push((i, delta));
+    }
+    let mut k = 0;
+    while k < bad.len() {
+        let delta = bad[k].1;
+        let mut end = k;
+        if delta.is_some() {
+            while end + 1 < bad.len() && bad[end + 1].1 == delta && bad[end + 1].0 == bad[end].0 + 1 {
+                end += 1;
+            }
+        }
+        let (first, last) = (bad[k].0, bad[end].0);
+        let src = reference(first).map(|r| r.1);
+        if let Some(d) = delta {
+            let run: Vec<String> = (first..=last).map(|i| names[i].clone()).collect();
+            let lost = if d > 0 {
+                format!(
+                    "`{}` has no slot of its own, so slot {first} holds the CRC of `{}`",
+                    names[first],
+                    names.get((first as i64 + d) as usize).map(String::as_str).unwrap_or("?")
+                )
+            } else {
+                format!("slot {first} holds the CRC of `{}`", names.get((first as i64 + d) as usize).map(String::as_str).unwrap_or("?"))
+            };
+            let mut p = ExportProblem::new(
+                ExportProblemKind::IndexShift,
+                Severity::Error,
+                kind,
+                format!(
+                    "index shift in {}: slots {first}..={last} ({} symbols) hold the CRC of the symbol {}{} places {}; {lost}. \
+                     Every module importing one of these symbols fails with \"disagrees about version of symbol\"",
+                    kind.kcrctab(),
+                    run.len(),
+                    if d > 0 { "" } else { "-" },
+                    d.abs(),
+                    if d > 0 { "later" } else { "earlier" }
+                ),
+            );
+            p.slot = Some(first);
+            p.last_slot = Some(last);
+            p.delta = Some(d);
+            p.symbol = Some(names[first].clone());
+            p.expected_crc = reference(first).map(|r| r.0 as u64);
+            p.kernel_crc = t.effective_crcs.get(first).copied().flatten().map(u64::from);
+            p.reference = src;
+            p.symbols = run;
+            out.push(p);
+        } else {
+            let got = t.effective_crcs.get(first).copied().flatten();
+            let mut p = ExportProblem::new(
+                ExportProblemKind::CrcMismatch,
+                Severity::Error,
+                kind,
+                format!(
+                    "slot {first} (`{}`) holds {} but the symbol's CRC is {:#010x} ({})",
+                    names[first],
+                    got.map(|g| format!("{g:#010x}")).unwrap_or_else(|| "nothing readable (past the table)".into()),
+                    reference(first).map(|r| r.0).unwrap_or(0),
+                    src.unwrap_or("?")
+                ),
+            );
+            p.slot = Some(first);
+            p.symbol = Some(names[first].clone());
+            p.expected_crc = reference(first).map(|r| r.0 as u64);
+            p.kernel_crc = got.map(u64::from);
+            p.reference = src;
+            out.push(p);
+        }
+        k = end + 1;
+    }
+}

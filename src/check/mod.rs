@@ -1,0 +1,104 @@
+//! Static prediction: the kernel's export table plus module facts in, a verdict per module
+//! and the export table's own consistency out. Findings are values here, never errors.
+pub mod exports;
+pub mod modules;
+pub mod run;
+
+use serde::Serialize;
+
+pub use exports::{check_export_table, ExportProblem, ExportProblemKind, Severity};
+pub use modules::{predict, ModuleInput, Policy};
+
+/// The verdict vocabulary, shared by `check`'s JSON and the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    CrcMismatch,
+    UnknownSymbol,
+    MissingVersion,
+    GplOnly,
+    Namespace,
+    BadVermagic,
+    DuplicateExport,
+    DependencyFailed,
+    WrongArch,
+    Malformed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::CrcMismatch => "crc_mismatch",
+            Verdict::UnknownSymbol => "unknown_symbol",
+            Verdict::MissingVersion => "missing_version",
+            Verdict::GplOnly => "gpl_only",
+            Verdict::Namespace => "namespace",
+            Verdict::BadVermagic => "bad_vermagic",
+            Verdict::DuplicateExport => "duplicate_export",
+            Verdict::DependencyFailed => "dependency_failed",
+            Verdict::WrongArch => "wrong_arch",
+            Verdict::Malformed => "malformed",
+        }
+    }
+}
+
+/// One reason a module would fail (or, if not `fatal`, a warning the kernel prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub kind: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The CRC the module expects (its `__versions` entry).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    pub module_crc: Option<u64>,
+    /// The CRC the kernel would compare it with (`kcrctab[index]`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    pub kernel_crc: Option<u64>,
+    /// What the kernel would print, line by line, as in dmesg.
+    pub kernel_messages: Vec<String>,
+    pub detail: String,
+    pub fatal: bool,
+}
+
+impl Problem {
+    pub fn new(kind: Verdict, detail: impl Into<String>) -> Self {
+        Problem { kind, symbol: None, module_crc: None, kernel_crc: None, kernel_messages: vec![], detail: detail.into(), fatal: true }
+    }
+    pub fn symbol(mut self, s: &str) -> Self {
+        self.symbol = Some(s.to_string());
+        self
+    }
+    pub fn crcs(mut self, module: Option<u64>, kernel: Option<u64>) -> Self {
+        self.module_crc = module;
+        self.kernel_crc = kernel;
+        self
+    }
+    pub fn says(mut self, msg: impl Into<String>) -> Self {
+        self.kernel_messages.push(msg.into());
+        self
+    }
+    pub fn warning(mut self) -> Self {
+        self.fatal = false;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleReport {
+    /// The kernel's name for the module (`.modinfo name=`), or the file's stem.
+    pub name: String,
+    pub path: String,
+    pub verdict: Verdict,
+    pub problems: Vec<Problem>,
+    /// Modules this one takes symbols from (what `depends=` should say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
+}
+
+impl ModuleReport {
+    pub fn failed(&self) -> bool {
+        self.verdict != Verdict::Ok
+    }
+}

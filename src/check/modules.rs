@@ -1,0 +1,330 @@
+//! Per-module prediction, in the order of the kernel's `load_module()` (6.1):
+//! ELF identity, module_layout, vermagic, exports without CRCs, then every undefined symbol
+//! (unknown, GPL-only, CRC against `kcrctab[index]`, missing version, namespace), then
+//! duplicate exports; finally modules whose providers fail get `dependency_failed`.
+use super::{ModuleReport, Problem, Verdict};
+use crate::arch::ArchDescriptor;
+use crate::elf::exports::{ExportTable, TableKind};
+use crate::elf::module::{ElfIdentity, ModuleExport};
+use crate::elf::ModuleFacts;
+use std::collections::HashMap;
+
+/// What the kernel does when a module has no version entry for a symbol it imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Mainline: "no symbol version" is printed once and the symbol is accepted.
+    Upstream,
+    /// Debian's "module: Disable matching missing version CRC": the symbol is rejected.
+    Debian,
+}
+
+/// One module file as the checker receives it.
+pub struct ModuleInput {
+    pub path: String,
+    /// The file's own fallback name (stem with `-` turned into `_`).
+    pub stem: String,
+    pub facts: Result<ModuleFacts, Problem>,
+}
+
+/// Licences `include/linux/license.h` treats as GPL-compatible (exact match).
+const GPL_COMPATIBLE: [&str; 6] = ["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"];
+
+/// A provider of a symbol among the modules being checked.
+struct Provider<'a> {
+    module: usize,
+    export: &'a ModuleExport,
+    has_crcs: bool,
+}
+
+pub fn wrong_arch_problem(id: &ElfIdentity, arch: &ArchDescriptor) -> Option<Problem> {
+    if arch.accepts_elf(id.machine, id.is_64, id.little) {
+        return None;
+    }
+    let what = format!(
+        "module is ELF{} {}-endian e_machine {}, the kernel is {} (ELF{} {}-endian e_machine {})",
+        if id.is_64 { 64 } else { 32 },
+        if id.little { "little" } else { "big" },
+        id.machine,
+        arch.name,
+        arch.elf.class,
+        if arch.elf.endian == crate::arch::Endian::Little { "little" } else { "big" },
+        arch.elf.machine
+    );
+    // The first check of elf_validity_check that fails, as the kernel would report it.
+    let msg = if id.little != (arch.elf.endian == crate::arch::Endian::Little) {
+        format!("Invalid ELF header type: {} != 1", id.e_type.swap_bytes())
+    } else if id.machine != arch.elf.machine && !arch.elf.also_machines.contains(&id.machine) {
+        format!("Invalid architecture in ELF header: {}", id.machine)
+    } else {
+        "Invalid ELF section header size".to_string()
+    };
+    Some(Problem::new(Verdict::WrongArch, what).says(msg))
+}
+
+/// Predicts the kernel's verdict for every module.
+pub fn predict(kernel: &ExportTable, arch: &ArchDescriptor, modules: &[ModuleInput], policy: Policy) -> Vec<ModuleReport> {
+    // Symbols exported by the modules themselves, in input order.
+    let mut providers: HashMap<&str, Vec<Provider<'_>>> = HashMap::new();
+    for (i, m) in modules.iter().enumerate() {
+        if let Ok(f) = &m.facts {
+            for e in &f.exports {
+                let has_crcs = f.has_kcrctab[(e.table == TableKind::Gpl) as usize];
+                providers.entry(e.name.as_str()).or_default().push(Provider { module: i, export: e, has_crcs });
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(modules.len());
+    let mut uses: Vec<Vec<usize>> = Vec::with_capacity(modules.len());
+    for (i, m) in modules.iter().enumerate() {
+        let (report, used) = match &m.facts {
+            Err(p) => (
+                ModuleReport { name: m.stem.clone(), path: m.path.clone(), verdict: p.kind, problems: vec![p.clone()], uses: vec![] },
+                vec![],
+            ),
+            Ok(f) => check_one(i, modules, f, kernel, arch, &providers, policy),
+        };
+        reports.push(report);
+        uses.push(used);
+    }
+    for (r, used) in reports.iter_mut().zip(&uses) {
+        r.uses = used.iter().map(|&j| module_name(&modules[j])).collect();
+    }
+    propagate_dependency_failures(&mut reports, &uses);
+    reports
+}
+
+fn check_one(
+    me: usize,
+    modules: &[ModuleInput],
+    f: &ModuleFacts,
+    kernel: &ExportTable,
+    arch: &ArchDescriptor,
+    providers: &HashMap<&str, Vec<Provider<'_>>>,
+    policy: Policy,
+) -> (ModuleReport, Vec<usize>) {
+    let m = &modules[me];
+    let name = f.name.clone().unwrap_or_else(|| m.stem.clone());
+    let mut problems = Vec::new();
+    let mut used = Vec::new();
+    let done = |problems: Vec<Problem>, used: Vec<usize>| {
+        let verdict = problems.iter().find(|p| p.fatal).map(|p| p.kind).unwrap_or(Verdict::Ok);
+        (ModuleReport { name: name.clone(), path: m.path.clone(), verdict, problems, uses: vec![] }, used)
+    };
+    if let Some(p) = wrong_arch_problem(&f.identity, arch) {
+        return done(vec![p], used);
+    }
+    if f.identity.e_type != goblin::elf::header::ET_REL {
+        let p = Problem::new(Verdict::Malformed, format!("ELF type {} is not a relocatable object (ET_REL)", f.identity.e_type))
+            .says(format!("Invalid ELF header type: {} != 1", f.identity.e_type));
+        return done(vec![p], used);
+    }
+    if !f.has_symtab {
+        return done(vec![Problem::new(Verdict::Malformed, "the module has no symbol table").says(format!("{name}: module has no symbols (stripped?)"))], used);
+    }
+    if !f.has_this_module {
+        return done(
+            vec![Problem::new(Verdict::Malformed, "no allocated .gnu.linkonce.this_module section").says(format!("{name}: No module found in object"))],
+            used,
+        );
+    }
+
+    // Step 6 of load_module: module_layout, before anything else.
+    if kernel.modversions {
+        if let Some(l) = kernel.lookup("module_layout") {
+            if let Some(p) = version_problem(&name, f, "module_layout", l.crc, policy, "kernel") {
+                let fatal = p.fatal;
+                problems.push(p);
+                if fatal {
+                    return done(problems, used);
+                }
+            }
+        }
+    }
+
+    // Step 7a: vermagic (same_magic skips UTS_RELEASE when the module carries CRCs).
+    if let Some(kmagic) = &kernel.vermagic {
+        match &f.vermagic {
+            None => {
+                problems.push(
+                    Problem::new(Verdict::BadVermagic, "the module has no vermagic= in .modinfo; only a forced load (CONFIG_MODULE_FORCE_LOAD) accepts it")
+                        .says(format!("{name}: bad vermagic: kernel tainted.")),
+                );
+                return done(problems, used);
+            }
+            Some(mmagic) => {
+                let has_crcs = kernel.modversions && f.versions.is_some();
+                let tail = |s: &str| s.split_once(' ').map(|(_, t)| t.to_string()).unwrap_or_default();
+                let same = if has_crcs { tail(mmagic) == tail(kmagic) } else { mmagic == kmagic };
+                if !same {
+                    problems.push(
+                        Problem::new(
+                            Verdict::BadVermagic,
+                            format!("module vermagic `{mmagic}` differs from the kernel's `{kmagic}`{}", if has_crcs { " (release ignored: the module has CRCs)" } else { "" }),
+                        )
+                        .says(format!("{name}: version magic '{mmagic}' should be '{kmagic}'")),
+                    );
+                    return done(problems, used);
+                }
+            }
+        }
+    }
+
+    // Step 11: a module exporting symbols without CRC tables is only force-loaded.
+    if kernel.modversions {
+        for (k, kind) in TableKind::ALL.into_iter().enumerate() {
+            if f.exports.iter().any(|e| e.table == kind) && !f.has_kcrctab[k] {
+                problems.push(Problem::new(
+                    Verdict::MissingVersion,
+                    format!("the module exports {} symbols but has no {}: rejected unless force-loaded", kind.symvers_type(), kind.kcrctab()),
+                ));
+                return done(problems, used);
+            }
+        }
+    }
+    for b in &f.bad_symbols {
+        problems.push(Problem::new(Verdict::Malformed, b.clone()).says(format!("{name}: {b}")));
+    }
+
+    // Step 13: simplify_symbols — every undefined symbol, all of them, in symtab order.
+    let gplok = f.license.as_deref().is_some_and(|l| GPL_COMPATIBLE.contains(&l));
+    for u in &f.undefined {
+        let sym = u.name.as_str();
+        let from_kernel = kernel.lookup(sym).filter(|l| gplok || l.table == TableKind::Normal);
+        let from_module = providers
+            .get(sym)
+            .and_then(|ps| ps.iter().find(|p| p.module != me && (gplok || p.export.table == TableKind::Normal)));
+        let (crc, namespace, owner) = match (from_kernel, from_module) {
+            (Some(l), _) => (l.crc, l.namespace.map(str::to_string), "kernel".to_string()),
+            (None, Some(p)) => {
+                used.push(p.module);
+                let crc = p.has_crcs.then_some(p.export.crc);
+                (crc, p.export.namespace.clone(), format!("module {}", module_name(&modules[p.module])))
+            }
+            (None, None) => {
+                if u.weak {
+                    continue;
+                }
+                let hidden_gpl = kernel.lookup(sym).is_some() || providers.get(sym).is_some_and(|ps| ps.iter().any(|p| p.module != me));
+                let p = if hidden_gpl {
+                    Problem::new(
+                        Verdict::GplOnly,
+                        format!(
+                            "`{sym}` is EXPORT_SYMBOL_GPL and the module's licence {} is not GPL-compatible",
+                            f.license.as_deref().map(|l| format!("'{l}'")).unwrap_or_else(|| "(none)".into())
+                        ),
+                    )
+                } else {
+                    Problem::new(Verdict::UnknownSymbol, format!("`{sym}` is exported by neither the kernel nor any module checked"))
+                };
+                problems.push(p.symbol(sym).says(format!("{name}: Unknown symbol {sym} (err -2)")));
+                continue;
+            }
+        };
+        if let Some(mut p) = version_problem(&name, f, sym, crc, policy, &owner) {
+            if p.fatal {
+                p = p.says(format!("{name}: Unknown symbol {sym} (err -22)"));
+            }
+            problems.push(p);
+            if problems.last().is_some_and(|p| p.fatal) {
+                continue;
+            }
+        }
+        if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
+            if !f.import_ns.iter().any(|i| *i == ns) {
+                problems.push(
+                    Problem::new(Verdict::Namespace, format!("`{sym}` is exported in namespace {ns}; the module lacks MODULE_IMPORT_NS({ns})"))
+                        .symbol(sym)
+                        .says(format!("{name}: module uses symbol ({sym}) from namespace {ns}, but does not import it."))
+                        .says(format!("{name}: Unknown symbol {sym} (err -22)")),
+                );
+            }
+        }
+    }
+
+    // Step 15: exports must not already exist in the kernel.
+    for e in &f.exports {
+        if kernel.lookup(&e.name).is_some() {
+            problems.push(
+                Problem::new(Verdict::DuplicateExport, format!("the module exports `{}`, which vmlinux already exports", e.name))
+                    .symbol(&e.name)
+                    .says(format!("{name}: exports duplicate symbol {} (owned by kernel)", e.name)),
+            );
+        }
+    }
+    used.sort_unstable();
+    used.dedup();
+    done(problems, used)
+}
+
+fn module_name(m: &ModuleInput) -> String {
+    m.facts.as_ref().ok().and_then(|f| f.name.clone()).unwrap_or_else(|| m.stem.clone())
+}
+
+/// `check_version()` of `kernel/module/version.c`. `crc`: `None` when the exporter has no
+/// CRC table (accepted), `Some(None)` when the slot is unreadable (a read past the table).
+fn version_problem(name: &str, f: &ModuleFacts, sym: &str, crc: Option<Option<u32>>, policy: Policy, owner: &str) -> Option<Problem> {
+    let crc = crc?;
+    if f.versions.is_none() {
+        return Some(
+            Problem::new(
+                Verdict::MissingVersion,
+                format!("the module has no __versions section, the kernel has CONFIG_MODVERSIONS: `{sym}` is only accepted by a forced load"),
+            )
+            .symbol(sym),
+        );
+    }
+    match f.version_of(sym) {
+        Some(mine) if crc == Some(mine as u32) && mine <= u32::MAX as u64 => None,
+        Some(mine) => Some(
+            Problem::new(
+                Verdict::CrcMismatch,
+                match crc {
+                    Some(k) => format!("the module was built against `{sym}` with CRC {mine:#010x}; the {owner} has {k:#010x} in that symbol's CRC slot"),
+                    None => format!("the module expects CRC {mine:#010x} for `{sym}`; the kernel's slot for it lies past its CRC table"),
+                },
+            )
+            .symbol(sym)
+            .crcs(Some(mine), crc.map(u64::from))
+            .says(format!("{name}: disagrees about version of symbol {sym}")),
+        ),
+        None => {
+            let p = Problem::new(Verdict::MissingVersion, format!("no __versions entry for `{sym}`"))
+                .symbol(sym)
+                .crcs(None, crc.map(u64::from))
+                .says(format!("{name}: no symbol version for {sym}"));
+            Some(match policy {
+                Policy::Debian => p,
+                Policy::Upstream => {
+                    let mut p = p.warning();
+                    p.detail += " (upstream kernels warn once and accept it; Debian's reject it)";
+                    p
+                }
+            })
+        }
+    }
+}
+
+/// A module whose provider fails cannot load either (its symbols stay unresolved).
+fn propagate_dependency_failures(reports: &mut [ModuleReport], uses: &[Vec<usize>]) {
+    loop {
+        let mut changed = false;
+        for i in 0..reports.len() {
+            if reports[i].failed() {
+                continue;
+            }
+            if let Some(&j) = uses[i].iter().find(|&&j| reports[j].failed()) {
+                let (dep, why) = (reports[j].name.clone(), reports[j].verdict.as_str());
+                reports[i].problems.push(Problem::new(
+                    Verdict::DependencyFailed,
+                    format!("uses symbols from `{dep}`, which fails to load ({why})"),
+                ));
+                reports[i].verdict = Verdict::DependencyFailed;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}

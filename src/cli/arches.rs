@@ -1,0 +1,33 @@
+//! `modverify arches`: every descriptor, and whether this machine can build and boot it.
+use super::Failure;
+use crate::arch::ArchRegistry;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ArchesArgs {}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    println!("{:10} {:8} {:26} {:24} notes", "arch", "ARCH=", "toolchain", "emulator");
+    for d in &registry.arches {
+        let cc = format!("{}gcc", d.cross_compile);
+        let tool = match &d.unsupported.build {
+            Some(_) => "n/a".to_string(),
+            None if on_path(&cc) => format!("{cc} ok"),
+            None => format!("missing ({})", d.toolchain_packages.join(" ")),
+        };
+        let emu = match &d.qemu {
+            Some(q) if on_path(&q.binary) => format!("{} ok", q.binary),
+            Some(q) => format!("missing ({})", q.packages.join(" ")),
+            None => "n/a".into(),
+        };
+        let notes = d.unsupported.boot.as_deref().or(d.unsupported.build.as_deref()).map(|s| s.split(". ").next().unwrap_or(s)).unwrap_or("");
+        println!("{:10} {:8} {:26} {:24} {}", d.name, d.kernel_arch, tool, emu, notes);
+    }
+    Ok(crate::exit::OK)
+}

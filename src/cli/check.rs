@@ -1,0 +1,52 @@
+//! `modverify check`: the static verifier.
+use super::Failure;
+use crate::arch::ArchRegistry;
+use crate::check::run::{run_check, CheckError, CheckOptions};
+use crate::check::Policy;
+use crate::exit;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
+modverify check --vmlinux vmlinux --symvers Module.symvers --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
+modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n\n\
+Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run.")]
+pub struct CheckArgs {
+    /// Target architecture (default: inferred from vmlinux or the modules)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The kernel's ELF image (stripped is fine); a vmlinuz needs scripts/extract-vmlinux first
+    #[arg(long, value_name = "FILE")]
+    pub vmlinux: Option<PathBuf>,
+    /// Module.symvers: cross-checked against vmlinux, or the export source when there is no vmlinux
+    #[arg(long, value_name = "FILE")]
+    pub symvers: Option<PathBuf>,
+    /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
+    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    pub policy: Policy,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also list the modules that load
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Module files (.ko, .ko.xz, .ko.gz, .ko.zst) or directories to search
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    let opts = CheckOptions { arch: a.arch, vmlinux: a.vmlinux, symvers: a.symvers, policy: a.policy, paths: a.paths };
+    let report = run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
+    match a.format {
+        Format::Table => print!("{}", crate::report::table::check_table(&report, a.verbose)),
+        Format::Json => println!("{}", crate::report::json::to_string(&report)),
+    }
+    Ok(if report.clean() { exit::OK } else { exit::FINDINGS })
+}

@@ -1,0 +1,53 @@
+//! Command-line front end: one file per subcommand, flags in, a library call, output out.
+pub mod arches;
+pub mod check;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "modverify",
+    version,
+    about = "Verify that every kernel module loads: statically from the ELF files, and in QEMU on foreign architectures",
+    long_about = None,
+    after_help = "Exit status: 0 all good, 1 findings, 2 bad input or flags, 3 build failed, 4 infrastructure failed, 130 interrupted."
+)]
+pub struct Cli {
+    /// Extra architecture descriptors (*.yaml) that add to or override the built-in ones
+    /// [env: MODVERIFY_ARCH_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub arch_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Predict the kernel's verdict for every module from the ELF files alone
+    Check(check::CheckArgs),
+    /// List architecture descriptors and whether their toolchain and emulator are installed
+    Arches(arches::ArchesArgs),
+}
+
+/// A failure of the run itself, with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Failure {
+    pub fn new(code: i32, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Failure { code, error: Box::new(error) }
+    }
+}
+
+/// Runs a parsed command; `Ok(code)` is the exit status of a completed run.
+pub fn run(cli: Cli) -> Result<i32, Failure> {
+    let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref()).map_err(|e| Failure::new(crate::exit::USAGE, e))?;
+    match cli.command {
+        Command::Check(a) => check::run(a, &registry),
+        Command::Arches(a) => arches::run(a, &registry),
+    }
+}

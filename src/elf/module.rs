@@ -1,0 +1,312 @@
+//! Facts about one module (`.ko`, an `ET_REL` object) that decide whether it loads:
+//! identity, `.modinfo`, `__versions` (or the 6.14+ extended pair), undefined symbols and
+//! its own exports with the CRC slot the kernel would read for each.
+use super::exports::TableKind;
+use super::reader::{ElfFile, ParseError, Symbol};
+use crate::arch::{ElfFacts, KsymtabLayout};
+use goblin::elf::section_header::{SHF_ALLOC, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF};
+use goblin::elf::sym::STB_WEAK;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub name: String,
+    /// The whole `unsigned long` field; the kernel compares it with a u32 CRC.
+    pub crc: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionsFormat {
+    /// `__versions`: 64-byte `struct modversion_info` records.
+    Basic,
+    /// `__version_ext_crcs` + `__version_ext_names` (6.14+ EXTENDED_MODVERSIONS).
+    Extended,
+}
+
+#[derive(Debug, Clone)]
+pub struct UndefSymbol {
+    pub name: String,
+    pub weak: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModuleExport {
+    pub name: String,
+    pub table: TableKind,
+    pub index: usize,
+    pub namespace: Option<String>,
+    /// The CRC slot the kernel reads for this export (`None`: no CRC table or past its end).
+    pub crc: Option<u32>,
+    /// The CRC at this symbol's own `__crc_<name>` label, when the symbol table has it.
+    pub label_crc: Option<u32>,
+}
+
+/// ELF identity, readable even when nothing else is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfIdentity {
+    pub machine: u16,
+    pub is_64: bool,
+    pub little: bool,
+    pub e_type: u16,
+    pub e_flags: u32,
+}
+
+impl ElfIdentity {
+    pub fn of(elf: &ElfFile<'_>) -> Self {
+        ElfIdentity {
+            machine: elf.header.e_machine,
+            is_64: elf.is_64(),
+            little: elf.little(),
+            e_type: elf.header.e_type,
+            e_flags: elf.header.e_flags,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModuleFacts {
+    pub identity: ElfIdentity,
+    /// `.modinfo name=`, else `struct module`'s name field, as the kernel chooses.
+    pub name: Option<String>,
+    pub has_symtab: bool,
+    pub has_this_module: bool,
+    pub vermagic: Option<String>,
+    /// First `license=` only: that is the one the kernel looks at.
+    pub license: Option<String>,
+    pub import_ns: Vec<String>,
+    pub depends: Vec<String>,
+    pub softdep_pre: Vec<String>,
+    pub aliases: Vec<String>,
+    pub versions: Option<Vec<VersionEntry>>,
+    pub versions_format: VersionsFormat,
+    pub undefined: Vec<UndefSymbol>,
+    pub exports: Vec<ModuleExport>,
+    pub has_kcrctab: [bool; 2],
+    /// Symbols the loader rejects outright (`SHN_COMMON`, invalid section index).
+    pub bad_symbols: Vec<String>,
+}
+
+impl ModuleFacts {
+    pub fn parse(elf: &ElfFile<'_>, facts: &ElfFacts) -> Result<Self, ParseError> {
+        let identity = ElfIdentity::of(elf);
+        let modinfo = match elf.section(".modinfo").filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0) {
+            Some(s) => parse_modinfo(elf.data(s)?),
+            None => Vec::new(),
+        };
+        let first = |k: &str| modinfo.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let all = |k: &str| -> Vec<String> { modinfo.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect() };
+
+        let this_module = elf
+            .section(".gnu.linkonce.this_module")
+            .filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0);
+        let struct_name = match this_module {
+            // name follows `enum module_state state; struct list_head list;`
+            Some(s) => elf.data(s)?.get(3 * elf.word()..).and_then(|d| super::cstr_at(d, 0)).map(str::to_string),
+            None => None,
+        };
+        let name = first("name").or(struct_name).filter(|n| !n.is_empty());
+
+        let symbols = elf.symbols()?;
+        let (versions, versions_format) = read_versions(elf)?;
+        let mut undefined = Vec::new();
+        let mut bad_symbols = Vec::new();
+        if let Some(syms) = &symbols {
+            let shnum = elf.sections.len();
+            for s in syms.iter().skip(1) {
+                if s.shndx == SHN_UNDEF as usize {
+                    if s.name.is_empty() || facts.skip_undefined_types.contains(&s.kind) {
+                        continue;
+                    }
+                    undefined.push(UndefSymbol { name: s.name.to_string(), weak: s.bind == STB_WEAK });
+                } else if s.shndx == SHN_COMMON as usize && !s.name.starts_with("__gnu_lto") {
+                    bad_symbols.push(format!("{}: please compile with -fno-common", s.name));
+                } else if s.shndx >= shnum && s.shndx < SHN_LORESERVE as usize {
+                    bad_symbols.push(format!(
+                        "Symbol {} has an invalid section index {} (max {})",
+                        s.name,
+                        s.shndx,
+                        shnum.saturating_sub(1)
+                    ));
+                }
+            }
+        }
+        let softdep_pre = all("softdep")
+            .iter()
+            .flat_map(|v| softdep_pre(v))
+            .collect();
+        let mut exports = Vec::new();
+        let mut has_kcrctab = [false; 2];
+        for (k, kind) in TableKind::ALL.into_iter().enumerate() {
+            has_kcrctab[k] = elf.section(kind.kcrctab()).is_some_and(|s| s.shdr.sh_size > 0);
+            exports.extend(read_exports(elf, facts, kind, symbols.as_deref())?);
+        }
+        Ok(ModuleFacts {
+            identity,
+            name,
+            has_symtab: symbols.is_some(),
+            has_this_module: this_module.is_some(),
+            vermagic: first("vermagic"),
+            license: first("license"),
+            import_ns: all("import_ns"),
+            depends: first("depends")
+                .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
+            softdep_pre,
+            aliases: all("alias"),
+            versions,
+            versions_format,
+            undefined,
+            exports,
+            has_kcrctab,
+            bad_symbols,
+        })
+    }
+
+    /// The first `__versions` entry with this name (the kernel's `check_version` stops there).
+    pub fn version_of(&self, symbol: &str) -> Option<u64> {
+        self.versions.as_ref()?.iter().find(|v| v.name == symbol).map(|v| v.crc)
+    }
+}
+
+/// `key=value\0` strings, possibly with NUL padding between them.
+fn parse_modinfo(data: &[u8]) -> Vec<(String, String)> {
+    data.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| {
+            let s = String::from_utf8_lossy(s);
+            let (k, v) = s.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// `softdep=pre: a b post: c` → [a, b]
+fn softdep_pre(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_pre = false;
+    for tok in v.split_whitespace() {
+        match tok {
+            "pre:" => in_pre = true,
+            "post:" => in_pre = false,
+            t if in_pre => out.push(t.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn read_versions(elf: &ElfFile<'_>) -> Result<(Option<Vec<VersionEntry>>, VersionsFormat), ParseError> {
+    let alloc = |name: &str| elf.section(name).filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0);
+    // 6.14+: "If we have extended version info, rely on it" (kernel/module/version.c).
+    if let (Some(crcs), Some(names)) = (alloc("__version_ext_crcs"), alloc("__version_ext_names")) {
+        let crcs = elf.data(crcs)?;
+        let names = elf.data(names)?;
+        let mut out = Vec::new();
+        let mut off = 0;
+        for i in 0..crcs.len() / 4 {
+            let name = super::cstr_at(names, off).ok_or_else(|| {
+                ParseError::Malformed(format!("__version_ext_names ends before the name of entry {i}"))
+            })?;
+            off += name.len() + 1;
+            out.push(VersionEntry { name: name.to_string(), crc: elf.read_u32(crcs, i * 4).unwrap_or(0) as u64 });
+        }
+        return Ok((Some(out), VersionsFormat::Extended));
+    }
+    let Some(sec) = alloc("__versions") else {
+        return Ok((None, VersionsFormat::Basic));
+    };
+    let data = elf.data(sec)?;
+    let w = elf.word();
+    let out = data
+        .chunks_exact(64)
+        .map(|rec| VersionEntry {
+            name: super::cstr_at(&rec[w..], 0)
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&rec[w..]).into_owned()),
+            crc: elf.read_word(rec, 0).unwrap_or(0),
+        })
+        .collect();
+    Ok((Some(out), VersionsFormat::Basic))
+}
+
+/// A module's own exports. Names come from the `__ksymtab*` relocations, as the loader sees
+/// them; the `__ksymtab_<name>` labels fill in where a relocation is missing.
+fn read_exports(
+    elf: &ElfFile<'_>,
+    facts: &ElfFacts,
+    kind: TableKind,
+    symbols: Option<&[Symbol<'_>]>,
+) -> Result<Vec<ModuleExport>, ParseError> {
+    let Some(sec) = elf.section(kind.ksymtab()) else {
+        return Ok(Vec::new());
+    };
+    let data = elf.data(sec)?;
+    let fsize = match facts.ksymtab {
+        KsymtabLayout::Prel32 => 4,
+        KsymtabLayout::Absolute => elf.word(),
+    };
+    let esize = fsize * 3;
+    let n = data.len() / esize;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<Option<String>> = vec![None; n];
+    let mut namespaces: Vec<Option<String>> = vec![None; n];
+    let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
+    if let Some(syms) = symbols {
+        for r in elf.relocations_for(sec.index, mask)? {
+            let (i, field) = ((r.offset as usize) / esize, (r.offset as usize) % esize / fsize);
+            if i >= n || field == 0 {
+                continue;
+            }
+            let Some(sym) = syms.get(r.sym) else { continue };
+            let addend = match r.addend {
+                Some(a) => a,
+                None if fsize == 4 => elf.read_i32(data, r.offset as usize).unwrap_or(0) as i64,
+                None => elf.read_word(data, r.offset as usize).unwrap_or(0) as i64,
+            };
+            let Some(target) = elf.sections.get(sym.shndx) else { continue };
+            let Ok(tdata) = elf.data(target) else { continue };
+            let off = sym.value.wrapping_add(addend as u64) as usize;
+            let Some(s) = super::cstr_at(tdata, off) else { continue };
+            match field {
+                1 => names[i] = Some(s.to_string()),
+                _ => namespaces[i] = Some(s.to_string()).filter(|s| !s.is_empty()),
+            }
+        }
+        for s in syms {
+            if let Some(x) = s.name.strip_prefix("__ksymtab_") {
+                if s.shndx == sec.index {
+                    let i = s.value as usize / esize;
+                    if i < n && names[i].is_none() {
+                        names[i] = Some(x.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let crcsec = elf.section(kind.kcrctab()).filter(|s| s.shdr.sh_size > 0);
+    let crcdata = crcsec.map(|s| elf.data(s)).transpose()?;
+    let labels: std::collections::HashMap<&str, u32> = match (symbols, crcsec, crcdata) {
+        (Some(syms), Some(cs), Some(cd)) => syms
+            .iter()
+            .filter(|s| s.shndx == cs.index)
+            .filter_map(|s| Some((s.name.strip_prefix("__crc_")?, elf.read_u32(cd, s.value as usize)?)))
+            .collect(),
+        _ => Default::default(),
+    };
+    let mut out = Vec::with_capacity(n);
+    for (i, (name, namespace)) in names.into_iter().zip(namespaces).enumerate() {
+        let Some(name) = name else {
+            return Err(ParseError::Malformed(format!("{} entry {i} has no name", kind.ksymtab())));
+        };
+        out.push(ModuleExport {
+            crc: crcdata.and_then(|d| elf.read_u32(d, i * 4)),
+            label_crc: labels.get(name.as_str()).copied(),
+            name,
+            table: kind,
+            index: i,
+            namespace,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,3 @@
+//! Turning results into things people and programs read. The only layer that formats.
+pub mod json;
+pub mod table;
