@@ -21,5 +21,9 @@ fn main() {
         );
     }
     out += "];\n";
-    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("arches.rs"), out).unwrap();
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("arches.rs"),
+        out,
+    )
+    .unwrap();
 }

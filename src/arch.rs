@@ -153,11 +153,22 @@ impl ArchDescriptor {
             key: key.to_string(),
             message,
         };
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(bad("name", format!("`{}` must be a non-empty [A-Za-z0-9_] word", self.name)));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad(
+                "name",
+                format!("`{}` must be a non-empty [A-Za-z0-9_] word", self.name),
+            ));
         }
         if self.elf.class != 32 && self.elf.class != 64 {
-            return Err(bad("elf.class", format!("{} is not 32 or 64", self.elf.class)));
+            return Err(bad(
+                "elf.class",
+                format!("{} is not 32 or 64", self.elf.class),
+            ));
         }
         if self.build.is_some() && self.unsupported.build.is_some() {
             return Err(bad("unsupported.build", "set together with `build`".into()));
@@ -169,7 +180,8 @@ impl ArchDescriptor {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        self.name.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 
     /// Whether an ELF header's identity is this architecture's.
@@ -196,7 +208,10 @@ impl ArchRegistry {
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("MODVERIFY_ARCH_DIR").map(PathBuf::from));
         if let Some(dir) = dir {
-            let io = |source| ArchError::Io { dir: dir.clone(), source };
+            let io = |source| ArchError::Io {
+                dir: dir.clone(),
+                source,
+            };
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .map_err(io)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -217,10 +232,13 @@ impl ArchRegistry {
     }
 
     pub fn get(&self, name: &str) -> Result<&ArchDescriptor, ArchError> {
-        self.arches.iter().find(|a| a.matches(name)).ok_or_else(|| ArchError::Unknown {
-            name: name.to_string(),
-            known: self.names().join(", "),
-        })
+        self.arches
+            .iter()
+            .find(|a| a.matches(name))
+            .ok_or_else(|| ArchError::Unknown {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -229,7 +247,9 @@ impl ArchRegistry {
 
     /// The descriptor whose ELF identity matches, if exactly one does.
     pub fn by_elf(&self, machine: u16, is_64: bool, little: bool) -> Option<&ArchDescriptor> {
-        self.arches.iter().find(|a| a.accepts_elf(machine, is_64, little))
+        self.arches
+            .iter()
+            .find(|a| a.accepts_elf(machine, is_64, little))
     }
 }
 
@@ -240,7 +260,9 @@ mod tests {
     #[test]
     fn embedded_descriptors_load() {
         let r = ArchRegistry::load(None).unwrap();
-        for n in ["sparc64", "alpha", "riscv64", "ia64", "x86_64", "sparc", "amd64"] {
+        for n in [
+            "sparc64", "alpha", "riscv64", "ia64", "x86_64", "sparc", "amd64",
+        ] {
             r.get(n).unwrap();
         }
         assert_eq!(r.by_elf(43, true, false).unwrap().name, "sparc64");
@@ -248,17 +270,32 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let text = embedded::EMBEDDED.iter().find(|(f, _)| *f == "alpha.yaml").unwrap().1;
+        let text = embedded::EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == "alpha.yaml")
+            .unwrap()
+            .1;
         let bad = text.replace("  endian: little", "  endian: little\n  endianess: big");
-        let e = ArchDescriptor::from_yaml("x.yaml", &bad).unwrap_err().to_string();
-        assert!(e.contains("x.yaml") && e.contains("elf") && e.contains("endianess"), "{e}");
+        let e = ArchDescriptor::from_yaml("x.yaml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.yaml") && e.contains("elf") && e.contains("endianess"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_value_names_its_key_path() {
-        let text = embedded::EMBEDDED.iter().find(|(f, _)| *f == "alpha.yaml").unwrap().1;
+        let text = embedded::EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == "alpha.yaml")
+            .unwrap()
+            .1;
         let bad = text.replace("ksymtab: absolute", "ksymtab: relative");
-        let e = ArchDescriptor::from_yaml("x.yaml", &bad).unwrap_err().to_string();
+        let e = ArchDescriptor::from_yaml("x.yaml", &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("elf.ksymtab"), "{e}");
     }
 

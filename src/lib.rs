@@ -3,9 +3,11 @@
 //! Data flows one way: arch descriptor → build → artifacts → static check → initramfs →
 //! QEMU boot → guest results → verdict → reports. Modules are listed in that order.
 pub mod arch;
-pub mod elf;
-pub mod input;
 pub mod check;
-pub mod report;
 pub mod cli;
+pub mod elf;
 pub mod exit;
+pub mod input;
+pub mod report;
+#[doc(hidden)]
+pub mod synth;

@@ -45,10 +45,16 @@ pub struct ExportProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The symbol's own CRC (from the reference named in `reference`).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::json::opt_hex"
+    )]
     pub expected_crc: Option<u64>,
     /// What the kernel reads at that slot.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::json::opt_hex"
+    )]
     pub kernel_crc: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<&'static str>,
@@ -95,7 +101,11 @@ impl References {
         for m in modules {
             for v in m.versions.iter().flatten() {
                 if table.lookup(&v.name).is_some() && v.crc <= u32::MAX as u64 {
-                    *votes.entry(v.name.as_str()).or_default().entry(v.crc as u32).or_default() += 1;
+                    *votes
+                        .entry(v.name.as_str())
+                        .or_default()
+                        .entry(v.crc as u32)
+                        .or_default() += 1;
                 }
             }
         }
@@ -117,13 +127,20 @@ impl References {
 }
 
 /// Checks the export table. `modules` serve as a CRC oracle when nothing better is given.
-pub fn check_export_table(table: &ExportTable, symvers: Option<&Symvers>, modules: &[&ModuleFacts]) -> Vec<ExportProblem> {
+pub fn check_export_table(
+    table: &ExportTable,
+    symvers: Option<&Symvers>,
+    modules: &[&ModuleFacts],
+) -> Vec<ExportProblem> {
     let refs = References::build(table, symvers, modules);
     let mut out = Vec::new();
     for kind in TableKind::ALL {
         let t = table.table(kind);
         let names = &t.names;
-        if let Some(i) = names.windows(2).position(|w| w[0].as_bytes() >= w[1].as_bytes()) {
+        if let Some(i) = names
+            .windows(2)
+            .position(|w| w[0].as_bytes() >= w[1].as_bytes())
+        {
             let mut p = ExportProblem::new(
                 ExportProblemKind::Unsorted,
                 Severity::Error,
@@ -209,7 +226,12 @@ pub fn check_export_table(table: &ExportTable, symvers: Option<&Symvers>, module
     out
 }
 
-fn symvers_membership(kind: TableKind, names: &[String], s: &Symvers, out: &mut Vec<ExportProblem>) {
+fn symvers_membership(
+    kind: TableKind,
+    names: &[String],
+    s: &Symvers,
+    out: &mut Vec<ExportProblem>,
+) {
     let want: std::collections::HashSet<&str> = s
         .entries
         .iter()
@@ -221,7 +243,13 @@ fn symvers_membership(kind: TableKind, names: &[String], s: &Symvers, out: &mut 
     let mut extra: Vec<String> = have.difference(&want).map(|s| s.to_string()).collect();
     missing.sort();
     extra.sort();
-    for (list, what) in [(missing, "listed in Module.symvers but not exported by vmlinux"), (extra, "exported by vmlinux but not in Module.symvers")] {
+    for (list, what) in [
+        (
+            missing,
+            "listed in Module.symvers but not exported by vmlinux",
+        ),
+        (extra, "exported by vmlinux but not in Module.symvers"),
+    ] {
         if list.is_empty() {
             continue;
         }
@@ -229,7 +257,12 @@ fn symvers_membership(kind: TableKind, names: &[String], s: &Symvers, out: &mut 
             ExportProblemKind::SymversMismatch,
             Severity::Error,
             kind,
-            format!("{} {} symbols are {what} (first: {}); do the files belong to the same build?", list.len(), kind.symvers_type(), list[0]),
+            format!(
+                "{} {} symbols are {what} (first: {}); do the files belong to the same build?",
+                list.len(),
+                kind.symvers_type(),
+                list[0]
+            ),
         );
         p.symbol = Some(list[0].clone());
         p.symbols = list;
@@ -238,13 +271,20 @@ fn symvers_membership(kind: TableKind, names: &[String], s: &Symvers, out: &mut 
 }
 
 /// Compares every slot with its symbol's reference CRC; groups mismatches into index shifts.
-fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &References, out: &mut Vec<ExportProblem>) {
+fn shifts_and_mismatches(
+    kind: TableKind,
+    t: &crate::elf::KsymTable,
+    refs: &References,
+    out: &mut Vec<ExportProblem>,
+) {
     let names = &t.names;
     let reference = |i: usize| names.get(i).and_then(|n| refs.crc.get(n));
     // For each mismatching slot, the delta (if any, smallest |delta| first) explaining it.
     let mut bad: Vec<(usize, Option<i64>)> = Vec::new();
     for i in 0..names.len() {
-        let Some(&(want, _)) = reference(i) else { continue };
+        let Some(&(want, _)) = reference(i) else {
+            continue;
+        };
         let got = t.effective_crcs.get(i).copied().flatten();
         if got == Some(want) {
             continue;
@@ -262,11 +302,25 @@ fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &Refe
         let delta = bad[k].1;
         let mut end = k;
         if delta.is_some() {
-            while end + 1 < bad.len() && bad[end + 1].1 == delta && bad[end + 1].0 == bad[end].0 + 1 {
+            while end + 1 < bad.len() && bad[end + 1].1 == delta && bad[end + 1].0 == bad[end].0 + 1
+            {
                 end += 1;
             }
         }
-        let (first, last) = (bad[k].0, bad[end].0);
+        let (mut first, last) = (bad[k].0, bad[end].0);
+        if let Some(d) = delta {
+            // Walk back over slots whose own symbol has no reference CRC (typically the
+            // export that lost its slot) while they still hold their neighbour's CRC.
+            while first > 0 && reference(first - 1).is_none() {
+                let got = t.effective_crcs.get(first - 1).copied().flatten();
+                let j = first as i64 - 1 + d;
+                if j >= 0 && got.is_some() && reference(j as usize).map(|r| r.0) == got {
+                    first -= 1;
+                } else {
+                    break;
+                }
+            }
+        }
         let src = reference(first).map(|r| r.1);
         if let Some(d) = delta {
             let run: Vec<String> = (first..=last).map(|i| names[i].clone()).collect();
@@ -274,10 +328,19 @@ fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &Refe
                 format!(
                     "`{}` has no slot of its own, so slot {first} holds the CRC of `{}`",
                     names[first],
-                    names.get((first as i64 + d) as usize).map(String::as_str).unwrap_or("?")
+                    names
+                        .get((first as i64 + d) as usize)
+                        .map(String::as_str)
+                        .unwrap_or("?")
                 )
             } else {
-                format!("slot {first} holds the CRC of `{}`", names.get((first as i64 + d) as usize).map(String::as_str).unwrap_or("?"))
+                format!(
+                    "slot {first} holds the CRC of `{}`",
+                    names
+                        .get((first as i64 + d) as usize)
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                )
             };
             let mut p = ExportProblem::new(
                 ExportProblemKind::IndexShift,
@@ -298,7 +361,12 @@ fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &Refe
             p.delta = Some(d);
             p.symbol = Some(names[first].clone());
             p.expected_crc = reference(first).map(|r| r.0 as u64);
-            p.kernel_crc = t.effective_crcs.get(first).copied().flatten().map(u64::from);
+            p.kernel_crc = t
+                .effective_crcs
+                .get(first)
+                .copied()
+                .flatten()
+                .map(u64::from);
             p.reference = src;
             p.symbols = run;
             out.push(p);
@@ -311,7 +379,8 @@ fn shifts_and_mismatches(kind: TableKind, t: &crate::elf::KsymTable, refs: &Refe
                 format!(
                     "slot {first} (`{}`) holds {} but the symbol's CRC is {:#010x} ({})",
                     names[first],
-                    got.map(|g| format!("{g:#010x}")).unwrap_or_else(|| "nothing readable (past the table)".into()),
+                    got.map(|g| format!("{g:#010x}"))
+                        .unwrap_or_else(|| "nothing readable (past the table)".into()),
                     reference(first).map(|r| r.0).unwrap_or(0),
                     src.unwrap_or("?")
                 ),

@@ -51,10 +51,16 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The CRC the module expects (its `__versions` entry).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::json::opt_hex"
+    )]
     pub module_crc: Option<u64>,
     /// The CRC the kernel would compare it with (`kcrctab[index]`).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::report::json::opt_hex")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::json::opt_hex"
+    )]
     pub kernel_crc: Option<u64>,
     /// What the kernel would print, line by line, as in dmesg.
     pub kernel_messages: Vec<String>,
@@ -64,7 +70,15 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: Verdict, detail: impl Into<String>) -> Self {
-        Problem { kind, symbol: None, module_crc: None, kernel_crc: None, kernel_messages: vec![], detail: detail.into(), fatal: true }
+        Problem {
+            kind,
+            symbol: None,
+            module_crc: None,
+            kernel_crc: None,
+            kernel_messages: vec![],
+            detail: detail.into(),
+            fatal: true,
+        }
     }
     pub fn symbol(mut self, s: &str) -> Self {
         self.symbol = Some(s.to_string());

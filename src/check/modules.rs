@@ -28,7 +28,14 @@ pub struct ModuleInput {
 }
 
 /// Licences `include/linux/license.h` treats as GPL-compatible (exact match).
-const GPL_COMPATIBLE: [&str; 6] = ["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"];
+const GPL_COMPATIBLE: [&str; 6] = [
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+];
 
 /// A provider of a symbol among the modules being checked.
 struct Provider<'a> {
@@ -41,7 +48,8 @@ pub fn wrong_arch_problem(id: &ElfIdentity, arch: &ArchDescriptor) -> Option<Pro
     if arch.accepts_elf(id.machine, id.is_64, id.little) {
         return None;
     }
-    let what = format!(
+    let what =
+        format!(
         "module is ELF{} {}-endian e_machine {}, the kernel is {} (ELF{} {}-endian e_machine {})",
         if id.is_64 { 64 } else { 32 },
         if id.little { "little" } else { "big" },
@@ -63,14 +71,26 @@ pub fn wrong_arch_problem(id: &ElfIdentity, arch: &ArchDescriptor) -> Option<Pro
 }
 
 /// Predicts the kernel's verdict for every module.
-pub fn predict(kernel: &ExportTable, arch: &ArchDescriptor, modules: &[ModuleInput], policy: Policy) -> Vec<ModuleReport> {
+pub fn predict(
+    kernel: &ExportTable,
+    arch: &ArchDescriptor,
+    modules: &[ModuleInput],
+    policy: Policy,
+) -> Vec<ModuleReport> {
     // Symbols exported by the modules themselves, in input order.
     let mut providers: HashMap<&str, Vec<Provider<'_>>> = HashMap::new();
     for (i, m) in modules.iter().enumerate() {
         if let Ok(f) = &m.facts {
             for e in &f.exports {
                 let has_crcs = f.has_kcrctab[(e.table == TableKind::Gpl) as usize];
-                providers.entry(e.name.as_str()).or_default().push(Provider { module: i, export: e, has_crcs });
+                providers
+                    .entry(e.name.as_str())
+                    .or_default()
+                    .push(Provider {
+                        module: i,
+                        export: e,
+                        has_crcs,
+                    });
             }
         }
     }
@@ -79,7 +99,13 @@ pub fn predict(kernel: &ExportTable, arch: &ArchDescriptor, modules: &[ModuleInp
     for (i, m) in modules.iter().enumerate() {
         let (report, used) = match &m.facts {
             Err(p) => (
-                ModuleReport { name: m.stem.clone(), path: m.path.clone(), verdict: p.kind, problems: vec![p.clone()], uses: vec![] },
+                ModuleReport {
+                    name: m.stem.clone(),
+                    path: m.path.clone(),
+                    verdict: p.kind,
+                    problems: vec![p.clone()],
+                    uses: vec![],
+                },
                 vec![],
             ),
             Ok(f) => check_one(i, modules, f, kernel, arch, &providers, policy),
@@ -108,23 +134,55 @@ fn check_one(
     let mut problems = Vec::new();
     let mut used = Vec::new();
     let done = |problems: Vec<Problem>, used: Vec<usize>| {
-        let verdict = problems.iter().find(|p| p.fatal).map(|p| p.kind).unwrap_or(Verdict::Ok);
-        (ModuleReport { name: name.clone(), path: m.path.clone(), verdict, problems, uses: vec![] }, used)
+        let verdict = problems
+            .iter()
+            .find(|p| p.fatal)
+            .map(|p| p.kind)
+            .unwrap_or(Verdict::Ok);
+        (
+            ModuleReport {
+                name: name.clone(),
+                path: m.path.clone(),
+                verdict,
+                problems,
+                uses: vec![],
+            },
+            used,
+        )
     };
     if let Some(p) = wrong_arch_problem(&f.identity, arch) {
         return done(vec![p], used);
     }
     if f.identity.e_type != goblin::elf::header::ET_REL {
-        let p = Problem::new(Verdict::Malformed, format!("ELF type {} is not a relocatable object (ET_REL)", f.identity.e_type))
-            .says(format!("Invalid ELF header type: {} != 1", f.identity.e_type));
+        let p = Problem::new(
+            Verdict::Malformed,
+            format!(
+                "ELF type {} is not a relocatable object (ET_REL)",
+                f.identity.e_type
+            ),
+        )
+        .says(format!(
+            "Invalid ELF header type: {} != 1",
+            f.identity.e_type
+        ));
         return done(vec![p], used);
     }
     if !f.has_symtab {
-        return done(vec![Problem::new(Verdict::Malformed, "the module has no symbol table").says(format!("{name}: module has no symbols (stripped?)"))], used);
+        return done(
+            vec![
+                Problem::new(Verdict::Malformed, "the module has no symbol table")
+                    .says(format!("{name}: module has no symbols (stripped?)")),
+            ],
+            used,
+        );
     }
     if !f.has_this_module {
         return done(
-            vec![Problem::new(Verdict::Malformed, "no allocated .gnu.linkonce.this_module section").says(format!("{name}: No module found in object"))],
+            vec![Problem::new(
+                Verdict::Malformed,
+                "no allocated .gnu.linkonce.this_module section",
+            )
+            .says(format!("{name}: No module found in object"))],
             used,
         );
     }
@@ -154,15 +212,32 @@ fn check_one(
             }
             Some(mmagic) => {
                 let has_crcs = kernel.modversions && f.versions.is_some();
-                let tail = |s: &str| s.split_once(' ').map(|(_, t)| t.to_string()).unwrap_or_default();
-                let same = if has_crcs { tail(mmagic) == tail(kmagic) } else { mmagic == kmagic };
+                let tail = |s: &str| {
+                    s.split_once(' ')
+                        .map(|(_, t)| t.to_string())
+                        .unwrap_or_default()
+                };
+                let same = if has_crcs {
+                    tail(mmagic) == tail(kmagic)
+                } else {
+                    mmagic == kmagic
+                };
                 if !same {
                     problems.push(
                         Problem::new(
                             Verdict::BadVermagic,
-                            format!("module vermagic `{mmagic}` differs from the kernel's `{kmagic}`{}", if has_crcs { " (release ignored: the module has CRCs)" } else { "" }),
+                            format!(
+                                "module vermagic `{mmagic}` differs from the kernel's `{kmagic}`{}",
+                                if has_crcs {
+                                    " (release ignored: the module has CRCs)"
+                                } else {
+                                    ""
+                                }
+                            ),
                         )
-                        .says(format!("{name}: version magic '{mmagic}' should be '{kmagic}'")),
+                        .says(format!(
+                            "{name}: version magic '{mmagic}' should be '{kmagic}'"
+                        )),
                     );
                     return done(problems, used);
                 }
@@ -176,7 +251,11 @@ fn check_one(
             if f.exports.iter().any(|e| e.table == kind) && !f.has_kcrctab[k] {
                 problems.push(Problem::new(
                     Verdict::MissingVersion,
-                    format!("the module exports {} symbols but has no {}: rejected unless force-loaded", kind.symvers_type(), kind.kcrctab()),
+                    format!(
+                        "the module exports {} symbols but has no {}: rejected unless force-loaded",
+                        kind.symvers_type(),
+                        kind.kcrctab()
+                    ),
                 ));
                 return done(problems, used);
             }
@@ -187,25 +266,38 @@ fn check_one(
     }
 
     // Step 13: simplify_symbols — every undefined symbol, all of them, in symtab order.
-    let gplok = f.license.as_deref().is_some_and(|l| GPL_COMPATIBLE.contains(&l));
+    let gplok = f
+        .license
+        .as_deref()
+        .is_some_and(|l| GPL_COMPATIBLE.contains(&l));
     for u in &f.undefined {
         let sym = u.name.as_str();
-        let from_kernel = kernel.lookup(sym).filter(|l| gplok || l.table == TableKind::Normal);
-        let from_module = providers
-            .get(sym)
-            .and_then(|ps| ps.iter().find(|p| p.module != me && (gplok || p.export.table == TableKind::Normal)));
+        let from_kernel = kernel
+            .lookup(sym)
+            .filter(|l| gplok || l.table == TableKind::Normal);
+        let from_module = providers.get(sym).and_then(|ps| {
+            ps.iter()
+                .find(|p| p.module != me && (gplok || p.export.table == TableKind::Normal))
+        });
         let (crc, namespace, owner) = match (from_kernel, from_module) {
             (Some(l), _) => (l.crc, l.namespace.map(str::to_string), "kernel".to_string()),
             (None, Some(p)) => {
                 used.push(p.module);
                 let crc = p.has_crcs.then_some(p.export.crc);
-                (crc, p.export.namespace.clone(), format!("module {}", module_name(&modules[p.module])))
+                (
+                    crc,
+                    p.export.namespace.clone(),
+                    format!("module {}", module_name(&modules[p.module])),
+                )
             }
             (None, None) => {
                 if u.weak {
                     continue;
                 }
-                let hidden_gpl = kernel.lookup(sym).is_some() || providers.get(sym).is_some_and(|ps| ps.iter().any(|p| p.module != me));
+                let hidden_gpl = kernel.lookup(sym).is_some()
+                    || providers
+                        .get(sym)
+                        .is_some_and(|ps| ps.iter().any(|p| p.module != me));
                 let p = if hidden_gpl {
                     Problem::new(
                         Verdict::GplOnly,
@@ -215,9 +307,15 @@ fn check_one(
                         ),
                     )
                 } else {
-                    Problem::new(Verdict::UnknownSymbol, format!("`{sym}` is exported by neither the kernel nor any module checked"))
+                    Problem::new(
+                        Verdict::UnknownSymbol,
+                        format!("`{sym}` is exported by neither the kernel nor any module checked"),
+                    )
                 };
-                problems.push(p.symbol(sym).says(format!("{name}: Unknown symbol {sym} (err -2)")));
+                problems.push(
+                    p.symbol(sym)
+                        .says(format!("{name}: Unknown symbol {sym} (err -2)")),
+                );
                 continue;
             }
         };
@@ -246,9 +344,18 @@ fn check_one(
     for e in &f.exports {
         if kernel.lookup(&e.name).is_some() {
             problems.push(
-                Problem::new(Verdict::DuplicateExport, format!("the module exports `{}`, which vmlinux already exports", e.name))
-                    .symbol(&e.name)
-                    .says(format!("{name}: exports duplicate symbol {} (owned by kernel)", e.name)),
+                Problem::new(
+                    Verdict::DuplicateExport,
+                    format!(
+                        "the module exports `{}`, which vmlinux already exports",
+                        e.name
+                    ),
+                )
+                .symbol(&e.name)
+                .says(format!(
+                    "{name}: exports duplicate symbol {} (owned by kernel)",
+                    e.name
+                )),
             );
         }
     }
@@ -258,12 +365,23 @@ fn check_one(
 }
 
 fn module_name(m: &ModuleInput) -> String {
-    m.facts.as_ref().ok().and_then(|f| f.name.clone()).unwrap_or_else(|| m.stem.clone())
+    m.facts
+        .as_ref()
+        .ok()
+        .and_then(|f| f.name.clone())
+        .unwrap_or_else(|| m.stem.clone())
 }
 
 /// `check_version()` of `kernel/module/version.c`. `crc`: `None` when the exporter has no
 /// CRC table (accepted), `Some(None)` when the slot is unreadable (a read past the table).
-fn version_problem(name: &str, f: &ModuleFacts, sym: &str, crc: Option<Option<u32>>, policy: Policy, owner: &str) -> Option<Problem> {
+fn version_problem(
+    name: &str,
+    f: &ModuleFacts,
+    sym: &str,
+    crc: Option<Option<u32>>,
+    policy: Policy,
+    owner: &str,
+) -> Option<Problem> {
     let crc = crc?;
     if f.versions.is_none() {
         return Some(

@@ -16,13 +16,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error("{path}: cannot read vmlinux: {source}")]
-    ReadVmlinux { path: PathBuf, source: std::io::Error },
+    ReadVmlinux {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a usable vmlinux: {source}")]
     Vmlinux { path: PathBuf, source: ParseError },
     #[error("{path}: cannot read Module.symvers: {source}")]
-    ReadSymvers { path: PathBuf, source: std::io::Error },
+    ReadSymvers {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Symvers { path: PathBuf, source: crate::elf::symvers::SymversError },
+    Symvers {
+        path: PathBuf,
+        source: crate::elf::symvers::SymversError,
+    },
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
@@ -93,23 +102,39 @@ pub const CHECK_SCHEMA: &str = "modverify.check/1";
 
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
     if opts.vmlinux.is_none() && opts.symvers.is_none() {
-        return Err(CheckError::Usage("nothing to check against: give --vmlinux FILE (the kernel's ELF) or --symvers FILE".into()));
+        return Err(CheckError::Usage(
+            "nothing to check against: give --vmlinux FILE (the kernel's ELF) or --symvers FILE"
+                .into(),
+        ));
     }
     let paths = input::discover(&opts.paths)?;
     let symvers = opts
         .symvers
         .as_ref()
         .map(|p| -> Result<Symvers, CheckError> {
-            let text = std::fs::read_to_string(p).map_err(|source| CheckError::ReadSymvers { path: p.clone(), source })?;
-            Symvers::parse(&text).map_err(|source| CheckError::Symvers { path: p.clone(), source })
+            let text = std::fs::read_to_string(p).map_err(|source| CheckError::ReadSymvers {
+                path: p.clone(),
+                source,
+            })?;
+            Symvers::parse(&text).map_err(|source| CheckError::Symvers {
+                path: p.clone(),
+                source,
+            })
         })
         .transpose()?;
-    let mut arch: Option<&ArchDescriptor> = opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
+    let mut arch: Option<&ArchDescriptor> =
+        opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
 
     let (table, kernel_path) = match &opts.vmlinux {
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux { path: p.clone(), source })?;
-            let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux { path: p.clone(), source })?;
+            let bytes = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux {
+                path: p.clone(),
+                source,
+            })?;
+            let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux {
+                path: p.clone(),
+                source,
+            })?;
             let id = ElfIdentity::of(&elf);
             match arch {
                 Some(a) if !a.accepts_elf(id.machine, id.is_64, id.little) => {
@@ -134,24 +159,38 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
                     })?)
                 }
             }
-            let t = ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab))
-                .map_err(|source| CheckError::Vmlinux { path: p.clone(), source })?;
+            let t =
+                ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(|source| {
+                    CheckError::Vmlinux {
+                        path: p.clone(),
+                        source,
+                    }
+                })?;
             (t, p.display().to_string())
         }
         None => {
             let s = symvers.as_ref().expect("checked above");
-            (ExportTable::from_symvers(s), opts.symvers.as_ref().unwrap().display().to_string())
+            (
+                ExportTable::from_symvers(s),
+                opts.symvers.as_ref().unwrap().display().to_string(),
+            )
         }
     };
     if arch.is_none() {
         arch = infer_arch_from_modules(&paths, registry);
     }
     let arch = arch.ok_or_else(|| {
-        CheckError::Usage("cannot tell the architecture: no vmlinux and no readable module; pass --arch NAME".into())
+        CheckError::Usage(
+            "cannot tell the architecture: no vmlinux and no readable module; pass --arch NAME"
+                .into(),
+        )
     })?;
 
     let modules: Vec<ModuleInput> = paths.par_iter().map(|p| load_module(p, arch)).collect();
-    let module_facts: Vec<&ModuleFacts> = modules.iter().filter_map(|m| m.facts.as_ref().ok()).collect();
+    let module_facts: Vec<&ModuleFacts> = modules
+        .iter()
+        .filter_map(|m| m.facts.as_ref().ok())
+        .collect();
     let mut problems = check_export_table(&table, symvers.as_ref(), &module_facts);
     if table.source == ExportSource::Symvers {
         problems.retain(|p| p.kind != super::ExportProblemKind::SymversMismatch);
@@ -165,7 +204,10 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
     }
     let failed = reports.iter().filter(|r| r.failed()).count();
-    let export_errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let export_errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     Ok(CheckReport {
         schema: CHECK_SCHEMA,
         arch: arch.name.clone(),
@@ -178,7 +220,12 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             modversions: table.modversions,
             symvers: opts.symvers.as_ref().map(|p| p.display().to_string()),
         },
-        exports: ExportsReport { count: table.count(), gpl: table.gpl.names.len(), consistent: export_errors == 0, problems: problems.clone() },
+        exports: ExportsReport {
+            count: table.count(),
+            gpl: table.gpl.names.len(),
+            consistent: export_errors == 0,
+            problems: problems.clone(),
+        },
         summary: Summary {
             modules: reports.len(),
             ok: reports.len() - failed,
@@ -195,16 +242,25 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
 pub fn load_module(p: &Path, arch: &ArchDescriptor) -> ModuleInput {
     let facts = (|| {
         let bytes = input::read_module(p).map_err(|e| Problem::new(Verdict::Malformed, e))?;
-        let elf = ElfFile::parse(&bytes).map_err(|e| Problem::new(Verdict::Malformed, e.to_string()))?;
+        let elf =
+            ElfFile::parse(&bytes).map_err(|e| Problem::new(Verdict::Malformed, e.to_string()))?;
         if let Some(p) = wrong_arch_problem(&ElfIdentity::of(&elf), arch) {
             return Err(p);
         }
-        ModuleFacts::parse(&elf, &arch.elf).map_err(|e| Problem::new(Verdict::Malformed, e.to_string()))
+        ModuleFacts::parse(&elf, &arch.elf)
+            .map_err(|e| Problem::new(Verdict::Malformed, e.to_string()))
     })();
-    ModuleInput { path: p.display().to_string(), stem: input::stem(p), facts }
+    ModuleInput {
+        path: p.display().to_string(),
+        stem: input::stem(p),
+        facts,
+    }
 }
 
-fn infer_arch_from_modules<'r>(paths: &[PathBuf], registry: &'r ArchRegistry) -> Option<&'r ArchDescriptor> {
+fn infer_arch_from_modules<'r>(
+    paths: &[PathBuf],
+    registry: &'r ArchRegistry,
+) -> Option<&'r ArchDescriptor> {
     paths.iter().take(16).find_map(|p| {
         let bytes = input::read_module(p).ok()?;
         let elf = ElfFile::parse(&bytes).ok()?;

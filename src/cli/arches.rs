@@ -13,7 +13,10 @@ fn on_path(bin: &str) -> bool {
 }
 
 pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
-    println!("{:10} {:8} {:26} {:24} notes", "arch", "ARCH=", "toolchain", "emulator");
+    println!(
+        "{:10} {:8} {:26} {:24} notes",
+        "arch", "ARCH=", "toolchain", "emulator"
+    );
     for d in &registry.arches {
         let cc = format!("{}gcc", d.cross_compile);
         let tool = match &d.unsupported.build {
@@ -26,8 +29,17 @@ pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             Some(q) => format!("missing ({})", q.packages.join(" ")),
             None => "n/a".into(),
         };
-        let notes = d.unsupported.boot.as_deref().or(d.unsupported.build.as_deref()).map(|s| s.split(". ").next().unwrap_or(s)).unwrap_or("");
-        println!("{:10} {:8} {:26} {:24} {}", d.name, d.kernel_arch, tool, emu, notes);
+        let notes = d
+            .unsupported
+            .boot
+            .as_deref()
+            .or(d.unsupported.build.as_deref())
+            .map(|s| s.split(". ").next().unwrap_or(s))
+            .unwrap_or("");
+        println!(
+            "{:10} {:8} {:26} {:24} {}",
+            d.name, d.kernel_arch, tool, emu, notes
+        );
     }
     Ok(crate::exit::OK)
 }

@@ -14,10 +14,12 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
+#[command(
+    after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
 modverify check --vmlinux vmlinux --symvers Module.symvers --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
 modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n\n\
-Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run.")]
+Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run."
+)]
 pub struct CheckArgs {
     /// Target architecture (default: inferred from vmlinux or the modules)
     #[arg(long)]
@@ -42,11 +44,22 @@ pub struct CheckArgs {
 }
 
 pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
-    let opts = CheckOptions { arch: a.arch, vmlinux: a.vmlinux, symvers: a.symvers, policy: a.policy, paths: a.paths };
-    let report = run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
+    let opts = CheckOptions {
+        arch: a.arch,
+        vmlinux: a.vmlinux,
+        symvers: a.symvers,
+        policy: a.policy,
+        paths: a.paths,
+    };
+    let report =
+        run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
     match a.format {
         Format::Table => print!("{}", crate::report::table::check_table(&report, a.verbose)),
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
-    Ok(if report.clean() { exit::OK } else { exit::FINDINGS })
+    Ok(if report.clean() {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
 }

@@ -39,13 +39,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: i32, error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Failure { code, error: Box::new(error) }
+        Failure {
+            code,
+            error: Box::new(error),
+        }
     }
 }
 
 /// Runs a parsed command; `Ok(code)` is the exit status of a completed run.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
-    let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref()).map_err(|e| Failure::new(crate::exit::USAGE, e))?;
+    let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
+        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
     match cli.command {
         Command::Check(a) => check::run(a, &registry),
         Command::Arches(a) => arches::run(a, &registry),

@@ -116,7 +116,9 @@ impl ExportTable {
             table,
             index,
             namespace: t.namespaces.get(index).and_then(|n| n.as_deref()),
-            crc: self.modversions.then(|| t.effective_crcs.get(index).copied().flatten()),
+            crc: self
+                .modversions
+                .then(|| t.effective_crcs.get(index).copied().flatten()),
         })
     }
 
@@ -133,7 +135,10 @@ impl ExportTable {
 
     /// Decodes the export table of a final-linked vmlinux (stripped or not).
     /// `layout` is the descriptor's expectation; the other layouts are tried if it does not fit.
-    pub fn from_vmlinux(elf: &ElfFile<'_>, layout: Option<KsymtabLayout>) -> Result<Self, ParseError> {
+    pub fn from_vmlinux(
+        elf: &ElfFile<'_>,
+        layout: Option<KsymtabLayout>,
+    ) -> Result<Self, ParseError> {
         if elf.section("__ksymtab").is_none() && elf.section("__ksymtab_gpl").is_none() {
             return Err(ParseError::Malformed(
                 "no __ksymtab section: this is not a vmlinux ELF (a compressed vmlinuz/bzImage needs \
@@ -145,7 +150,12 @@ impl ExportTable {
         if let Some(l) = layout {
             candidates.push((l, 3));
         }
-        for c in [(KsymtabLayout::Absolute, 3), (KsymtabLayout::Prel32, 3), (KsymtabLayout::Absolute, 2), (KsymtabLayout::Prel32, 2)] {
+        for c in [
+            (KsymtabLayout::Absolute, 3),
+            (KsymtabLayout::Prel32, 3),
+            (KsymtabLayout::Absolute, 2),
+            (KsymtabLayout::Prel32, 2),
+        ] {
             if !candidates.contains(&c) {
                 candidates.push(c);
             }
@@ -189,7 +199,11 @@ impl ExportTable {
     pub fn from_symvers(symvers: &Symvers) -> Self {
         let mut normal = KsymTable::default();
         let mut gpl = KsymTable::default();
-        let mut rows: Vec<_> = symvers.entries.iter().filter(|e| e.module == "vmlinux").collect();
+        let mut rows: Vec<_> = symvers
+            .entries
+            .iter()
+            .filter(|e| e.module == "vmlinux")
+            .collect();
         rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
         for r in rows {
             let t = if r.gpl { &mut gpl } else { &mut normal };
@@ -218,7 +232,11 @@ impl ExportTable {
     }
 }
 
-fn decode_tables(elf: &ElfFile<'_>, layout: KsymtabLayout, fields: usize) -> Result<(KsymTable, KsymTable), ParseError> {
+fn decode_tables(
+    elf: &ElfFile<'_>,
+    layout: KsymtabLayout,
+    fields: usize,
+) -> Result<(KsymTable, KsymTable), ParseError> {
     let strings = elf.section("__ksymtab_strings");
     let mut out = Vec::new();
     for kind in TableKind::ALL {
@@ -249,33 +267,51 @@ fn decode_tables(elf: &ElfFile<'_>, layout: KsymtabLayout, fields: usize) -> Res
                             if rel == 0 && f == 2 {
                                 return Some(0);
                             }
-                            Some(sec.shdr.sh_addr.wrapping_add(off as u64).wrapping_add(rel as i64 as u64))
+                            Some(
+                                sec.shdr
+                                    .sh_addr
+                                    .wrapping_add(off as u64)
+                                    .wrapping_add(rel as i64 as u64),
+                            )
                         }
                     }
                 };
-                let bad = || ParseError::Malformed(format!("{} entry {i}: name does not point at a string", kind.ksymtab()));
+                let bad = || {
+                    ParseError::Malformed(format!(
+                        "{} entry {i}: name does not point at a string",
+                        kind.ksymtab()
+                    ))
+                };
                 let name_addr = field(1).ok_or_else(bad)?;
-                let name = va_cstr(elf, strings, name_addr).filter(|n| is_symbol_name(n)).ok_or_else(bad)?;
+                let name = va_cstr(elf, strings, name_addr)
+                    .filter(|n| is_symbol_name(n))
+                    .ok_or_else(bad)?;
                 let ns = if fields == 3 {
                     match field(2) {
                         Some(0) | None => None,
                         Some(a) => Some(va_cstr(elf, strings, a).ok_or_else(|| {
-                            ParseError::Malformed(format!("{} entry {i} ({name}): bad namespace pointer", kind.ksymtab()))
+                            ParseError::Malformed(format!(
+                                "{} entry {i} ({name}): bad namespace pointer",
+                                kind.ksymtab()
+                            ))
                         })?),
                     }
                 } else {
                     None
                 };
                 t.names.push(name.to_string());
-                t.namespaces.push(ns.filter(|s| !s.is_empty()).map(str::to_string));
+                t.namespaces
+                    .push(ns.filter(|s| !s.is_empty()).map(str::to_string));
             }
         }
         if let Some(sec) = elf.section(kind.kcrctab()).filter(|s| s.shdr.sh_size > 0) {
             let data = elf.data(sec)?;
-            t.crc_slots = (0..data.len() / 4).filter_map(|i| elf.read_u32(data, i * 4)).collect();
+            t.crc_slots = (0..data.len() / 4)
+                .filter_map(|i| elf.read_u32(data, i * 4))
+                .collect();
             t.effective_crcs = (0..t.names.len())
                 .map(|i| {
-                    let addr = sec.shdr.sh_addr + 4 * i as u64;
+                    let addr = sec.shdr.sh_addr.wrapping_add(4 * i as u64);
                     elf.va_slice(addr, 4).and_then(|b| elf.read_u32(b, 0))
                 })
                 .collect();
@@ -289,20 +325,27 @@ fn decode_tables(elf: &ElfFile<'_>, layout: KsymtabLayout, fields: usize) -> Res
 
 /// Export names are C identifiers (plus `.` on some arches); anything else means a wrong layout.
 fn is_symbol_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$')
 }
 
 /// The string at a virtual address, looked up in `__ksymtab_strings` first (the common case).
-fn va_cstr<'a>(elf: &ElfFile<'a>, strings: Option<&super::reader::Section<'a>>, addr: u64) -> Option<&'a str> {
+fn va_cstr<'a>(
+    elf: &ElfFile<'a>,
+    strings: Option<&super::reader::Section<'a>>,
+    addr: u64,
+) -> Option<&'a str> {
     if let Some(s) = strings {
-        if addr >= s.shdr.sh_addr && addr < s.shdr.sh_addr + s.shdr.sh_size {
+        if super::reader::va_in(&s.shdr, addr) {
             let data = elf.data(s).ok()?;
             return super::cstr_at(data, (addr - s.shdr.sh_addr) as usize);
         }
     }
-    let sec = elf.sections.iter().find(|s| {
-        s.shdr.sh_addr != 0 && addr >= s.shdr.sh_addr && addr < s.shdr.sh_addr + s.shdr.sh_size
-    })?;
+    let sec = elf
+        .sections
+        .iter()
+        .find(|s| s.shdr.sh_addr != 0 && super::reader::va_in(&s.shdr, addr))?;
     let data = elf.data(sec).ok()?;
     super::cstr_at(data, (addr - sec.shdr.sh_addr) as usize)
 }
@@ -317,16 +360,31 @@ fn crc_labels(elf: &ElfFile<'_>) -> Result<HashMap<String, CrcLabel>, ParseError
         .filter_map(|&k| elf.section(k.kcrctab()).map(|s| (k, s)))
         .collect();
     for s in syms {
-        let Some(name) = s.name.strip_prefix("__crc_") else { continue };
+        let Some(name) = s.name.strip_prefix("__crc_") else {
+            continue;
+        };
         if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
             // Before v5.19 a CRC was an absolute symbol whose value is the CRC.
             continue;
         }
-        let Some(&(table, sec)) = tables.iter().find(|(_, sec)| sec.index == s.shndx) else { continue };
+        let Some(&(table, sec)) = tables.iter().find(|(_, sec)| sec.index == s.shndx) else {
+            continue;
+        };
         let off = s.value.wrapping_sub(sec.shdr.sh_addr);
-        let Some(bytes) = elf.va_slice(s.value, 4) else { continue };
-        let Some(crc) = elf.read_u32(bytes, 0) else { continue };
-        out.insert(name.to_string(), CrcLabel { table, slot: (off / 4) as usize, crc });
+        let Some(bytes) = elf.va_slice(s.value, 4) else {
+            continue;
+        };
+        let Some(crc) = elf.read_u32(bytes, 0) else {
+            continue;
+        };
+        out.insert(
+            name.to_string(),
+            CrcLabel {
+                table,
+                slot: (off / 4) as usize,
+                crc,
+            },
+        );
     }
     Ok(out)
 }
@@ -337,7 +395,10 @@ pub fn find_vermagic(bytes: &[u8]) -> (Option<String>, Option<String>) {
     let mut release = None;
     for pos in memchr::memmem::find_iter(bytes, b"Linux version ") {
         let rest = &bytes[pos + 14..bytes.len().min(pos + 14 + 128)];
-        let end = rest.iter().position(|&b| b == b' ' || b == 0).unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|&b| b == b' ' || b == 0)
+            .unwrap_or(rest.len());
         if end > 0 && rest[0].is_ascii_digit() && end < rest.len() && rest[end] == b' ' {
             if let Ok(r) = std::str::from_utf8(&rest[..end]) {
                 release = Some(r.to_string());
@@ -345,7 +406,9 @@ pub fn find_vermagic(bytes: &[u8]) -> (Option<String>, Option<String>) {
             }
         }
     }
-    let Some(rel) = release.clone() else { return (None, None) };
+    let Some(rel) = release.clone() else {
+        return (None, None);
+    };
     let mut needle = Vec::with_capacity(rel.len() + 2);
     needle.push(0);
     needle.extend_from_slice(rel.as_bytes());
@@ -354,11 +417,16 @@ pub fn find_vermagic(bytes: &[u8]) -> (Option<String>, Option<String>) {
     for pos in memchr::memmem::find_iter(bytes, &needle) {
         let start = pos + 1;
         let tail = &bytes[start..bytes.len().min(start + 256)];
-        let Some(end) = memchr::memchr(0, tail) else { continue };
-        let Ok(s) = std::str::from_utf8(&tail[..end]) else { continue };
-        let plausible = s[rel.len()..]
-            .split(' ')
-            .all(|t| t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)));
+        let Some(end) = memchr::memchr(0, tail) else {
+            continue;
+        };
+        let Ok(s) = std::str::from_utf8(&tail[..end]) else {
+            continue;
+        };
+        let plausible = s[rel.len()..].split(' ').all(|t| {
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        });
         if !plausible {
             continue;
         }

@@ -10,7 +10,7 @@ pub mod symvers;
 pub use exports::{ExportTable, KsymTable, TableKind};
 pub use module::ModuleFacts;
 pub use reader::{ElfFile, ParseError};
-pub use symvers::{SymversEntry, Symvers};
+pub use symvers::{Symvers, SymversEntry};
 
 /// Reads a NUL-terminated string starting at `off`; `None` if it runs off the end or is not UTF-8.
 pub fn cstr_at(data: &[u8], off: usize) -> Option<&str> {

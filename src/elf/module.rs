@@ -88,19 +88,37 @@ pub struct ModuleFacts {
 impl ModuleFacts {
     pub fn parse(elf: &ElfFile<'_>, facts: &ElfFacts) -> Result<Self, ParseError> {
         let identity = ElfIdentity::of(elf);
-        let modinfo = match elf.section(".modinfo").filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0) {
+        let modinfo = match elf
+            .section(".modinfo")
+            .filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0)
+        {
             Some(s) => parse_modinfo(elf.data(s)?),
             None => Vec::new(),
         };
-        let first = |k: &str| modinfo.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let all = |k: &str| -> Vec<String> { modinfo.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect() };
+        let first = |k: &str| {
+            modinfo
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let all = |k: &str| -> Vec<String> {
+            modinfo
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
 
         let this_module = elf
             .section(".gnu.linkonce.this_module")
             .filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0);
         let struct_name = match this_module {
             // name follows `enum module_state state; struct list_head list;`
-            Some(s) => elf.data(s)?.get(3 * elf.word()..).and_then(|d| super::cstr_at(d, 0)).map(str::to_string),
+            Some(s) => elf
+                .data(s)?
+                .get(3 * elf.word()..)
+                .and_then(|d| super::cstr_at(d, 0))
+                .map(str::to_string),
             None => None,
         };
         let name = first("name").or(struct_name).filter(|n| !n.is_empty());
@@ -116,7 +134,10 @@ impl ModuleFacts {
                     if s.name.is_empty() || facts.skip_undefined_types.contains(&s.kind) {
                         continue;
                     }
-                    undefined.push(UndefSymbol { name: s.name.to_string(), weak: s.bind == STB_WEAK });
+                    undefined.push(UndefSymbol {
+                        name: s.name.to_string(),
+                        weak: s.bind == STB_WEAK,
+                    });
                 } else if s.shndx == SHN_COMMON as usize && !s.name.starts_with("__gnu_lto") {
                     bad_symbols.push(format!("{}: please compile with -fno-common", s.name));
                 } else if s.shndx >= shnum && s.shndx < SHN_LORESERVE as usize {
@@ -129,14 +150,13 @@ impl ModuleFacts {
                 }
             }
         }
-        let softdep_pre = all("softdep")
-            .iter()
-            .flat_map(|v| softdep_pre(v))
-            .collect();
+        let softdep_pre = all("softdep").iter().flat_map(|v| softdep_pre(v)).collect();
         let mut exports = Vec::new();
         let mut has_kcrctab = [false; 2];
         for (k, kind) in TableKind::ALL.into_iter().enumerate() {
-            has_kcrctab[k] = elf.section(kind.kcrctab()).is_some_and(|s| s.shdr.sh_size > 0);
+            has_kcrctab[k] = elf
+                .section(kind.kcrctab())
+                .is_some_and(|s| s.shdr.sh_size > 0);
             exports.extend(read_exports(elf, facts, kind, symbols.as_deref())?);
         }
         Ok(ModuleFacts {
@@ -148,7 +168,12 @@ impl ModuleFacts {
             license: first("license"),
             import_ns: all("import_ns"),
             depends: first("depends")
-                .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .map(|d| {
+                    d.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
             softdep_pre,
             aliases: all("alias"),
@@ -163,7 +188,11 @@ impl ModuleFacts {
 
     /// The first `__versions` entry with this name (the kernel's `check_version` stops there).
     pub fn version_of(&self, symbol: &str) -> Option<u64> {
-        self.versions.as_ref()?.iter().find(|v| v.name == symbol).map(|v| v.crc)
+        self.versions
+            .as_ref()?
+            .iter()
+            .find(|v| v.name == symbol)
+            .map(|v| v.crc)
     }
 }
 
@@ -194,8 +223,13 @@ fn softdep_pre(v: &str) -> Vec<String> {
     out
 }
 
-fn read_versions(elf: &ElfFile<'_>) -> Result<(Option<Vec<VersionEntry>>, VersionsFormat), ParseError> {
-    let alloc = |name: &str| elf.section(name).filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0);
+fn read_versions(
+    elf: &ElfFile<'_>,
+) -> Result<(Option<Vec<VersionEntry>>, VersionsFormat), ParseError> {
+    let alloc = |name: &str| {
+        elf.section(name)
+            .filter(|s| s.shdr.sh_flags & SHF_ALLOC as u64 != 0)
+    };
     // 6.14+: "If we have extended version info, rely on it" (kernel/module/version.c).
     if let (Some(crcs), Some(names)) = (alloc("__version_ext_crcs"), alloc("__version_ext_names")) {
         let crcs = elf.data(crcs)?;
@@ -204,10 +238,15 @@ fn read_versions(elf: &ElfFile<'_>) -> Result<(Option<Vec<VersionEntry>>, Versio
         let mut off = 0;
         for i in 0..crcs.len() / 4 {
             let name = super::cstr_at(names, off).ok_or_else(|| {
-                ParseError::Malformed(format!("__version_ext_names ends before the name of entry {i}"))
+                ParseError::Malformed(format!(
+                    "__version_ext_names ends before the name of entry {i}"
+                ))
             })?;
             off += name.len() + 1;
-            out.push(VersionEntry { name: name.to_string(), crc: elf.read_u32(crcs, i * 4).unwrap_or(0) as u64 });
+            out.push(VersionEntry {
+                name: name.to_string(),
+                crc: elf.read_u32(crcs, i * 4).unwrap_or(0) as u64,
+            });
         }
         return Ok((Some(out), VersionsFormat::Extended));
     }
@@ -254,7 +293,10 @@ fn read_exports(
     let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
     if let Some(syms) = symbols {
         for r in elf.relocations_for(sec.index, mask)? {
-            let (i, field) = ((r.offset as usize) / esize, (r.offset as usize) % esize / fsize);
+            let (i, field) = (
+                (r.offset as usize) / esize,
+                (r.offset as usize) % esize / fsize,
+            );
             if i >= n || field == 0 {
                 continue;
             }
@@ -264,10 +306,16 @@ fn read_exports(
                 None if fsize == 4 => elf.read_i32(data, r.offset as usize).unwrap_or(0) as i64,
                 None => elf.read_word(data, r.offset as usize).unwrap_or(0) as i64,
             };
-            let Some(target) = elf.sections.get(sym.shndx) else { continue };
-            let Ok(tdata) = elf.data(target) else { continue };
+            let Some(target) = elf.sections.get(sym.shndx) else {
+                continue;
+            };
+            let Ok(tdata) = elf.data(target) else {
+                continue;
+            };
             let off = sym.value.wrapping_add(addend as u64) as usize;
-            let Some(s) = super::cstr_at(tdata, off) else { continue };
+            let Some(s) = super::cstr_at(tdata, off) else {
+                continue;
+            };
             match field {
                 1 => names[i] = Some(s.to_string()),
                 _ => namespaces[i] = Some(s.to_string()).filter(|s| !s.is_empty()),
@@ -290,14 +338,22 @@ fn read_exports(
         (Some(syms), Some(cs), Some(cd)) => syms
             .iter()
             .filter(|s| s.shndx == cs.index)
-            .filter_map(|s| Some((s.name.strip_prefix("__crc_")?, elf.read_u32(cd, s.value as usize)?)))
+            .filter_map(|s| {
+                Some((
+                    s.name.strip_prefix("__crc_")?,
+                    elf.read_u32(cd, s.value as usize)?,
+                ))
+            })
             .collect(),
         _ => Default::default(),
     };
     let mut out = Vec::with_capacity(n);
     for (i, (name, namespace)) in names.into_iter().zip(namespaces).enumerate() {
         let Some(name) = name else {
-            return Err(ParseError::Malformed(format!("{} entry {i} has no name", kind.ksymtab())));
+            return Err(ParseError::Malformed(format!(
+                "{} entry {i} has no name",
+                kind.ksymtab()
+            )));
         };
         out.push(ModuleExport {
             crc: crcdata.and_then(|d| elf.read_u32(d, i * 4)),

@@ -61,21 +61,29 @@ impl<'a> ElfFile<'a> {
             return Err(ParseError::NotElf);
         }
         let header = goblin::elf::Elf::parse_header(bytes).map_err(malformed)?;
-        let container = if header.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64 {
-            Container::Big
-        } else {
-            Container::Little
-        };
+        let container =
+            if header.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64 {
+                Container::Big
+            } else {
+                Container::Little
+            };
         let endian = header.endianness().map_err(malformed)?;
         let ctx = Ctx::new(container, endian);
         let shoff = usize::try_from(header.e_shoff).map_err(malformed)?;
         if shoff >= bytes.len() {
-            return Err(malformed(format!("section headers at {shoff:#x} lie beyond the file ({:#x} bytes)", bytes.len())));
+            return Err(malformed(format!(
+                "section headers at {shoff:#x} lie beyond the file ({:#x} bytes)",
+                bytes.len()
+            )));
         }
         if header.e_shentsize as usize != SectionHeader::size(ctx) {
-            return Err(malformed(format!("e_shentsize {} does not fit the ELF class", header.e_shentsize)));
+            return Err(malformed(format!(
+                "e_shentsize {} does not fit the ELF class",
+                header.e_shentsize
+            )));
         }
-        let shdrs = SectionHeader::parse(bytes, shoff, header.e_shnum as usize, ctx).map_err(malformed)?;
+        let shdrs =
+            SectionHeader::parse(bytes, shoff, header.e_shnum as usize, ctx).map_err(malformed)?;
         let shstrndx = if header.e_shstrndx == goblin::elf::section_header::SHN_XINDEX as u16 {
             shdrs.first().map(|s| s.sh_link as usize).unwrap_or(0)
         } else {
@@ -93,7 +101,12 @@ impl<'a> ElfFile<'a> {
                 Section { index, name, shdr }
             })
             .collect();
-        Ok(ElfFile { bytes, header, ctx, sections })
+        Ok(ElfFile {
+            bytes,
+            header,
+            ctx,
+            sections,
+        })
     }
 
     pub fn is_64(&self) -> bool {
@@ -158,7 +171,11 @@ impl<'a> ElfFile<'a> {
     }
 
     /// Relocations that apply to section `target` (RELA or REL), types masked by `type_mask`.
-    pub fn relocations_for(&self, target: usize, type_mask: u32) -> Result<Vec<Relocation>, ParseError> {
+    pub fn relocations_for(
+        &self,
+        target: usize,
+        type_mask: u32,
+    ) -> Result<Vec<Relocation>, ParseError> {
         let mut out = Vec::new();
         for s in &self.sections {
             let is_rela = match s.shdr.sh_type {
@@ -170,9 +187,15 @@ impl<'a> ElfFile<'a> {
                 continue;
             }
             let data = self.data(s)?;
-            let rs = RelocSection::parse(data, 0, data.len(), is_rela, self.ctx).map_err(malformed)?;
+            let rs =
+                RelocSection::parse(data, 0, data.len(), is_rela, self.ctx).map_err(malformed)?;
             for r in rs.iter() {
-                out.push(Relocation { offset: r.r_offset, sym: r.r_sym, rtype: r.r_type & type_mask, addend: r.r_addend });
+                out.push(Relocation {
+                    offset: r.r_offset,
+                    sym: r.r_sym,
+                    rtype: r.r_type & type_mask,
+                    addend: r.r_addend,
+                });
             }
         }
         Ok(out)
@@ -184,7 +207,12 @@ impl<'a> ElfFile<'a> {
             s.shdr.sh_type != SHT_NOBITS
                 && s.shdr.sh_addr != 0
                 && addr >= s.shdr.sh_addr
-                && addr.checked_add(len).is_some_and(|end| end <= s.shdr.sh_addr + s.shdr.sh_size)
+                && addr.checked_add(len).is_some_and(|end| {
+                    s.shdr
+                        .sh_addr
+                        .checked_add(s.shdr.sh_size)
+                        .is_some_and(|top| end <= top)
+                })
         })?;
         range(self.bytes, s.shdr.sh_offset + (addr - s.shdr.sh_addr), len)
     }
@@ -205,6 +233,15 @@ impl<'a> ElfFile<'a> {
             self.read_u32(data, off).map(u64::from)
         }
     }
+}
+
+/// Whether a virtual address lies inside a section (overflow-safe).
+pub fn va_in(shdr: &SectionHeader, addr: u64) -> bool {
+    addr >= shdr.sh_addr
+        && shdr
+            .sh_addr
+            .checked_add(shdr.sh_size)
+            .is_some_and(|top| addr < top)
 }
 
 /// `bytes[off..off+len]`, or `None` if any part lies outside (overflow-safe).

@@ -30,19 +30,30 @@ impl Symvers {
             if line.trim().is_empty() {
                 continue;
             }
-            let err = |message: String| SymversError { line: i + 1, message };
+            let err = |message: String| SymversError {
+                line: i + 1,
+                message,
+            };
             let cols: Vec<&str> = line.split('\t').collect();
             if cols.len() < 4 {
-                return Err(err(format!("expected 4 or 5 tab-separated columns, found {}", cols.len())));
+                return Err(err(format!(
+                    "expected 4 or 5 tab-separated columns, found {}",
+                    cols.len()
+                )));
             }
             let hex = cols[0].strip_prefix("0x").unwrap_or(cols[0]);
             let crc = u64::from_str_radix(hex, 16)
-                .map_err(|_| err(format!("`{}` is not a hexadecimal CRC", cols[0])))? as u32;
+                .map_err(|_| err(format!("`{}` is not a hexadecimal CRC", cols[0])))?
+                as u32;
             let gpl = match cols[3] {
                 "EXPORT_SYMBOL" => false,
                 "EXPORT_SYMBOL_GPL" => true,
                 // Older kernels' variants are treated by their licence side.
-                t if t.starts_with("EXPORT_SYMBOL_GPL") || t.starts_with("EXPORT_UNUSED_SYMBOL_GPL") => true,
+                t if t.starts_with("EXPORT_SYMBOL_GPL")
+                    || t.starts_with("EXPORT_UNUSED_SYMBOL_GPL") =>
+                {
+                    true
+                }
                 t if t.starts_with("EXPORT_") => false,
                 t => return Err(err(format!("unknown export type `{t}`"))),
             };
@@ -74,7 +85,8 @@ mod tests {
 
     #[test]
     fn names_the_bad_line() {
-        let e = Symvers::parse("0x1\ta\tvmlinux\tEXPORT_SYMBOL\n0xzz\tb\tvmlinux\tEXPORT_SYMBOL\n").unwrap_err();
+        let e = Symvers::parse("0x1\ta\tvmlinux\tEXPORT_SYMBOL\n0xzz\tb\tvmlinux\tEXPORT_SYMBOL\n")
+            .unwrap_err();
         assert_eq!(e.line, 2);
     }
 }

@@ -9,5 +9,6 @@ pub fn opt_hex<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> 
 }
 
 pub fn to_string<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"))
+    serde_json::to_string_pretty(v)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize: {e}\"}}"))
 }

@@ -33,7 +33,11 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         "\nExport table: {} exports ({} GPL-only){}",
         r.exports.count,
         r.exports.gpl,
-        if !k.modversions { ", no CRC tables (CONFIG_MODVERSIONS off)" } else { "" }
+        if !k.modversions {
+            ", no CRC tables (CONFIG_MODVERSIONS off)"
+        } else {
+            ""
+        }
     );
     if r.exports.problems.is_empty() {
         let _ = writeln!(o, "  consistent: every CRC slot belongs to its symbol");
@@ -43,7 +47,13 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
             Severity::Error => "ERROR",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(o, "  {sev:7} {}{}: {}", p.table, p.slot.map(|s| format!(" slot {s}")).unwrap_or_default(), p.detail);
+        let _ = writeln!(
+            o,
+            "  {sev:7} {}{}: {}",
+            p.table,
+            p.slot.map(|s| format!(" slot {s}")).unwrap_or_default(),
+            p.detail
+        );
         if p.expected_crc.is_some() || p.kernel_crc.is_some() {
             let _ = writeln!(
                 o,
@@ -54,13 +64,22 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
             );
         }
         if p.symbols.len() > 1 {
-            let shown: Vec<&str> = p.symbols.iter().take(INLINE_SYMBOLS).map(String::as_str).collect();
+            let shown: Vec<&str> = p
+                .symbols
+                .iter()
+                .take(INLINE_SYMBOLS)
+                .map(String::as_str)
+                .collect();
             let more = p.symbols.len().saturating_sub(INLINE_SYMBOLS);
             let _ = writeln!(
                 o,
                 "          symbols: {}{}",
                 shown.join(", "),
-                if more > 0 { format!(", … and {more} more (all listed by --format json)") } else { String::new() }
+                if more > 0 {
+                    format!(", … and {more} more (all listed by --format json)")
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -74,11 +93,20 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
                 for msg in &p.kernel_messages {
                     let _ = writeln!(o, "      kernel: {msg}");
                 }
-                let _ = writeln!(o, "      {}{}", if p.fatal { "" } else { "warning: " }, p.detail);
+                let _ = writeln!(
+                    o,
+                    "      {}{}",
+                    if p.fatal { "" } else { "warning: " },
+                    p.detail
+                );
             }
         }
     }
-    let warned: Vec<_> = r.modules.iter().filter(|m| !m.failed() && !m.problems.is_empty()).collect();
+    let warned: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| !m.failed() && !m.problems.is_empty())
+        .collect();
     if !warned.is_empty() {
         let _ = writeln!(o, "\nModules that load with warnings ({}):", warned.len());
         for m in &warned {
@@ -97,14 +125,23 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         }
     }
     let s = &r.summary;
-    let verdicts: Vec<String> = s.by_verdict.iter().filter(|(v, _)| **v != "ok").map(|(v, n)| format!("{v} {n}")).collect();
+    let verdicts: Vec<String> = s
+        .by_verdict
+        .iter()
+        .filter(|(v, _)| **v != "ok")
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect();
     let _ = writeln!(
         o,
         "\n{} modules: {} ok, {} failing{}; export table: {} errors, {} warnings",
         s.modules,
         s.ok,
         s.failed,
-        if verdicts.is_empty() { String::new() } else { format!(" ({})", verdicts.join(", ")) },
+        if verdicts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", verdicts.join(", "))
+        },
         s.export_errors,
         s.export_warnings
     );
@@ -112,5 +149,6 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
 }
 
 fn hex(v: Option<u64>) -> String {
-    v.map(|v| format!("{v:#010x}")).unwrap_or_else(|| "-".into())
+    v.map(|v| format!("{v:#010x}"))
+        .unwrap_or_else(|| "-".into())
 }
