@@ -3,6 +3,7 @@
 //! Data flows one way: arch descriptor → build → artifacts → static check → initramfs →
 //! QEMU boot → guest results → verdict → reports. Modules are listed in that order.
 pub mod arch;
+pub mod host;
 pub mod check;
 pub mod cli;
 pub mod elf;

@@ -329,7 +329,7 @@ fn check_one(
             }
         }
         if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
-            if !f.import_ns.iter().any(|i| *i == ns) {
+            if !f.import_ns.contains(&ns) {
                 problems.push(
                     Problem::new(Verdict::Namespace, format!("`{sym}` is exported in namespace {ns}; the module lacks MODULE_IMPORT_NS({ns})"))
                         .symbol(sym)

@@ -1,16 +1,11 @@
 //! `modverify arches`: every descriptor, and whether this machine can build and boot it.
 use super::Failure;
 use crate::arch::ArchRegistry;
+use crate::host::on_path;
 use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct ArchesArgs {}
-
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false)
-}
 
 pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     println!(

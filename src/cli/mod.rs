@@ -1,6 +1,7 @@
 //! Command-line front end: one file per subcommand, flags in, a library call, output out.
 pub mod arches;
 pub mod check;
+pub mod setup;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List architecture descriptors and whether their toolchain and emulator are installed
     Arches(arches::ArchesArgs),
+    /// Install every host dependency (cross compilers, QEMU, kernel source) with apt-get
+    Setup(setup::SetupArgs),
 }
 
 /// A failure of the run itself, with the exit status it maps to.
@@ -53,5 +56,6 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Check(a) => check::run(a, &registry),
         Command::Arches(a) => arches::run(a, &registry),
+        Command::Setup(a) => setup::run(a, &registry),
     }
 }

@@ -1,0 +1,51 @@
+//! `modverify setup`: installs every host dependency with apt-get, idempotently.
+use super::Failure;
+use crate::arch::ArchRegistry;
+use crate::host;
+use clap::Args;
+use std::process::Command;
+
+#[derive(Args, Debug)]
+pub struct SetupArgs {
+    /// Only print what would be installed
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("`{cmd}` failed ({status}); run it by hand to see why")]
+    Apt { cmd: String, status: std::process::ExitStatus },
+    #[error("cannot run apt-get: {0} (modverify setup needs Debian's apt-get and root)")]
+    Spawn(std::io::Error),
+}
+
+pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    let all = host::all_packages(registry);
+    let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
+    if missing.is_empty() {
+        println!("modverify setup: all {} packages already installed", all.len());
+        return Ok(crate::exit::OK);
+    }
+    println!("modverify setup: installing {} of {} packages: {}", missing.len(), all.len(), missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    if a.dry_run {
+        return Ok(crate::exit::OK);
+    }
+    let apt = |args: &[&str]| -> Result<(), Failure> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| Failure::new(crate::exit::INFRA, SetupError::Spawn(e)))?;
+        if !status.success() {
+            return Err(Failure::new(crate::exit::INFRA, SetupError::Apt { cmd: format!("apt-get {}", args.join(" ")), status }));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing.iter().map(|s| s.as_str()));
+    apt(&args)?;
+    println!("modverify setup: done");
+    Ok(crate::exit::OK)
+}
