@@ -76,6 +76,8 @@ impl ElfFacts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildFacts {
+    /// make targets that produce vmlinux, the boot image and the modules.
+    pub targets: Vec<String>,
     /// Boot image, relative to the build directory (`vmlinux` where the ELF itself boots).
     pub image: String,
     /// Whether QEMU can boot the unstripped vmlinux directly.

@@ -3,14 +3,29 @@ use crate::arch::ArchRegistry;
 use std::process::Command;
 
 /// Packages every build needs whatever the arch (kbuild's host tools, ccache, the source).
-pub const BASE_PACKAGES: [&str; 11] =
-    ["make", "gcc", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "ccache", "kmod", "linux-source-6.1"];
+pub const BASE_PACKAGES: [&str; 11] = [
+    "make",
+    "gcc",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "libssl-dev",
+    "cpio",
+    "ccache",
+    "kmod",
+    "linux-source-6.1",
+];
 /// Tools the test suite uses besides the arch packages.
 pub const TEST_PACKAGES: [&str; 2] = ["xz-utils", "zstd"];
 
 /// Every Debian package modverify can use: base, then each descriptor's toolchain and QEMU.
 pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {
-    let mut v: Vec<String> = BASE_PACKAGES.iter().chain(TEST_PACKAGES.iter()).map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = BASE_PACKAGES
+        .iter()
+        .chain(TEST_PACKAGES.iter())
+        .map(|s| s.to_string())
+        .collect();
     for a in &registry.arches {
         v.extend(a.toolchain_packages.iter().cloned());
         if let Some(q) = &a.qemu {
@@ -32,7 +47,8 @@ pub fn installed(pkg: &str) -> bool {
 
 /// Whether an executable is on PATH.
 pub fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 /// The one line that installs everything, shown in every "missing tool" error.

@@ -3,12 +3,14 @@
 //! Data flows one way: arch descriptor → build → artifacts → static check → initramfs →
 //! QEMU boot → guest results → verdict → reports. Modules are listed in that order.
 pub mod arch;
-pub mod host;
+pub mod build;
 pub mod check;
 pub mod cli;
 pub mod elf;
 pub mod exit;
+pub mod host;
 pub mod input;
+pub mod proc;
 pub mod report;
 #[doc(hidden)]
 pub mod synth;

@@ -38,19 +38,39 @@ pub struct CheckArgs {
     /// Also list the modules that load
     #[arg(short, long)]
     pub verbose: bool,
+    /// A `modverify build` directory: its vmlinux, Module.symvers and modules
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["vmlinux", "symvers"])]
+    pub build: Option<PathBuf>,
     /// Module files (.ko, .ko.xz, .ko.gz, .ko.zst) or directories to search
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "build", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
 pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
-    let opts = CheckOptions {
+    let mut opts = CheckOptions {
         arch: a.arch,
         vmlinux: a.vmlinux,
         symvers: a.symvers,
         policy: a.policy,
         paths: a.paths,
     };
+    if let Some(dir) = &a.build {
+        let usage = |e: String| Failure::new(exit::USAGE, CheckError::Usage(e));
+        let m = crate::build::BuildManifest::read(dir).map_err(usage)?;
+        let art = m.artifacts.ok_or_else(|| {
+            usage(format!(
+                "{}: the build did not finish (status {:?}); rebuild it",
+                dir.display(),
+                m.status
+            ))
+        })?;
+        opts.arch.get_or_insert(m.arch);
+        opts.vmlinux = Some(art.vmlinux);
+        opts.symvers = Some(art.module_symvers);
+        if opts.paths.is_empty() {
+            opts.paths = art.modules;
+        }
+    }
     let report =
         run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
     match a.format {

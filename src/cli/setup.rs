@@ -15,7 +15,10 @@ pub struct SetupArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("`{cmd}` failed ({status}); run it by hand to see why")]
-    Apt { cmd: String, status: std::process::ExitStatus },
+    Apt {
+        cmd: String,
+        status: std::process::ExitStatus,
+    },
     #[error("cannot run apt-get: {0} (modverify setup needs Debian's apt-get and root)")]
     Spawn(std::io::Error),
 }
@@ -24,10 +27,22 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let all = host::all_packages(registry);
     let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
     if missing.is_empty() {
-        println!("modverify setup: all {} packages already installed", all.len());
+        println!(
+            "modverify setup: all {} packages already installed",
+            all.len()
+        );
         return Ok(crate::exit::OK);
     }
-    println!("modverify setup: installing {} of {} packages: {}", missing.len(), all.len(), missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+    println!(
+        "modverify setup: installing {} of {} packages: {}",
+        missing.len(),
+        all.len(),
+        missing
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     if a.dry_run {
         return Ok(crate::exit::OK);
     }
@@ -38,7 +53,13 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .status()
             .map_err(|e| Failure::new(crate::exit::INFRA, SetupError::Spawn(e)))?;
         if !status.success() {
-            return Err(Failure::new(crate::exit::INFRA, SetupError::Apt { cmd: format!("apt-get {}", args.join(" ")), status }));
+            return Err(Failure::new(
+                crate::exit::INFRA,
+                SetupError::Apt {
+                    cmd: format!("apt-get {}", args.join(" ")),
+                    status,
+                },
+            ));
         }
         Ok(())
     };

@@ -1,0 +1,193 @@
+//! `build.json`: what was built, how to reproduce it, how long it took and what modpost said.
+//! Written when the build starts and when it ends, through a temp file and a rename.
+use super::{config::Dropped, BuildError, BuildOptions, Fragment, ModpostFinding};
+use crate::arch::{ArchDescriptor, BuildFacts};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST: &str = "build.json";
+pub const BUILD_SCHEMA: &str = "modverify.build/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    Running,
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Artifacts {
+    pub vmlinux: PathBuf,
+    pub image: PathBuf,
+    pub module_symvers: PathBuf,
+    pub modules_order: PathBuf,
+    pub config: PathBuf,
+    /// Every module of modules.order, as `.ko` paths.
+    pub modules: Vec<PathBuf>,
+}
+
+impl Artifacts {
+    pub fn collect(out: &Path, facts: &BuildFacts) -> Result<Self, BuildError> {
+        let order = out.join("modules.order");
+        let text = std::fs::read_to_string(&order).unwrap_or_default();
+        let modules = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                out.join(
+                    l.trim()
+                        .strip_suffix(".o")
+                        .map(|s| format!("{s}.ko"))
+                        .unwrap_or_else(|| l.trim().to_string()),
+                )
+            })
+            .collect();
+        let a = Artifacts {
+            vmlinux: out.join("vmlinux"),
+            image: out.join(&facts.image),
+            module_symvers: out.join("Module.symvers"),
+            modules_order: order,
+            config: out.join(".config"),
+            modules,
+        };
+        for p in [&a.vmlinux, &a.image, &a.module_symvers] {
+            if !p.exists() {
+                return Err(BuildError::BadInput(format!("make succeeded but {} is missing: check build.targets/build.image in the arch descriptor", p.display())));
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Durations {
+    pub config_s: f64,
+    pub build_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigInfo {
+    /// `tinyconfig`/`defconfig`/`allmodconfig`, or the user's `.config` path.
+    pub base: String,
+    pub fragments: Vec<String>,
+    #[serde(default)]
+    pub dropped: Vec<Dropped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildManifest {
+    pub schema: String,
+    pub status: BuildStatus,
+    pub arch: String,
+    pub source: PathBuf,
+    /// The tree before patches (the same as `source` without --patch).
+    pub source_origin: PathBuf,
+    pub kernel_version: Option<String>,
+    pub patches: Vec<PathBuf>,
+    pub build_dir: PathBuf,
+    pub log: PathBuf,
+    pub config: ConfigInfo,
+    pub toolchain: String,
+    pub ccache: bool,
+    /// The make command line that reproduces the build.
+    pub make_command: String,
+    pub durations: Durations,
+    #[serde(default)]
+    pub compiled_objects: u64,
+    #[serde(default)]
+    pub modpost: Vec<ModpostFinding>,
+    pub artifacts: Option<Artifacts>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+// `Dropped` and `ModpostFinding` are read back from build.json too.
+impl<'de> Deserialize<'de> for Dropped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            option: String,
+            wanted: String,
+            got: String,
+            origin: String,
+            #[serde(default)]
+            depends_on: Vec<String>,
+            #[serde(default)]
+            essential: bool,
+        }
+        let r = Raw::deserialize(d)?;
+        Ok(Dropped {
+            option: r.option,
+            wanted: r.wanted,
+            got: r.got,
+            origin: r.origin,
+            depends_on: r.depends_on,
+            essential: r.essential,
+        })
+    }
+}
+
+impl BuildManifest {
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        arch: &ArchDescriptor,
+        src: &Path,
+        origin: &Path,
+        opts: &BuildOptions,
+        out: &Path,
+        log: &Path,
+        fragments: &[Fragment],
+        toolchain: String,
+        make_command: String,
+        ccache: bool,
+    ) -> Self {
+        BuildManifest {
+            schema: BUILD_SCHEMA.into(),
+            status: BuildStatus::Running,
+            arch: arch.name.clone(),
+            source: src.to_path_buf(),
+            source_origin: origin.to_path_buf(),
+            kernel_version: super::source::kernel_version(src),
+            patches: opts.patches.clone(),
+            build_dir: out.to_path_buf(),
+            log: log.to_path_buf(),
+            config: ConfigInfo {
+                base: opts
+                    .config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| format!("{:?}", opts.base).to_lowercase()),
+                fragments: fragments.iter().map(|f| f.origin.clone()).collect(),
+                dropped: vec![],
+            },
+            toolchain,
+            ccache,
+            make_command,
+            durations: Durations::default(),
+            compiled_objects: 0,
+            modpost: vec![],
+            artifacts: None,
+            error: None,
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), BuildError> {
+        crate::report::json::write_atomic(&dir.join(MANIFEST), self)
+            .map_err(|e| BuildError::io(dir, e))
+    }
+
+    /// Reads `build.json` from a build directory.
+    pub fn read(dir: &Path) -> Result<Self, String> {
+        let p = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            format!(
+                "{}: {e} (is this a `modverify build` directory?)",
+                p.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+}

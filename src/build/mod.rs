@@ -1,0 +1,520 @@
+//! Cross-builds a kernel and its modules for one arch descriptor: source → config (base or
+//! the user's .config, fragments, olddefconfig, dropped-option check) → make → manifest.
+//! Emits events for progress; never prints.
+pub mod config;
+pub mod manifest;
+pub mod modpost;
+pub mod source;
+
+use crate::arch::ArchDescriptor;
+use crate::proc::{self, Ended, Limits};
+pub use config::{Dropped, Fragment};
+pub use manifest::{Artifacts, BuildManifest, BuildStatus};
+pub use modpost::ModpostFinding;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{what} is missing: install Debian's {package} (or {hint})", hint = crate::host::INSTALL_HINT)]
+    Missing { what: String, package: String },
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run {cmd}: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+    #[error("`{cmd}` failed:\n{output}")]
+    Tool { cmd: String, output: String },
+    #[error("{arch}: cannot build: {reason}")]
+    Unsupported { arch: String, reason: String },
+    #[error("configuration lost options modverify needs:\n  {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  "))]
+    EssentialDropped(Vec<Dropped>),
+    #[error("make {step} {ended}; last lines of {log}:\n{tail}")]
+    Make {
+        step: String,
+        ended: Ended,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("another modverify is using {0}; wait for it or pick another --out")]
+    Busy(PathBuf),
+    #[error("interrupted; partial build left in {0}")]
+    Interrupted(PathBuf),
+}
+
+impl BuildError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        BuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    /// The exit status this error means.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BuildError::BadInput(_) | BuildError::Unsupported { .. } | BuildError::Busy(_) => {
+                crate::exit::USAGE
+            }
+            BuildError::Missing { .. } | BuildError::Spawn { .. } | BuildError::Io { .. } => {
+                crate::exit::INFRA
+            }
+            BuildError::Interrupted(_) => crate::exit::INTERRUPTED,
+            BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
+                crate::exit::BUILD_FAILED
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseConfig {
+    Tinyconfig,
+    Defconfig,
+    Allmodconfig,
+}
+
+impl BaseConfig {
+    fn target(self) -> &'static str {
+        match self {
+            BaseConfig::Tinyconfig => "tinyconfig",
+            BaseConfig::Defconfig => "defconfig",
+            BaseConfig::Allmodconfig => "allmodconfig",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `None`: Debian's linux-source-6.1.
+    pub source: Option<PathBuf>,
+    /// The user's own `.config` (plain or gzip, e.g. from /proc/config.gz).
+    pub config: Option<PathBuf>,
+    pub base: BaseConfig,
+    pub fragments: Vec<PathBuf>,
+    pub patches: Vec<PathBuf>,
+    /// Parent of the per-arch, per-configuration build directories.
+    pub out: Option<PathBuf>,
+    pub jobs: usize,
+    /// Stop after configuring (no make of vmlinux/modules).
+    pub config_only: bool,
+    /// Leave out modverify's default module set.
+    pub no_default_modules: bool,
+}
+
+/// What a build reports while it runs.
+pub trait BuildEvents: Sync {
+    fn phase(&self, phase: &str);
+    /// Objects compiled so far, and the expected total when a previous build told us.
+    fn progress(&self, done: u64, total: Option<u64>);
+    fn note(&self, msg: &str);
+}
+
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("MODVERIFY_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
+        });
+    base.join("modverify")
+}
+
+/// A short stable hash (FNV-1a, 64 bit) for cache keys.
+pub fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")[..10].to_string()
+}
+
+/// Holds an exclusive lock on a build directory for as long as it lives.
+struct DirLock {
+    _held: std::fs::File,
+}
+
+impl DirLock {
+    fn take(dir: &Path) -> Result<Self, BuildError> {
+        use std::os::fd::AsRawFd;
+        let p = dir.join(".modverify.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| BuildError::io(&p, e))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(BuildError::Busy(dir.to_path_buf()));
+        }
+        Ok(DirLock { _held: f })
+    }
+}
+
+/// The make invocation for one arch and build directory.
+pub struct Make<'a> {
+    pub src: PathBuf,
+    pub out: PathBuf,
+    pub arch: &'a ArchDescriptor,
+    pub jobs: usize,
+    pub ccache: bool,
+}
+
+impl Make<'_> {
+    pub fn command(&self, targets: &[&str]) -> Command {
+        let mut c = Command::new("make");
+        c.arg("-C")
+            .arg(&self.src)
+            .arg(format!("O={}", self.out.display()));
+        c.arg(format!("ARCH={}", self.arch.kernel_arch));
+        c.arg(format!("CROSS_COMPILE={}", self.arch.cross_compile));
+        if self.ccache {
+            c.arg(format!("CC=ccache {}gcc", self.arch.cross_compile));
+        }
+        c.arg(format!("-j{}", self.jobs));
+        c.args(targets);
+        c
+    }
+}
+
+/// Runs one make step, logging to `log`; parses progress and modpost findings.
+fn make_step(
+    make: &Make<'_>,
+    targets: &[&str],
+    log: &mut std::fs::File,
+    log_path: &Path,
+    events: &dyn BuildEvents,
+    expected: Option<u64>,
+    compiled: &mut u64,
+    modpost: &mut Vec<ModpostFinding>,
+) -> Result<(), BuildError> {
+    use std::io::Write;
+    let cmd = make.command(targets);
+    let _ = writeln!(log, "$ {}", proc::command_line(&cmd));
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut on_line = |l: &str| {
+        if tail.len() == 30 {
+            tail.pop_front();
+        }
+        tail.push_back(l.to_string());
+        let t = l.trim_start();
+        if t.starts_with("CC ") || t.starts_with("AS ") || t.starts_with("CC [M]") {
+            *compiled += 1;
+            if *compiled % 8 == 0 {
+                events.progress(*compiled, expected);
+            }
+        } else if t.starts_with("LD      vmlinux") || t.starts_with("LD      .tmp_vmlinux") {
+            events.phase("link vmlinux");
+        } else if t.starts_with("MODPOST") {
+            events.phase("modpost");
+        } else if t.starts_with("LD [M]") {
+            events.phase("link modules");
+        }
+        if let Some(f) = modpost::parse(l) {
+            modpost.push(f);
+        }
+    };
+    let ended = proc::run(cmd, Some(log), &mut on_line, Limits::default()).map_err(|e| {
+        BuildError::Spawn {
+            cmd: "make".into(),
+            source: e,
+        }
+    })?;
+    match ended {
+        Ended::Exited(0) => Ok(()),
+        Ended::Interrupted => Err(BuildError::Interrupted(make.out.clone())),
+        e => Err(BuildError::Make {
+            step: targets.join(" "),
+            ended: e,
+            log: log_path.to_path_buf(),
+            tail: tail
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
+}
+
+/// Checks the cross toolchain and host tools before anything runs.
+pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
+    let cc = format!("{}gcc", arch.cross_compile);
+    if !crate::host::on_path(&cc) {
+        return Err(BuildError::Missing {
+            what: cc,
+            package: arch.toolchain_packages.join(" "),
+        });
+    }
+    for (bin, pkg) in [
+        ("make", "make"),
+        ("flex", "flex"),
+        ("bison", "bison"),
+        ("bc", "bc"),
+        ("patch", "patch"),
+    ] {
+        if !crate::host::on_path(bin) {
+            return Err(BuildError::Missing {
+                what: bin.into(),
+                package: pkg.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn toolchain_version(arch: &ArchDescriptor) -> String {
+    Command::new(format!("{}gcc", arch.cross_compile))
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Builds (or incrementally rebuilds) one kernel; returns its manifest.
+pub fn run_build(
+    opts: &BuildOptions,
+    arch: &ArchDescriptor,
+    events: &dyn BuildEvents,
+) -> Result<BuildManifest, BuildError> {
+    let started = Instant::now();
+    let facts = match (&arch.build, &arch.unsupported.build) {
+        (Some(b), _) => b,
+        (None, reason) => {
+            return Err(BuildError::Unsupported {
+                arch: arch.name.clone(),
+                reason: reason
+                    .clone()
+                    .unwrap_or_else(|| "the descriptor has no `build` section".into()),
+            })
+        }
+    };
+    check_tools(arch)?;
+    let cache = cache_dir();
+    let mut note = |m: &str| events.note(m);
+    let base_src = match &opts.source {
+        Some(d) => source::user_source(d)?,
+        None => source::default_source(&cache, &mut note)?,
+    };
+    let src = if opts.patches.is_empty() {
+        base_src.clone()
+    } else {
+        source::patched(&base_src, &opts.patches, &cache, &mut note)?
+    };
+
+    // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
+    let mut fragments = vec![Fragment {
+        origin: "modverify required".into(),
+        lines: config::REQUIRED.iter().map(|s| s.to_string()).collect(),
+    }];
+    fragments.push(Fragment {
+        origin: format!("arches/{}.yaml", arch.name),
+        lines: facts.config.clone(),
+    });
+    if !opts.no_default_modules {
+        fragments.push(Fragment {
+            origin: "modverify default modules".into(),
+            lines: config::DEFAULT_MODULES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        });
+    }
+    for f in &opts.fragments {
+        let text = std::fs::read_to_string(f).map_err(|e| BuildError::io(f, e))?;
+        fragments.push(Fragment {
+            origin: f.display().to_string(),
+            lines: text
+                .lines()
+                .filter(|l| config::parse_line(l).is_some())
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+    let user_config = match &opts.config {
+        Some(p) => {
+            let raw = std::fs::read(p).map_err(|e| BuildError::io(p, e))?;
+            let text = crate::input::decompress(raw)
+                .map_err(|e| BuildError::BadInput(format!("{}: {e}", p.display())))?;
+            Some(String::from_utf8_lossy(&text).into_owned())
+        }
+        None => None,
+    };
+    let key = format!(
+        "{}\n{}\n{:?}\n{}\n{:?}",
+        src.display(),
+        user_config.as_deref().unwrap_or(""),
+        opts.base,
+        fragments
+            .iter()
+            .flat_map(|f| f.lines.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        opts.patches
+    );
+    let label = if user_config.is_some() {
+        "config".to_string()
+    } else {
+        opts.base.target().to_string()
+    };
+    let out_parent = opts.out.clone().unwrap_or_else(|| cache.join("builds"));
+    let out = out_parent.join(format!("{}-{label}-{}", arch.name, short_hash(&key)));
+    std::fs::create_dir_all(&out).map_err(|e| BuildError::io(&out, e))?;
+    let out = out.canonicalize().map_err(|e| BuildError::io(&out, e))?;
+    let _lock = DirLock::take(&out)?;
+    let log_path = out.join("build.log");
+    let mut log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
+    let make = Make {
+        src: src.clone(),
+        out: out.clone(),
+        arch,
+        jobs: opts.jobs.max(1),
+        ccache: crate::host::on_path("ccache"),
+    };
+    if make.ccache && std::env::var_os("CCACHE_DIR").is_none() {
+        std::env::set_var("CCACHE_DIR", cache.join("ccache"));
+    }
+    let full_targets: Vec<&str> = facts.targets.iter().map(String::as_str).collect();
+    let mut manifest = BuildManifest::start(
+        arch,
+        &src,
+        &base_src,
+        opts,
+        &out,
+        &log_path,
+        &fragments,
+        toolchain_version(arch),
+        proc::command_line(&make.command(&full_targets)),
+        make.ccache,
+    );
+    manifest.write(&out)?;
+
+    let result = (|| -> Result<(), BuildError> {
+        let mut modpost = Vec::new();
+        let mut compiled = 0u64;
+        // Configure only when the wanted configuration changed: an unchanged .config keeps
+        // the no-change rebuild down to make's own time.
+        events.phase("config");
+        let t = Instant::now();
+        let wanted_path = out.join(".modverify-config-key");
+        let configured = std::fs::read_to_string(&wanted_path).is_ok_and(|k| k == short_hash(&key))
+            && out.join(".config").exists();
+        if !configured {
+            match &user_config {
+                Some(text) => std::fs::write(out.join(".config"), text)
+                    .map_err(|e| BuildError::io(&out, e))?,
+                None => make_step(
+                    &make,
+                    &[opts.base.target()],
+                    &mut log,
+                    &log_path,
+                    events,
+                    None,
+                    &mut compiled,
+                    &mut modpost,
+                )?,
+            }
+            let cfg_path = out.join(".config");
+            let cfg =
+                std::fs::read_to_string(&cfg_path).map_err(|e| BuildError::io(&cfg_path, e))?;
+            std::fs::write(&cfg_path, config::apply_fragments(&cfg, &fragments))
+                .map_err(|e| BuildError::io(&cfg_path, e))?;
+            make_step(
+                &make,
+                &["olddefconfig"],
+                &mut log,
+                &log_path,
+                events,
+                None,
+                &mut compiled,
+                &mut modpost,
+            )?;
+        }
+        let final_cfg =
+            std::fs::read_to_string(out.join(".config")).map_err(|e| BuildError::io(&out, e))?;
+        manifest.config.dropped = config::dropped(&final_cfg, &fragments, &src);
+        manifest.durations.config_s = t.elapsed().as_secs_f64();
+        for d in &manifest.config.dropped {
+            events.note(&format!("dropped by Kconfig: {d}"));
+        }
+        let essential: Vec<Dropped> = manifest
+            .config
+            .dropped
+            .iter()
+            .filter(|d| d.essential)
+            .cloned()
+            .collect();
+        if !essential.is_empty() {
+            return Err(BuildError::EssentialDropped(essential));
+        }
+        std::fs::write(&wanted_path, short_hash(&key))
+            .map_err(|e| BuildError::io(&wanted_path, e))?;
+        if opts.config_only {
+            return Ok(());
+        }
+        events.phase("compile");
+        let t = Instant::now();
+        let stats = out.join(".modverify-objects");
+        let expected = std::fs::read_to_string(&stats)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        make_step(
+            &make,
+            &full_targets,
+            &mut log,
+            &log_path,
+            events,
+            expected,
+            &mut compiled,
+            &mut modpost,
+        )?;
+        if compiled > 0 && expected.is_none_or(|e| compiled > e / 2) {
+            let _ = std::fs::write(&stats, compiled.to_string());
+        }
+        manifest.durations.build_s = t.elapsed().as_secs_f64();
+        manifest.compiled_objects = compiled;
+        // modpost only runs when something changed; its findings are kept beside the build
+        // so a no-change rebuild still reports them.
+        let saved = out.join("modpost-findings.json");
+        if log_saw_modpost(&log_path) {
+            crate::report::json::write_atomic(&saved, &modpost)
+                .map_err(|e| BuildError::io(&saved, e))?;
+        } else if let Ok(text) = std::fs::read_to_string(&saved) {
+            modpost = serde_json::from_str(&text).unwrap_or_default();
+        }
+        manifest.modpost = modpost;
+        manifest.artifacts = Some(Artifacts::collect(&out, facts)?);
+        Ok(())
+    })();
+    manifest.durations.total_s = started.elapsed().as_secs_f64();
+    manifest.status = match &result {
+        Ok(()) => BuildStatus::Ok,
+        Err(BuildError::Interrupted(_)) => BuildStatus::Interrupted,
+        Err(_) => BuildStatus::Failed,
+    };
+    if let Err(e) = &result {
+        manifest.error = Some(e.to_string());
+    }
+    manifest.write(&out)?;
+    result.map(|()| manifest)
+}
+
+fn log_saw_modpost(log: &Path) -> bool {
+    std::fs::read_to_string(log)
+        .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("MODPOST")))
+}

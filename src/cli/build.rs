@@ -1,0 +1,105 @@
+//! `modverify build`: cross-build a kernel and its modules for one architecture.
+use super::Failure;
+use crate::arch::ArchRegistry;
+use crate::build::{run_build, BaseConfig, BuildOptions};
+use crate::report::progress::Progress;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The build directory is <out>/<arch>-<config>-<hash>; it holds build.json (the manifest), build.log,\n\
+vmlinux, the boot image and the modules. `modverify check --build DIR` checks it.\n\n\
+Examples:\n  modverify build --arch sparc64\n  modverify build --arch alpha --config /proc/config.gz\n  \
+modverify build --arch riscv64 --source ~/linux --patch fix.patch --fragment debug.config\n\n\
+Exit status: 0 built, 2 bad input, 3 build failed, 4 a tool is missing, 130 interrupted."
+)]
+pub struct BuildArgs {
+    /// Architecture descriptor name (see `modverify arches`)
+    #[arg(long)]
+    pub arch: String,
+    /// Kernel tree (default: Debian's linux-source-6.1, unpacked once into the cache); never written
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// Your own .config (plain or gzip, e.g. /proc/config.gz), taken through olddefconfig
+    #[arg(long, value_name = "FILE", conflicts_with = "base")]
+    pub config: Option<PathBuf>,
+    /// Base configuration when no --config is given
+    #[arg(long, value_enum, default_value_t = BaseConfig::Tinyconfig)]
+    pub base: BaseConfig,
+    /// Config fragment (CONFIG_X=y / # CONFIG_X is not set lines); repeatable
+    #[arg(long, value_name = "FILE")]
+    pub fragment: Vec<PathBuf>,
+    /// Patch applied (-p1) to a private copy of the source; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub patch: Vec<PathBuf>,
+    /// Parent directory of the build directories [default: ~/.cache/modverify/builds]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Parallel make jobs [default: number of CPUs]
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Configure and report dropped options, without building
+    #[arg(long)]
+    pub config_only: bool,
+    /// Leave out modverify's default module set (crypto and CRC modules)
+    #[arg(long)]
+    pub no_default_modules: bool,
+}
+
+impl BuildArgs {
+    pub fn options(&self) -> BuildOptions {
+        BuildOptions {
+            source: self.source.clone(),
+            config: self.config.clone(),
+            base: self.base,
+            fragments: self.fragment.clone(),
+            patches: self.patch.clone(),
+            out: self.out.clone(),
+            jobs: self.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            }),
+            config_only: self.config_only,
+            no_default_modules: self.no_default_modules,
+        }
+    }
+}
+
+pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    crate::proc::install_interrupt_handler();
+    let arch = registry
+        .get(&a.arch)
+        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
+    let progress = Progress::new();
+    let bar = progress.arch(&arch.name);
+    let m = run_build(&a.options(), arch, &bar).map_err(|e| {
+        bar.finish("build failed");
+        let code = e.exit_code();
+        Failure::new(code, e)
+    })?;
+    bar.finish(&format!("built in {:.1} s", m.durations.total_s));
+    for d in &m.config.dropped {
+        println!("dropped option: {d}");
+    }
+    for f in &m.modpost {
+        println!("modpost: {}", f.line);
+    }
+    if let Some(art) = &m.artifacts {
+        println!(
+            "{}: {} modules, {} modpost findings; build directory {}",
+            m.arch,
+            art.modules.len(),
+            m.modpost.len(),
+            m.build_dir.display()
+        );
+    } else {
+        println!("{}: configured in {}", m.arch, m.build_dir.display());
+    }
+    println!(
+        "manifest: {}",
+        m.build_dir.join(crate::build::manifest::MANIFEST).display()
+    );
+    Ok(crate::exit::OK)
+}

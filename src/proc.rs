@@ -1,0 +1,319 @@
+//! Child processes: each in its own process group, stdout/stderr drained on threads into a
+//! log file and a line callback (a chatty child never blocks), and the whole group killed —
+//! SIGTERM, a grace period, SIGKILL — on timeout, silence, Ctrl-C or any early return.
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Makes SIGINT/SIGTERM set a flag instead of killing us, so children are stopped cleanly
+/// and results already obtained are written. Idempotent.
+pub fn install_interrupt_handler() {
+    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|f| f.load(Ordering::Relaxed))
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "how", content = "value")]
+pub enum Ended {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+    /// No output for longer than the silence limit.
+    Silent,
+    Interrupted,
+}
+
+impl Ended {
+    pub fn success(self) -> bool {
+        self == Ended::Exited(0)
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Exited(c) => write!(f, "exited with status {c}"),
+            Ended::Signalled(s) => write!(f, "killed by signal {s}"),
+            Ended::TimedOut => write!(f, "timed out"),
+            Ended::Silent => write!(f, "printed nothing for too long"),
+            Ended::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits {
+    pub total: Option<Duration>,
+    pub silence: Option<Duration>,
+}
+
+/// Kills the child's process group when dropped, unless it was reaped.
+struct GroupGuard {
+    child: Child,
+    reaped: bool,
+}
+
+impl GroupGuard {
+    fn kill_group(&mut self) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals the process group we created.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; the group may outlive its leader, so always send SIGKILL too.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
+        }
+    }
+}
+
+/// Runs `cmd` to completion (or until a limit), sending every output line to `log` and `on_line`.
+pub fn run(
+    mut cmd: Command,
+    mut log: Option<&mut dyn Write>,
+    on_line: &mut dyn FnMut(&str),
+    limits: Limits,
+) -> std::io::Result<Ended> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let mut readers = Vec::new();
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut r = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
+                if tx.send(line).is_err() {
+                    break;
+                }
+                buf.clear();
+            }
+        }));
+    }
+    drop(tx);
+    let mut guard = GroupGuard {
+        child,
+        reaped: false,
+    };
+    let start = Instant::now();
+    let mut last_output = Instant::now();
+    let mut handle = |line: String, log: &mut Option<&mut dyn Write>| {
+        if let Some(l) = log.as_mut() {
+            let _ = writeln!(l, "{line}");
+        }
+        on_line(&line);
+    };
+    let ended = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                last_output = Instant::now();
+                handle(line, &mut log);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Both pipes closed: the child is exiting.
+                let status = guard.child.wait()?;
+                guard.reaped = true;
+                break status_to_ended(status);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(status) = guard.child.try_wait()? {
+            guard.reaped = true;
+            // Give the readers a moment to deliver what is still in the pipes.
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                handle(line, &mut log);
+            }
+            break status_to_ended(status);
+        }
+        if interrupted() {
+            guard.kill_group();
+            break Ended::Interrupted;
+        }
+        if limits.total.is_some_and(|t| start.elapsed() > t) {
+            guard.kill_group();
+            break Ended::TimedOut;
+        }
+        if limits.silence.is_some_and(|t| last_output.elapsed() > t) {
+            guard.kill_group();
+            break Ended::Silent;
+        }
+    };
+    // Anything left in the group (a daemonised grandchild holding a pipe) goes too.
+    // SAFETY: signalling our own child's process group.
+    unsafe { libc::kill(-(guard.child.id() as i32), libc::SIGKILL) };
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+        handle(line, &mut log);
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    Ok(ended)
+}
+
+fn status_to_ended(s: std::process::ExitStatus) -> Ended {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => Ended::Exited(c),
+        (None, Some(sig)) => Ended::Signalled(sig),
+        _ => Ended::Exited(-1),
+    }
+}
+
+/// Quotes one argument for a POSIX shell, for reproducer command lines.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub fn command_line(cmd: &Command) -> String {
+    let mut parts: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| {
+            Some(format!(
+                "{}={}",
+                k.to_string_lossy(),
+                shell_quote(&v?.to_string_lossy())
+            ))
+        })
+        .collect();
+    parts.push(shell_quote(&cmd.get_program().to_string_lossy()));
+    parts.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_drained_and_status_kept() {
+        let mut lines = Vec::new();
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "for i in $(seq 1 20000); do echo line$i; echo err$i >&2; done; exit 3",
+        ]);
+        let e = run(
+            c,
+            None,
+            &mut |l| lines.push(l.to_string()),
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(e, Ended::Exited(3));
+        assert_eq!(lines.len(), 40000);
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!("sleep 100 & echo $! > {}; wait", pidfile.display()));
+        let t = Instant::now();
+        let e = run(
+            c,
+            None,
+            &mut |_| {},
+            Limits {
+                total: Some(Duration::from_millis(300)),
+                silence: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(e, Ended::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // Gone, or a zombie waiting for an init that does not reap: either way not running.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("gone");
+        assert!(
+            state == "gone" || state == "Z",
+            "grandchild {pid} survived in state {state}"
+        );
+    }
+
+    #[test]
+    fn silence_is_detected() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo hi; sleep 100"]);
+        let e = run(
+            c,
+            None,
+            &mut |_| {},
+            Limits {
+                total: None,
+                silence: Some(Duration::from_millis(300)),
+            },
+        )
+        .unwrap();
+        assert_eq!(e, Ended::Silent);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("ARCH=sparc"), "ARCH=sparc");
+    }
+}
