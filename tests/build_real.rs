@@ -147,7 +147,7 @@ fn an_unsatisfiable_option_is_reported_by_name_with_its_dependency() {
         &["--config-only", "--fragment", frag.path().to_str().unwrap()],
     );
     let dropped = m["config"]["dropped"].as_array().unwrap();
-    assert_eq!(dropped.len(), 1, "{dropped:#}");
+    assert_eq!(dropped.len(), 1, "{dropped:#?}");
     assert_eq!(dropped[0]["option"], "CONFIG_SERIAL_SUNSU");
     assert_eq!(dropped[0]["origin"], frag.path().to_str().unwrap());
     let deps = dropped[0]["depends_on"].as_array().unwrap();

@@ -186,63 +186,75 @@ impl Make<'_> {
     }
 }
 
-/// Runs one make step, logging to `log`; parses progress and modpost findings.
-fn make_step(
-    make: &Make<'_>,
-    targets: &[&str],
-    log: &mut std::fs::File,
-    log_path: &Path,
-    events: &dyn BuildEvents,
-    expected: Option<u64>,
-    compiled: &mut u64,
-    modpost: &mut Vec<ModpostFinding>,
-) -> Result<(), BuildError> {
-    use std::io::Write;
-    let cmd = make.command(targets);
-    let _ = writeln!(log, "$ {}", proc::command_line(&cmd));
-    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let mut on_line = |l: &str| {
-        if tail.len() == 30 {
-            tail.pop_front();
-        }
-        tail.push_back(l.to_string());
-        let t = l.trim_start();
-        if t.starts_with("CC ") || t.starts_with("AS ") || t.starts_with("CC [M]") {
-            *compiled += 1;
-            if *compiled % 8 == 0 {
-                events.progress(*compiled, expected);
+/// State shared by the make steps of one build: the log, progress and modpost findings.
+struct Steps<'a> {
+    make: Make<'a>,
+    log: std::fs::File,
+    log_path: PathBuf,
+    events: &'a dyn BuildEvents,
+    compiled: u64,
+    modpost: Vec<ModpostFinding>,
+    saw_modpost: bool,
+}
+
+impl Steps<'_> {
+    /// Runs one make step, logging it; parses progress and modpost findings.
+    fn make(&mut self, targets: &[&str], expected: Option<u64>) -> Result<(), BuildError> {
+        use std::io::Write;
+        let cmd = self.make.command(targets);
+        let _ = writeln!(self.log, "$ {}", proc::command_line(&cmd));
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let (events, compiled, modpost, saw_modpost) = (
+            self.events,
+            &mut self.compiled,
+            &mut self.modpost,
+            &mut self.saw_modpost,
+        );
+        let mut on_line = |l: &str| {
+            if tail.len() == 30 {
+                tail.pop_front();
             }
-        } else if t.starts_with("LD      vmlinux") || t.starts_with("LD      .tmp_vmlinux") {
-            events.phase("link vmlinux");
-        } else if t.starts_with("MODPOST") {
-            events.phase("modpost");
-        } else if t.starts_with("LD [M]") {
-            events.phase("link modules");
+            tail.push_back(l.to_string());
+            let t = l.trim_start();
+            if t.starts_with("CC ") || t.starts_with("AS ") || t.starts_with("CC [M]") {
+                *compiled += 1;
+                if *compiled % 8 == 0 {
+                    events.progress(*compiled, expected);
+                }
+            } else if t.starts_with("LD      vmlinux") || t.starts_with("LD      .tmp_vmlinux") {
+                events.phase("link vmlinux");
+            } else if t.starts_with("MODPOST") {
+                *saw_modpost = true;
+                events.phase("modpost");
+            } else if t.starts_with("LD [M]") {
+                events.phase("link modules");
+            }
+            if let Some(f) = modpost::parse(l) {
+                modpost.push(f);
+            }
+        };
+        let ended =
+            proc::run(cmd, Some(&mut self.log), &mut on_line, Limits::default()).map_err(|e| {
+                BuildError::Spawn {
+                    cmd: "make".into(),
+                    source: e,
+                }
+            })?;
+        match ended {
+            Ended::Exited(0) => Ok(()),
+            Ended::Interrupted => Err(BuildError::Interrupted(self.make.out.clone())),
+            e => Err(BuildError::Make {
+                step: targets.join(" "),
+                ended: e,
+                log: self.log_path.clone(),
+                tail: tail
+                    .iter()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| format!("  {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }),
         }
-        if let Some(f) = modpost::parse(l) {
-            modpost.push(f);
-        }
-    };
-    let ended = proc::run(cmd, Some(log), &mut on_line, Limits::default()).map_err(|e| {
-        BuildError::Spawn {
-            cmd: "make".into(),
-            source: e,
-        }
-    })?;
-    match ended {
-        Ended::Exited(0) => Ok(()),
-        Ended::Interrupted => Err(BuildError::Interrupted(make.out.clone())),
-        e => Err(BuildError::Make {
-            step: targets.join(" "),
-            ended: e,
-            log: log_path.to_path_buf(),
-            tail: tail
-                .iter()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| format!("  {l}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }),
     }
 }
 
@@ -378,7 +390,7 @@ pub fn run_build(
     let out = out.canonicalize().map_err(|e| BuildError::io(&out, e))?;
     let _lock = DirLock::take(&out)?;
     let log_path = out.join("build.log");
-    let mut log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
+    let log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
     let make = Make {
         src: src.clone(),
         out: out.clone(),
@@ -403,10 +415,17 @@ pub fn run_build(
         make.ccache,
     );
     manifest.write(&out)?;
+    let mut steps = Steps {
+        make,
+        log,
+        log_path: log_path.clone(),
+        events,
+        compiled: 0,
+        modpost: Vec::new(),
+        saw_modpost: false,
+    };
 
     let result = (|| -> Result<(), BuildError> {
-        let mut modpost = Vec::new();
-        let mut compiled = 0u64;
         // Configure only when the wanted configuration changed: an unchanged .config keeps
         // the no-change rebuild down to make's own time.
         events.phase("config");
@@ -414,39 +433,22 @@ pub fn run_build(
         let wanted_path = out.join(".modverify-config-key");
         let configured = std::fs::read_to_string(&wanted_path).is_ok_and(|k| k == short_hash(&key))
             && out.join(".config").exists();
+        let cfg_path = out.join(".config");
         if !configured {
             match &user_config {
-                Some(text) => std::fs::write(out.join(".config"), text)
-                    .map_err(|e| BuildError::io(&out, e))?,
-                None => make_step(
-                    &make,
-                    &[opts.base.target()],
-                    &mut log,
-                    &log_path,
-                    events,
-                    None,
-                    &mut compiled,
-                    &mut modpost,
-                )?,
+                Some(text) => {
+                    std::fs::write(&cfg_path, text).map_err(|e| BuildError::io(&cfg_path, e))?
+                }
+                None => steps.make(&[opts.base.target()], None)?,
             }
-            let cfg_path = out.join(".config");
             let cfg =
                 std::fs::read_to_string(&cfg_path).map_err(|e| BuildError::io(&cfg_path, e))?;
             std::fs::write(&cfg_path, config::apply_fragments(&cfg, &fragments))
                 .map_err(|e| BuildError::io(&cfg_path, e))?;
-            make_step(
-                &make,
-                &["olddefconfig"],
-                &mut log,
-                &log_path,
-                events,
-                None,
-                &mut compiled,
-                &mut modpost,
-            )?;
+            steps.make(&["olddefconfig"], None)?;
         }
         let final_cfg =
-            std::fs::read_to_string(out.join(".config")).map_err(|e| BuildError::io(&out, e))?;
+            std::fs::read_to_string(&cfg_path).map_err(|e| BuildError::io(&cfg_path, e))?;
         manifest.config.dropped = config::dropped(&final_cfg, &fragments, &src);
         manifest.durations.config_s = t.elapsed().as_secs_f64();
         for d in &manifest.config.dropped {
@@ -473,16 +475,10 @@ pub fn run_build(
         let expected = std::fs::read_to_string(&stats)
             .ok()
             .and_then(|s| s.trim().parse().ok());
-        make_step(
-            &make,
-            &full_targets,
-            &mut log,
-            &log_path,
-            events,
-            expected,
-            &mut compiled,
-            &mut modpost,
-        )?;
+        steps.compiled = 0;
+        steps.modpost.clear();
+        steps.make(&full_targets, expected)?;
+        let compiled = steps.compiled;
         if compiled > 0 && expected.is_none_or(|e| compiled > e / 2) {
             let _ = std::fs::write(&stats, compiled.to_string());
         }
@@ -491,13 +487,13 @@ pub fn run_build(
         // modpost only runs when something changed; its findings are kept beside the build
         // so a no-change rebuild still reports them.
         let saved = out.join("modpost-findings.json");
-        if log_saw_modpost(&log_path) {
-            crate::report::json::write_atomic(&saved, &modpost)
+        if steps.saw_modpost {
+            crate::report::json::write_atomic(&saved, &steps.modpost)
                 .map_err(|e| BuildError::io(&saved, e))?;
+            manifest.modpost = std::mem::take(&mut steps.modpost);
         } else if let Ok(text) = std::fs::read_to_string(&saved) {
-            modpost = serde_json::from_str(&text).unwrap_or_default();
+            manifest.modpost = serde_json::from_str(&text).unwrap_or_default();
         }
-        manifest.modpost = modpost;
         manifest.artifacts = Some(Artifacts::collect(&out, facts)?);
         Ok(())
     })();
@@ -512,9 +508,4 @@ pub fn run_build(
     }
     manifest.write(&out)?;
     result.map(|()| manifest)
-}
-
-fn log_saw_modpost(log: &Path) -> bool {
-    std::fs::read_to_string(log)
-        .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("MODPOST")))
 }
