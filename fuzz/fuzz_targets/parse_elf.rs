@@ -5,8 +5,10 @@ use libfuzzer_sys::fuzz_target;
 use modverify::arch::ArchRegistry;
 use modverify::elf::{ElfFile, ExportTable, ModuleFacts};
 
+static REGISTRY: std::sync::OnceLock<ArchRegistry> = std::sync::OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
-    let registry = ArchRegistry::load(None).unwrap();
+    let registry = REGISTRY.get_or_init(|| ArchRegistry::load(None).unwrap());
     let bytes = modverify::input::decompress(data.to_vec()).unwrap_or_else(|_| data.to_vec());
     if let Ok(elf) = ElfFile::parse(&bytes) {
         let _ = ExportTable::from_vmlinux(&elf, None);

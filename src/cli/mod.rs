@@ -1,5 +1,6 @@
 //! Command-line front end: one file per subcommand, flags in, a library call, output out.
 pub mod arches;
+pub mod boot;
 pub mod build;
 pub mod check;
 pub mod setup;
@@ -26,6 +27,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Boot a kernel under QEMU, load every module and record the running kernel's verdicts
+    Boot(boot::BootArgs),
     /// Cross-build a kernel and its modules for one architecture
     Build(build::BuildArgs),
     /// Predict the kernel's verdict for every module from the ELF files alone
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
         .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
     match cli.command {
+        Command::Boot(a) => boot::run(a, &registry),
         Command::Build(a) => build::run(a, &registry),
         Command::Check(a) => check::run(a, &registry),
         Command::Arches(a) => arches::run(a, &registry),

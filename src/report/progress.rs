@@ -70,6 +70,21 @@ pub struct ArchProgress<'a> {
 }
 
 impl ArchProgress<'_> {
+    /// A stage message (`boot`, `load 12/35`, …); without a terminal, printed at most every 2 s
+    /// unless `always`.
+    pub fn stage(&self, msg: &str, always: bool) {
+        match &self.bar {
+            Some(b) => b.set_message(msg.to_string()),
+            None => {
+                let mut last = self.last_line.lock().unwrap();
+                if always || last.is_none_or(|t| t.elapsed().as_secs() >= 2) {
+                    *last = Some(Instant::now());
+                    self.owner.println(&format!("{}: {msg}", self.arch));
+                }
+            }
+        }
+    }
+
     pub fn finish(&self, msg: &str) {
         match &self.bar {
             Some(b) => b.finish_with_message(msg.to_string()),

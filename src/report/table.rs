@@ -152,3 +152,123 @@ fn hex(v: Option<u64>) -> String {
     v.map(|v| format!("{v:#010x}"))
         .unwrap_or_else(|| "-".into())
 }
+
+/// The human-readable report of `modverify boot`.
+pub fn boot_table(r: &crate::boot::BootReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "modverify boot: {} kernel {}", r.arch, r.kernel);
+    let _ = writeln!(o, "  qemu: {}", r.qemu_command);
+    for (i, b) in r.boots.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  boot {}: from module {}, {:.1} s, QEMU {}{}",
+            i + 1,
+            b.start_index,
+            b.seconds,
+            b.ended,
+            if b.saw_done { ", done" } else { ", no done" }
+        );
+        for l in &b.crash_lines {
+            let _ = writeln!(o, "      console: {l}");
+        }
+    }
+    if let Some(f) = &r.boot_failure {
+        let _ = writeln!(o, "  BOOT FAILED: {f}");
+    }
+    if r.damaged_records > 0 || r.lost_records > 0 {
+        let _ = writeln!(
+            o,
+            "  {} damaged and {} lost result records (see {})",
+            r.damaged_records, r.lost_records, r.console_log
+        );
+    }
+    let failed: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.failed() || !m.agrees)
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nModules that failed, or where prediction and kernel disagree ({}):",
+            failed.len()
+        );
+        for m in failed {
+            let _ = writeln!(
+                o,
+                "  {:14} {}{}{}{}",
+                m.verdict.as_str(),
+                m.name,
+                m.symbol
+                    .as_deref()
+                    .map(|s| format!(" (symbol {s})"))
+                    .unwrap_or_default(),
+                m.errno.map(|e| format!(" errno {e}")).unwrap_or_default(),
+                match (m.predicted, m.agrees) {
+                    (Some(p), false) =>
+                        format!("  DISAGREES with the static prediction `{}`", p.as_str()),
+                    (Some(p), true) => format!("  (predicted {})", p.as_str()),
+                    (None, _) => String::new(),
+                }
+            );
+            for msg in &m.kernel_messages {
+                let _ = writeln!(o, "      kernel: {msg}");
+            }
+            if m.unloaded == Some(false) {
+                let _ = writeln!(
+                    o,
+                    "      unload failed: errno {}",
+                    m.unload_errno.unwrap_or(0)
+                );
+            }
+            for l in m
+                .console_excerpt
+                .iter()
+                .rev()
+                .take(12)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                let _ = writeln!(o, "      console: {l}");
+            }
+        }
+    }
+    if let Some(t) = &r.export_table {
+        if t.equal {
+            let _ = writeln!(o, "\nRunning export table: {} exports, identical to the ELF's (names, namespaces, CRC slots)", t.runtime_exports);
+        } else {
+            let _ = writeln!(
+                o,
+                "\nRunning export table differs from the ELF's ({} differences):",
+                t.differences.len()
+            );
+            for d in t.differences.iter().take(20) {
+                let _ = writeln!(o, "  {}: {}", d.table, d.detail);
+            }
+            if t.differences.len() > 20 {
+                let _ = writeln!(
+                    o,
+                    "  … and {} more (all in boot.json)",
+                    t.differences.len() - 20
+                );
+            }
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        o,
+        "\n{} modules: {} loaded, {} failed, {} unload failures, {} disagreements with the static check{}; results in {}",
+        s.modules,
+        s.loaded,
+        s.failed,
+        s.unload_failures,
+        s.disagreements,
+        r.seconds_to_done.map(|t| format!("; done after {t:.1} s")).unwrap_or_default(),
+        r.console_log.trim_end_matches("console.log")
+    );
+    o
+}

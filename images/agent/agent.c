@@ -1,0 +1,581 @@
+/*
+ * modverify guest agent: PID 1 of the initramfs modverify writes.
+ *
+ * Mounts /proc, /sys, /dev; loads every module of /modverify/plan in order with
+ * finit_module (each in a forked child, so an oops in a module's init kills the child, not
+ * us); captures the return value, errno and the kernel's own messages (/dev/kmsg) for each;
+ * reads the running kernel's export table (__ksymtab*, __kcrctab*) from live memory through
+ * /proc/kcore, located through /proc/kallsyms; unloads the modules in reverse order; reports
+ * "done" and powers off.
+ *
+ * Results go to the console as framed records that no kernel message can forge or break:
+ *   @MV <token> <seq> <crc32 of payload, hex> <type> <payload>\n
+ * The token is random per run (chosen by the host), seq counts records, and the payload
+ * escapes every byte outside [A-Za-z0-9_.,:/=+-] as %XX, so it holds no spaces or newlines.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/klog.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if __SIZEOF_LONG__ == 8
+typedef Elf64_Ehdr Ehdr;
+typedef Elf64_Phdr Phdr;
+#else
+typedef Elf32_Ehdr Ehdr;
+typedef Elf32_Phdr Phdr;
+#endif
+
+#define MAX_MODULES 4096
+#define RECORD_MAX 1024
+
+static char token[64] = "none";
+static unsigned long seq;
+static int console = 1;
+static int kmsg = -1;
+static char layout[16] = "absolute";
+static int module_timeout = 30;
+static int full_table;
+
+static uint32_t crc32(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & -(c & 1));
+	}
+	return ~c;
+}
+
+static void write_all(int fd, const char *buf, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, buf, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Appends `s` escaped to `out` (capacity cap); returns the new length. */
+static size_t escape(char *out, size_t len, size_t cap, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n && len + 4 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("_.,:/=+-", c)) {
+			out[len++] = (char)c;
+		} else {
+			out[len++] = '%';
+			out[len++] = hex[c >> 4];
+			out[len++] = hex[c & 15];
+		}
+	}
+	out[len] = 0;
+	return len;
+}
+
+/* One record; the fields of `fmt` are joined by spaces in the payload, which is escaped. */
+static void record(const char *type, const char *fmt, ...)
+{
+	char raw[RECORD_MAX], payload[RECORD_MAX * 3], line[RECORD_MAX * 3 + 160];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof raw)
+		n = sizeof raw - 1;
+	size_t plen = escape(payload, 0, sizeof payload, raw, (size_t)n);
+	int len = snprintf(line, sizeof line, "\n@MV %s %lu %08x %s %s\n", token, seq++,
+			   crc32((unsigned char *)payload, plen), type, payload);
+	write_all(console, line, (size_t)len);
+}
+
+static void power_off(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+/* Sends every kernel message that arrived since the last call, tagged with `what`. */
+static void drain_kmsg(const char *what)
+{
+	char buf[2048];
+	if (kmsg < 0)
+		return;
+	for (;;) {
+		ssize_t n = read(kmsg, buf, sizeof buf - 1);
+		if (n < 0) {
+			if (errno == EPIPE) /* overwritten records: keep reading */
+				continue;
+			return;
+		}
+		buf[n] = 0;
+		char *msg = strchr(buf, ';');
+		if (!msg)
+			continue;
+		msg++;
+		char *nl = strchr(msg, '\n');
+		if (nl)
+			*nl = 0;
+		/* level: first field of "pri,seq,ts,flags" (facility in the upper bits) */
+		record("kmsg", "%s %d %s", what, atoi(buf) & 7, msg);
+	}
+}
+
+struct module {
+	char file[256];
+	char name[64];
+};
+static struct module mods[MAX_MODULES];
+static int nmods;
+
+static void read_plan(void)
+{
+	FILE *f = fopen("/modverify/plan", "r");
+	char line[512];
+	if (!f) {
+		record("error", "cannot open /modverify/plan: %s", strerror(errno));
+		power_off();
+	}
+	while (fgets(line, sizeof line, f)) {
+		char a[256], b[64];
+		if (sscanf(line, "token %63s", token) == 1)
+			continue;
+		if (sscanf(line, "layout %15s", layout) == 1)
+			continue;
+		if (sscanf(line, "module_timeout %d", &module_timeout) == 1)
+			continue;
+		if (!strncmp(line, "table full", 10)) {
+			full_table = 1;
+			continue;
+		}
+		if (nmods < MAX_MODULES && sscanf(line, "module %255s %63s", a, b) == 2) {
+			snprintf(mods[nmods].file, sizeof mods[nmods].file, "%s", a);
+			snprintf(mods[nmods].name, sizeof mods[nmods].name, "%s", b);
+			nmods++;
+		}
+	}
+	fclose(f);
+}
+
+/* modverify.start=N and modverify.shell=1 on the kernel command line. */
+static int cmdline_int(const char *key, int dflt)
+{
+	char buf[4096];
+	int fd = open("/proc/cmdline", O_RDONLY), v = dflt;
+	if (fd < 0)
+		return dflt;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return dflt;
+	buf[n] = 0;
+	char *p = strstr(buf, key);
+	if (p && p[strlen(key)] == '=')
+		v = atoi(p + strlen(key) + 1);
+	return v;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Loads one module in a child; returns 0 and fills ret/err, or -1 if the child died. */
+static void load(int i)
+{
+	int pipefd[2];
+	double t0 = now();
+	record("load", "%d %s", i, mods[i].name);
+	if (pipe(pipefd) < 0) {
+		record("result", "%d %s -1 %d 0", i, mods[i].name, errno);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(mods[i].file, O_RDONLY | O_CLOEXEC), res[2];
+		if (fd < 0) {
+			res[0] = -1;
+			res[1] = errno;
+		} else {
+			res[0] = (int)syscall(SYS_finit_module, fd, "", 0);
+			res[1] = res[0] ? errno : 0;
+		}
+		write_all(pipefd[1], (char *)res, sizeof res);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	int res[2] = { -1, 0 }, status = 0, got = 0;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (now() - t0 > module_timeout) {
+			drain_kmsg(mods[i].name);
+			record("result", "%d %s hung 0 %.0f", i, mods[i].name, (now() - t0) * 1e6);
+			kill(pid, SIGKILL);
+			close(pipefd[0]);
+			return;
+		}
+		usleep(2000);
+	}
+	got = read(pipefd[0], res, sizeof res) == sizeof res;
+	close(pipefd[0]);
+	drain_kmsg(mods[i].name);
+	if (!got || !WIFEXITED(status)) {
+		record("result", "%d %s crashed %d %.0f", i, mods[i].name,
+		       WIFSIGNALED(status) ? WTERMSIG(status) : -1, (now() - t0) * 1e6);
+		return;
+	}
+	record("result", "%d %s %d %d %.0f", i, mods[i].name, res[0], res[1], (now() - t0) * 1e6);
+}
+
+/* ---- the running kernel's export table ---------------------------------------------- */
+
+struct segment {
+	uint64_t vaddr, offset, size;
+};
+static struct segment segs[256];
+static int nsegs;
+static int kcore = -1;
+
+static int kcore_open(void)
+{
+	Ehdr eh;
+	kcore = open("/proc/kcore", O_RDONLY);
+	if (kcore < 0 || pread(kcore, &eh, sizeof eh, 0) != sizeof eh)
+		return -1;
+	for (int i = 0; i < eh.e_phnum && nsegs < 256; i++) {
+		Phdr ph;
+		if (pread(kcore, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) != sizeof ph)
+			return -1;
+		if (ph.p_type == PT_LOAD) {
+			segs[nsegs].vaddr = ph.p_vaddr;
+			segs[nsegs].offset = ph.p_offset;
+			segs[nsegs].size = ph.p_memsz;
+			nsegs++;
+		}
+	}
+	return 0;
+}
+
+/* Reads kernel memory at a virtual address; /proc/kcore's size reads 0 on alpha, so
+ * offsets come from its program headers. */
+static int kread(uint64_t addr, void *buf, size_t n)
+{
+	for (int i = 0; i < nsegs; i++) {
+		if (addr >= segs[i].vaddr && addr + n <= segs[i].vaddr + segs[i].size)
+			return pread(kcore, buf, n, (off_t)(segs[i].offset + addr - segs[i].vaddr)) == (ssize_t)n ? 0 : -1;
+	}
+	return -1;
+}
+
+static int kstring(uint64_t addr, char *out, size_t cap)
+{
+	size_t i = 0;
+	for (; i + 1 < cap; i++) {
+		if (kread(addr + i, &out[i], 1) < 0)
+			return -1;
+		if (!out[i])
+			return 0;
+	}
+	out[i] = 0;
+	return 0;
+}
+
+/* The table boundaries, found in one pass over /proc/kallsyms (it is slow to read on an
+ * emulated CPU). */
+static const char *const bounds[] = {
+	"__start___ksymtab", "__stop___ksymtab", "__start___ksymtab_gpl", "__stop___ksymtab_gpl",
+	"__start___kcrctab", "__stop___kcrctab", "__start___kcrctab_gpl", "__stop___kcrctab_gpl",
+};
+static uint64_t bound_addr[8];
+
+static void find_bounds(void)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	char line[512], type, name[256];
+	unsigned long long addr;
+	int found = 0;
+	if (!f)
+		return;
+	while (found < 8 && fgets(line, sizeof line, f)) {
+		if (!strstr(line, " __st"))
+			continue;
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
+			continue;
+		for (int i = 0; i < 8; i++)
+			if (!bound_addr[i] && !strcmp(name, bounds[i])) {
+				bound_addr[i] = addr;
+				found++;
+			}
+	}
+	fclose(f);
+}
+
+static uint64_t ksym(const char *want)
+{
+	for (int i = 0; i < 8; i++)
+		if (!strcmp(bounds[i], want))
+			return bound_addr[i];
+	return 0;
+}
+
+/* A string from the bulk-read buffer, or straight from kcore if it lies outside it. */
+static void string_at(const char *buf, uint64_t lo, size_t len, uint64_t addr, char *out, size_t cap)
+{
+	if (buf && addr >= lo && addr < lo + len) {
+		size_t off = (size_t)(addr - lo), n = 0;
+		while (n + 1 < cap && off + n < len && buf[off + n])
+			n++;
+		if (off + n < len || n + 1 == cap) {
+			memcpy(out, buf + off, n);
+			out[n] = 0;
+			return;
+		}
+	}
+	kstring(addr, out, cap);
+}
+
+static void crc32_feed(uint32_t *c, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	do {
+		*c ^= *p;
+		for (int b = 0; b < 8; b++)
+			*c = (*c >> 1) ^ (0xedb88320u & -(*c & 1));
+	} while (*p++);
+}
+
+static void export_table(const char *tab, const char *crctab)
+{
+	char s[128], n[128];
+	snprintf(s, sizeof s, "__start___%s", tab);
+	snprintf(n, sizeof n, "__stop___%s", tab);
+	uint64_t start = ksym(s), stop = ksym(n);
+	snprintf(s, sizeof s, "__start___%s", crctab);
+	snprintf(n, sizeof n, "__stop___%s", crctab);
+	uint64_t cstart = ksym(s), cstop = ksym(n);
+	int prel = !strcmp(layout, "prel32");
+	size_t esize = prel ? 12 : 3 * sizeof(long);
+	if (!start || stop < start) {
+		record("table", "%s missing", tab);
+		return;
+	}
+	size_t count = (size_t)(stop - start) / esize;
+	size_t ncrc = cstart && cstop >= cstart ? (size_t)(cstop - cstart) / 4 : 0;
+	record("table", "%s %zu %zu", tab, count, ncrc);
+
+	/* One read per table and one for the strings: every pread of /proc/kcore is costly on
+	 * an emulated CPU. The CRC of entry i is read at cstart + 4i even past the table's end,
+	 * exactly as the kernel's symversion() does. */
+	unsigned char *ents = malloc(count * esize + 1), *crcbuf = malloc(count * 4 + 4);
+	uint64_t *name_at = malloc(count * sizeof *name_at + 1), *ns_at = malloc(count * sizeof *ns_at + 1);
+	if (!ents || !crcbuf || !name_at || !ns_at || kread(start, ents, count * esize) < 0) {
+		record("table", "%s unreadable", tab);
+		return;
+	}
+	int crcs_ok = cstart && kread(cstart, crcbuf, count * 4) == 0;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < count; i++) {
+		uint64_t e = start + i * esize;
+		if (prel) {
+			int32_t f[3];
+			memcpy(f, ents + i * esize, sizeof f);
+			name_at[i] = e + 4 + (int64_t)f[1];
+			ns_at[i] = f[2] ? e + 8 + (int64_t)f[2] : 0;
+		} else {
+			unsigned long f[3];
+			memcpy(f, ents + i * esize, sizeof f);
+			name_at[i] = f[1];
+			ns_at[i] = f[2];
+		}
+		uint64_t both[2] = { name_at[i], ns_at[i] };
+		for (int k = 0; k < 2; k++) {
+			if (both[k] && both[k] < lo)
+				lo = both[k];
+			if (both[k] && both[k] > hi)
+				hi = both[k];
+		}
+	}
+	size_t slen = hi >= lo ? (size_t)(hi - lo) + 256 : 0;
+	char *strs = slen && slen < (64u << 20) ? malloc(slen) : NULL;
+	if (strs && kread(lo, strs, slen) < 0) {
+		slen -= 255; /* the last string may end at a mapping's edge */
+		if (kread(lo, strs, slen) < 0) {
+			free(strs);
+			strs = NULL;
+		}
+	}
+
+	/* Full mode: index, name, CRC and namespace of every entry. Digest mode (default): per
+	 * chunk of 64 entries, every CRC and one CRC-32 over "name\0namespace\0" of the chunk,
+	 * which the host recomputes from the ELF: a seventh of the bytes on the serial line. */
+	char batch[RECORD_MAX - 64];
+	size_t blen = 0, chunk_start = 0;
+	uint32_t names_crc = 0xffffffffu;
+	for (size_t i = 0; i < count; i++) {
+		char name[128] = "?", ns[64] = "", crcs[16] = "-", item[256];
+		if (crcs_ok) {
+			uint32_t crc;
+			memcpy(&crc, crcbuf + 4 * i, 4);
+			snprintf(crcs, sizeof crcs, "%08x", crc);
+		}
+		string_at(strs, lo, slen, name_at[i], name, sizeof name);
+		if (ns_at[i])
+			string_at(strs, lo, slen, ns_at[i], ns, sizeof ns);
+		int len;
+		if (full_table) {
+			len = snprintf(item, sizeof item, "%zu,%s,%s,%s/", i, name, crcs, ns);
+		} else {
+			crc32_feed(&names_crc, name);
+			crc32_feed(&names_crc, ns);
+			len = snprintf(item, sizeof item, "%s,", crcs);
+		}
+		memcpy(batch + blen, item, (size_t)len + 1);
+		blen += (size_t)len;
+		int chunk_end = full_table ? (blen + 256 >= sizeof batch) : (i + 1 - chunk_start == 64);
+		if (chunk_end || i + 1 == count) {
+			if (full_table)
+				record("ksym", "%s %s", tab, batch);
+			else
+				record("kdig", "%s %zu %08x %s", tab, chunk_start, ~names_crc, batch);
+			blen = 0;
+			chunk_start = i + 1;
+			names_crc = 0xffffffffu;
+		}
+	}
+	free(ents);
+	free(crcbuf);
+	free(name_at);
+	free(ns_at);
+	free(strs);
+}
+
+/* ---- a tiny shell for reproducing by hand (--shell) ---------------------------------- */
+
+static void shell(void)
+{
+	char line[512];
+	printf("\nmodverify guest shell: insmod FILE | rmmod NAME | lsmod | ls [DIR] | cat FILE | dmesg | poweroff\n");
+	for (;;) {
+		printf("modverify# ");
+		fflush(stdout);
+		if (!fgets(line, sizeof line, stdin))
+			power_off();
+		char cmd[64] = "", arg[400] = "";
+		sscanf(line, "%63s %399s", cmd, arg);
+		if (!strcmp(cmd, "poweroff") || !strcmp(cmd, "exit")) {
+			power_off();
+		} else if (!strcmp(cmd, "insmod")) {
+			int fd = open(arg, O_RDONLY);
+			if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+				printf("insmod %s: %s\n", arg, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+		} else if (!strcmp(cmd, "rmmod")) {
+			if (syscall(SYS_delete_module, arg, O_NONBLOCK))
+				printf("rmmod %s: %s\n", arg, strerror(errno));
+		} else if (!strcmp(cmd, "lsmod") || !strcmp(cmd, "cat") || !strcmp(cmd, "dmesg")) {
+			const char *p = !strcmp(cmd, "lsmod") ? "/proc/modules" : !strcmp(cmd, "dmesg") ? "/dev/kmsg" : arg;
+			int fd = open(p, O_RDONLY | (!strcmp(cmd, "dmesg") ? O_NONBLOCK : 0));
+			char buf[4096];
+			ssize_t n;
+			if (fd < 0)
+				printf("%s: %s\n", p, strerror(errno));
+			while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
+				write_all(1, buf, (size_t)n);
+			if (fd >= 0)
+				close(fd);
+		} else if (!strcmp(cmd, "ls")) {
+			DIR *d = opendir(arg[0] ? arg : "/");
+			struct dirent *e;
+			while (d && (e = readdir(d)))
+				printf("%s\n", e->d_name);
+			if (d)
+				closedir(d);
+		} else if (cmd[0]) {
+			printf("unknown command: %s\n", cmd);
+		}
+	}
+}
+
+int main(void)
+{
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	int fd = open("/dev/console", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		console = 1;
+	}
+	/* Only emergencies on the console from now on: module messages come through
+	 * /dev/kmsg inside records, and cannot interleave with them. */
+	klogctl(8, NULL, 1);
+	read_plan();
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (kmsg >= 0)
+		lseek(kmsg, 0, SEEK_END);
+
+	int start = cmdline_int("modverify.start", 0);
+	record("hello", "%d %d %s", nmods, start, layout);
+	for (int i = start; i < nmods; i++)
+		load(i);
+	drain_kmsg("loads");
+
+	find_bounds();
+	if (kcore_open() == 0) {
+		export_table("ksymtab", "kcrctab");
+		export_table("ksymtab_gpl", "kcrctab_gpl");
+	} else {
+		record("table", "kcore unavailable %s", strerror(errno));
+	}
+
+	if (cmdline_int("modverify.shell", 0)) {
+		record("done", "%d shell", nmods);
+		klogctl(8, NULL, 7);
+		shell();
+	}
+	for (int i = nmods - 1; i >= start; i--) {
+		int r = (int)syscall(SYS_delete_module, mods[i].name, O_NONBLOCK);
+		int e = r ? errno : 0;
+		drain_kmsg(mods[i].name);
+		record("unload", "%d %s %d %d", i, mods[i].name, r, e);
+	}
+	record("done", "%d", nmods);
+	power_off();
+	return 0;
+}

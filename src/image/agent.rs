@@ -1,0 +1,57 @@
+//! The guest agent: cross-compiled per arch as a static binary from `images/agent/agent.c`
+//! (embedded in modverify), cached by a hash of its source, compiler and flags, so it is
+//! rebuilt exactly when one of those changes.
+use super::ImageError;
+use crate::arch::ArchDescriptor;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub const AGENT_SOURCE: &str = include_str!("../../images/agent/agent.c");
+
+pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<PathBuf, ImageError> {
+    let cc = format!("{}gcc", arch.cross_compile);
+    let ldflags = arch
+        .build
+        .as_ref()
+        .map(|b| b.guest_ldflags.clone())
+        .unwrap_or_default();
+    let version = Command::new(&cc)
+        .arg("--version")
+        .output()
+        .map_err(|_| ImageError::Missing {
+            what: cc.clone(),
+            package: arch.toolchain_packages.join(" "),
+        })?;
+    let key = format!(
+        "{AGENT_SOURCE}\n{}\n{ldflags:?}",
+        String::from_utf8_lossy(&version.stdout)
+    );
+    let dir = cache
+        .join("agent")
+        .join(format!("{}-{}", arch.name, crate::build::short_hash(&key)));
+    let bin = dir.join("init");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| ImageError::io(&dir, e))?;
+    let src = dir.join("agent.c");
+    std::fs::write(&src, AGENT_SOURCE).map_err(|e| ImageError::io(&src, e))?;
+    let tmp = dir.join("init.tmp");
+    let mut cmd = Command::new(&cc);
+    cmd.args(["-static", "-O2", "-Wall", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .args(&ldflags);
+    let out = cmd.output().map_err(|e| ImageError::Spawn {
+        cmd: cc.clone(),
+        source: e,
+    })?;
+    if !out.status.success() {
+        return Err(ImageError::Tool {
+            cmd: crate::proc::command_line(&cmd),
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    std::fs::rename(&tmp, &bin).map_err(|e| ImageError::io(&bin, e))?;
+    Ok(bin)
+}

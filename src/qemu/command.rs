@@ -1,0 +1,49 @@
+//! The QEMU command line, entirely from the arch descriptor plus kernel, initrd and append.
+use crate::arch::{ArchDescriptor, QemuFacts};
+use std::path::Path;
+use std::process::Command;
+
+pub struct QemuCommand<'a> {
+    pub qemu: &'a QemuFacts,
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub append: String,
+}
+
+impl<'a> QemuCommand<'a> {
+    pub fn new(
+        arch: &'a ArchDescriptor,
+        kernel: &'a Path,
+        initrd: &'a Path,
+        extra_append: &str,
+    ) -> Option<Self> {
+        let qemu = arch.qemu.as_ref()?;
+        // panic=-1 with -no-reboot: a panicking guest makes QEMU exit instead of hanging.
+        let append = format!("console={} panic=-1 {extra_append}", qemu.console)
+            .trim()
+            .to_string();
+        Some(QemuCommand {
+            qemu,
+            kernel,
+            initrd,
+            append,
+        })
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.qemu.binary);
+        c.args(&self.qemu.args);
+        c.arg("-kernel")
+            .arg(self.kernel)
+            .arg("-initrd")
+            .arg(self.initrd)
+            .arg("-append")
+            .arg(&self.append);
+        c
+    }
+
+    /// Shell-quoted, for --show-command and reproducer lines.
+    pub fn show(&self) -> String {
+        crate::proc::command_line(&self.command())
+    }
+}

@@ -1,0 +1,384 @@
+//! Booting a kernel under QEMU with modverify's initramfs and collecting what the guest
+//! agent reports. A guest that crashes or hangs on a module is booted again from the next
+//! module, so one bad module never hides the others. Every record is appended to
+//! `events.jsonl` as it arrives: nothing is lost if the host run is interrupted.
+pub mod command;
+pub mod console;
+
+use crate::proc::{self, Ended, Limits};
+use console::{ConsoleEvent, ConsoleParser, Record};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{binary} is missing: install Debian's {package} (or {hint})", hint = crate::host::INSTALL_HINT)]
+    Missing { binary: String, package: String },
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What happened to one module in the guest, as the agent reported it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GuestModule {
+    pub index: usize,
+    pub name: String,
+    /// `finit_module`'s return value and errno; `None` if no result arrived.
+    pub ret: Option<i64>,
+    pub errno: Option<i32>,
+    /// "crashed" / "hung" when the agent or the host saw that.
+    pub fate: Option<String>,
+    pub micros: Option<u64>,
+    /// The kernel's messages while this module loaded, as (level, text).
+    pub kmsg: Vec<(u8, String)>,
+    pub unload: Option<(i64, i32)>,
+    /// Console lines around a crash or hang.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub console_excerpt: Vec<String>,
+}
+
+/// One entry of the running kernel's export table.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RuntimeExport {
+    pub index: usize,
+    /// `None` in digest mode: the names are covered by the chunk's digest instead.
+    pub name: Option<String>,
+    pub crc: Option<u32>,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuntimeTable {
+    pub entries: usize,
+    pub crc_slots: usize,
+    pub exports: Vec<RuntimeExport>,
+    /// Digest mode: CRC-32 over "name\0namespace\0" of entries start..start+len.
+    pub name_digests: Vec<NameDigest>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NameDigest {
+    pub start: usize,
+    pub len: usize,
+    pub crc: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BootAttempt {
+    pub start_index: usize,
+    pub ended: Ended,
+    pub seconds: f64,
+    pub saw_done: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crash_lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GuestRun {
+    pub boots: Vec<BootAttempt>,
+    pub modules: Vec<GuestModule>,
+    pub tables: BTreeMap<String, RuntimeTable>,
+    /// The guest reached `done` (possibly after reboots).
+    pub done: bool,
+    /// Records that failed their CRC or went missing.
+    pub damaged_records: usize,
+    pub lost_records: u64,
+    /// Why the kernel could not be booted at all, if so.
+    pub boot_failure: Option<String>,
+    pub seconds_to_done: Option<f64>,
+}
+
+pub struct BootPlan<'a> {
+    pub arch: &'a crate::arch::ArchDescriptor,
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub token: &'a str,
+    pub module_names: Vec<String>,
+    /// Seconds for the kernel to reach the agent.
+    pub boot_timeout: Duration,
+    /// Seconds without any console output before the guest counts as hung.
+    pub silence: Duration,
+    pub extra_append: String,
+    pub out_dir: &'a Path,
+}
+
+/// Boots until the agent reports `done`, rebooting past crashed or hung modules.
+pub fn boot_and_collect(
+    plan: &BootPlan<'_>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<GuestRun, QemuError> {
+    let qemu = plan.arch.qemu.as_ref().expect("checked by the caller");
+    if !crate::host::on_path(&qemu.binary) {
+        return Err(QemuError::Missing {
+            binary: qemu.binary.clone(),
+            package: qemu.packages.join(" "),
+        });
+    }
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| QemuError::Io {
+            path: p.clone(),
+            source: e,
+        }
+    };
+    let console_path = plan.out_dir.join("console.log");
+    let events_path = plan.out_dir.join("events.jsonl");
+    let mut console_log = std::fs::File::create(&console_path).map_err(io(&console_path))?;
+    let mut events = std::fs::File::create(&events_path).map_err(io(&events_path))?;
+    let mut run = GuestRun {
+        modules: plan
+            .module_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| GuestModule {
+                index,
+                name: name.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut parser = ConsoleParser::new(plan.token);
+    let mut start = 0usize;
+    let began = Instant::now();
+    let n = plan.module_names.len();
+    // Every reboot skips at least one module, so this bounds the loop.
+    for _attempt in 0..=n + 1 {
+        let append = format!("{} modverify.start={start}", plan.extra_append);
+        let cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
+            .expect("qemu facts");
+        let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
+        parser.new_boot();
+        let mut in_flight: Option<usize> = None;
+        let mut saw_hello = false;
+        let mut saw_done = false;
+        let mut crash_lines = Vec::new();
+        let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let t0 = Instant::now();
+        let mut handle_line = |line: &str| {
+            if recent.len() == 60 {
+                recent.pop_front();
+            }
+            recent.push_back(line.to_string());
+            for ev in parser.feed(line) {
+                match ev {
+                    ConsoleEvent::Record(r) => {
+                        let _ = writeln!(
+                            events,
+                            "{}",
+                            serde_json::json!({"seq": r.seq, "kind": r.kind, "fields": r.fields})
+                        );
+                        apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
+                        if r.kind == "done" && run.seconds_to_done.is_none() {
+                            run.seconds_to_done = Some(began.elapsed().as_secs_f64());
+                        }
+                        on_event(&r.kind);
+                    }
+                    ConsoleEvent::Damaged(_) => run.damaged_records += 1,
+                    ConsoleEvent::Gap { expected, got } => {
+                        run.lost_records += got.saturating_sub(expected)
+                    }
+                    ConsoleEvent::Crash(l) => crash_lines.push(l),
+                }
+            }
+        };
+        // The whole boot may take boot time plus the agent's per-module limit for each module;
+        // silence catches a guest that stops talking long before that.
+        let limits = Limits {
+            total: Some(plan.boot_timeout + plan.silence * (n.saturating_sub(start) as u32 + 2)),
+            silence: Some(plan.silence),
+        };
+        let ended = proc::run(
+            cmd.command(),
+            Some(&mut console_log),
+            &mut handle_line,
+            limits,
+        )
+        .map_err(|e| QemuError::Spawn {
+            binary: qemu.binary.clone(),
+            source: e,
+        })?;
+        let excerpt: Vec<String> = recent
+            .iter()
+            .filter(|l| !l.contains("@MV "))
+            .cloned()
+            .collect();
+        run.boots.push(BootAttempt {
+            start_index: start,
+            ended,
+            seconds: t0.elapsed().as_secs_f64(),
+            saw_done,
+            crash_lines: crash_lines.clone(),
+        });
+        let _ = events.flush();
+        if saw_done {
+            run.done = true;
+            break;
+        }
+        if ended == Ended::Interrupted {
+            break;
+        }
+        match in_flight {
+            Some(i) => {
+                let m = &mut run.modules[i];
+                m.fate = Some(
+                    if crash_lines.is_empty() && matches!(ended, Ended::TimedOut | Ended::Silent) {
+                        "hung"
+                    } else {
+                        "crashed"
+                    }
+                    .into(),
+                );
+                m.console_excerpt = excerpt;
+                start = i + 1;
+            }
+            None if !saw_hello => {
+                run.boot_failure = Some(match ended {
+                    Ended::TimedOut | Ended::Silent => format!(
+                        "the kernel did not reach the agent: QEMU {ended} (console in {})",
+                        console_path.display()
+                    ),
+                    _ if !crash_lines.is_empty() => {
+                        format!("the kernel crashed while booting: {}", crash_lines[0])
+                    }
+                    _ => format!(
+                        "QEMU {ended} before the agent started (console in {})",
+                        console_path.display()
+                    ),
+                });
+                break;
+            }
+            None => {
+                // The agent ran but died between modules (e.g. reading the export table).
+                run.boot_failure = Some(format!(
+                    "the guest stopped after its loads without reporting done: QEMU {ended}"
+                ));
+                break;
+            }
+        }
+    }
+    Ok(run)
+}
+
+fn apply_record(
+    run: &mut GuestRun,
+    r: &Record,
+    in_flight: &mut Option<usize>,
+    saw_hello: &mut bool,
+    saw_done: &mut bool,
+) {
+    let f = &r.fields;
+    let idx = || f.first().and_then(|s| s.parse::<usize>().ok());
+    match r.kind.as_str() {
+        "hello" => *saw_hello = true,
+        "load" => *in_flight = idx(),
+        "result" => {
+            if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
+                let rest: Vec<&str> = f
+                    .get(2..)
+                    .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
+                    .unwrap_or_default();
+                match rest.first().copied() {
+                    Some("hung") => m.fate = Some("hung".into()),
+                    Some("crashed") => m.fate = Some("crashed".into()),
+                    Some(ret) => {
+                        m.ret = ret.parse().ok();
+                        m.errno = rest.get(1).and_then(|s| s.parse().ok());
+                    }
+                    None => {}
+                }
+                m.micros = rest.last().and_then(|s| s.parse().ok());
+            }
+            *in_flight = None;
+        }
+        "kmsg" => {
+            let who = f.first().cloned().unwrap_or_default();
+            let level = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(6);
+            let text = f.get(2..).map(|v| v.join(" ")).unwrap_or_default();
+            if let Some(m) = run.modules.iter_mut().find(|m| m.name == who) {
+                m.kmsg.push((level, text));
+            }
+        }
+        "unload" => {
+            if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
+                let rest: Vec<&str> = f
+                    .get(2..)
+                    .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
+                    .unwrap_or_default();
+                m.unload = Some((
+                    rest.first().and_then(|s| s.parse().ok()).unwrap_or(-1),
+                    rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+                ));
+            }
+        }
+        "table" => {
+            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
+            if let (Some(name), Some(n), Some(c)) = (
+                words.first(),
+                words.get(1).and_then(|s| s.parse().ok()),
+                words.get(2).and_then(|s| s.parse().ok()),
+            ) {
+                let t = run.tables.entry(name.to_string()).or_default();
+                t.entries = n;
+                t.crc_slots = c;
+            }
+        }
+        "ksym" => {
+            let table = f.first().cloned().unwrap_or_default();
+            let items = f.get(1..).map(|v| v.join(" ")).unwrap_or_default();
+            let t = run.tables.entry(table).or_default();
+            for item in items.split('/').filter(|s| !s.is_empty()) {
+                let p: Vec<&str> = item.splitn(4, ',').collect();
+                if p.len() < 3 {
+                    continue;
+                }
+                t.exports.push(RuntimeExport {
+                    index: p[0].parse().unwrap_or(usize::MAX),
+                    name: Some(p[1].to_string()),
+                    crc: u32::from_str_radix(p[2], 16).ok(),
+                    namespace: p.get(3).filter(|s| !s.is_empty()).map(|s| s.to_string()),
+                });
+            }
+        }
+        "kdig" => {
+            // tab start names_crc "crc,crc,...,"
+            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
+            let (Some(table), Some(start), Some(digest), Some(list)) = (
+                words.first(),
+                words.get(1).and_then(|s| s.parse::<usize>().ok()),
+                words.get(2).and_then(|s| u32::from_str_radix(s, 16).ok()),
+                words.get(3),
+            ) else {
+                return;
+            };
+            let t = run.tables.entry(table.to_string()).or_default();
+            let crcs: Vec<&str> = list.split(',').filter(|s| !s.is_empty()).collect();
+            t.name_digests.push(NameDigest {
+                start,
+                len: crcs.len(),
+                crc: digest,
+            });
+            for (k, c) in crcs.iter().enumerate() {
+                t.exports.push(RuntimeExport {
+                    index: start + k,
+                    name: None,
+                    crc: u32::from_str_radix(c, 16).ok(),
+                    namespace: None,
+                });
+            }
+        }
+        "done" => *saw_done = true,
+        _ => {}
+    }
+}

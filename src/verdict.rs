@@ -1,0 +1,383 @@
+//! Guest results → verdicts: what the running kernel said about each module, the running
+//! export table against the static one, and each runtime verdict against the static
+//! prediction. Every disagreement is a finding of its own: that is how a loader bug is told
+//! from a build bug.
+use crate::check::{ModuleReport, Verdict};
+use crate::elf::exports::{ExportTable, TableKind};
+use crate::qemu::{GuestModule, GuestRun};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeVerdict {
+    Loaded,
+    CrcMismatch,
+    MissingVersion,
+    UnknownSymbol,
+    GplOnly,
+    Namespace,
+    BadVermagic,
+    /// Versioning passed; the module's own init returned an error.
+    InitFailed,
+    Crashed,
+    Hung,
+    /// A module it depends on failed, so it could not load either.
+    Skipped,
+    /// No result arrived (the guest never got to it).
+    NotRun,
+}
+
+impl RuntimeVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeVerdict::Loaded => "loaded",
+            RuntimeVerdict::CrcMismatch => "crc_mismatch",
+            RuntimeVerdict::MissingVersion => "missing_version",
+            RuntimeVerdict::UnknownSymbol => "unknown_symbol",
+            RuntimeVerdict::GplOnly => "gpl_only",
+            RuntimeVerdict::Namespace => "namespace",
+            RuntimeVerdict::BadVermagic => "bad_vermagic",
+            RuntimeVerdict::InitFailed => "init_failed",
+            RuntimeVerdict::Crashed => "crashed",
+            RuntimeVerdict::Hung => "hung",
+            RuntimeVerdict::Skipped => "skipped",
+            RuntimeVerdict::NotRun => "not_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleOutcome {
+    pub index: usize,
+    pub name: String,
+    pub path: String,
+    pub verdict: RuntimeVerdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    /// The kernel's messages for this module, as it printed them.
+    pub kernel_messages: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_micros: Option<u64>,
+    /// `None`: not attempted (the module did not load, or the run stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unloaded: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unload_errno: Option<i32>,
+    /// The static prediction for the same file, if a static export table was available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<Verdict>,
+    pub agrees: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub console_excerpt: Vec<String>,
+}
+
+impl ModuleOutcome {
+    pub fn failed(&self) -> bool {
+        self.verdict != RuntimeVerdict::Loaded || self.unloaded == Some(false)
+    }
+}
+
+/// The symbol named in a kernel message after `marker`, up to the next space or `(`.
+fn symbol_after<'a>(msg: &'a str, marker: &str) -> Option<&'a str> {
+    let rest = &msg[msg.find(marker)? + marker.len()..];
+    Some(rest.split([' ', ')', '(']).next().unwrap_or(rest)).filter(|s| !s.is_empty())
+}
+
+/// Classifies one guest result from its return value, errno and the kernel's messages.
+pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<String>) {
+    match m.fate.as_deref() {
+        Some("crashed") => return (RuntimeVerdict::Crashed, None),
+        Some("hung") => return (RuntimeVerdict::Hung, None),
+        _ => {}
+    }
+    let Some(ret) = m.ret else {
+        return (RuntimeVerdict::NotRun, None);
+    };
+    if ret == 0 {
+        return (RuntimeVerdict::Loaded, None);
+    }
+    let msgs: Vec<&str> = m.kmsg.iter().map(|(_, t)| t.as_str()).collect();
+    let find = |marker: &str| {
+        msgs.iter()
+            .find_map(|t| symbol_after(t, marker).map(str::to_string))
+    };
+    if let Some(s) = find("disagrees about version of symbol ") {
+        return (RuntimeVerdict::CrcMismatch, Some(s));
+    }
+    if let Some(s) = find("no symbol version for ") {
+        return (RuntimeVerdict::MissingVersion, Some(s));
+    }
+    if let Some(s) = find("module uses symbol (") {
+        return (RuntimeVerdict::Namespace, Some(s));
+    }
+    if msgs.iter().any(|t| t.contains("version magic")) {
+        return (RuntimeVerdict::BadVermagic, None);
+    }
+    if let Some(s) = find("Unknown symbol ") {
+        return (
+            if failed_deps {
+                RuntimeVerdict::Skipped
+            } else {
+                RuntimeVerdict::UnknownSymbol
+            },
+            Some(s),
+        );
+    }
+    if failed_deps {
+        return (RuntimeVerdict::Skipped, None);
+    }
+    (RuntimeVerdict::InitFailed, None)
+}
+
+/// Whether a runtime verdict is what the static prediction said.
+pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
+    use RuntimeVerdict as R;
+    match predicted {
+        Verdict::Ok => matches!(runtime, R::Loaded | R::InitFailed),
+        Verdict::CrcMismatch => runtime == R::CrcMismatch,
+        Verdict::MissingVersion => matches!(runtime, R::MissingVersion | R::InitFailed),
+        // A GPL-only export hidden from a proprietary module is just "Unknown symbol" to the kernel.
+        Verdict::UnknownSymbol | Verdict::GplOnly => {
+            matches!(runtime, R::UnknownSymbol | R::GplOnly)
+        }
+        Verdict::Namespace => runtime == R::Namespace,
+        Verdict::BadVermagic => runtime == R::BadVermagic,
+        Verdict::DependencyFailed => matches!(runtime, R::Skipped | R::UnknownSymbol),
+        Verdict::DuplicateExport | Verdict::Malformed | Verdict::WrongArch => {
+            !matches!(runtime, R::Loaded)
+        }
+    }
+}
+
+/// A difference between the running kernel's export table and the static one.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableDifference {
+    pub table: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableComparison {
+    pub runtime_exports: usize,
+    pub static_exports: usize,
+    pub equal: bool,
+    pub differences: Vec<TableDifference>,
+}
+
+/// Compares every runtime entry (name, namespace, CRC slot) with the static table.
+pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
+    let mut differences = Vec::new();
+    let mut runtime_exports = 0;
+    for kind in TableKind::ALL {
+        let key = kind.ksymtab().trim_start_matches("__");
+        let t = table.table(kind);
+        let Some(rt) = run.tables.get(key) else {
+            differences.push(TableDifference {
+                table: kind.ksymtab(),
+                index: None,
+                detail: "the guest sent no runtime table".into(),
+            });
+            continue;
+        };
+        runtime_exports += rt.exports.len();
+        if rt.entries != t.names.len() || rt.exports.len() != t.names.len() {
+            differences.push(TableDifference {
+                table: kind.ksymtab(),
+                index: None,
+                detail: format!(
+                    "{} entries at run time ({} received), {} in the ELF",
+                    rt.entries,
+                    rt.exports.len(),
+                    t.names.len()
+                ),
+            });
+        }
+        if table.modversions && rt.crc_slots != t.crc_slots.len() {
+            differences.push(TableDifference {
+                table: kind.kcrctab(),
+                index: None,
+                detail: format!(
+                    "{} CRC slots at run time, {} in the ELF",
+                    rt.crc_slots,
+                    t.crc_slots.len()
+                ),
+            });
+        }
+        for d in &rt.name_digests {
+            let mut bytes = Vec::new();
+            for i in d.start..(d.start + d.len).min(t.names.len()) {
+                bytes.extend_from_slice(t.names[i].as_bytes());
+                bytes.push(0);
+                bytes.extend_from_slice(t.namespaces[i].as_deref().unwrap_or("").as_bytes());
+                bytes.push(0);
+            }
+            if crate::qemu::console::crc32(&bytes) != d.crc {
+                differences.push(TableDifference {
+                    table: kind.ksymtab(),
+                    index: Some(d.start),
+                    detail: format!(
+                        "entries {}..{}: names or namespaces differ from the ELF's (is this vmlinux the running kernel?)",
+                        d.start,
+                        d.start + d.len
+                    ),
+                });
+            }
+        }
+        for e in &rt.exports {
+            let i = e.index;
+            let (Some(name), Some(ns)) = (t.names.get(i), t.namespaces.get(i)) else {
+                differences.push(TableDifference {
+                    table: kind.ksymtab(),
+                    index: Some(i),
+                    detail: format!("runtime entry {i} has no static counterpart"),
+                });
+                continue;
+            };
+            if let Some(rname) = &e.name {
+                if name != rname {
+                    differences.push(TableDifference {
+                        table: kind.ksymtab(),
+                        index: Some(i),
+                        detail: format!("entry {i}: `{rname}` at run time, `{name}` in the ELF"),
+                    });
+                }
+                if *ns != e.namespace {
+                    differences.push(TableDifference {
+                        table: kind.ksymtab(),
+                        index: Some(i),
+                        detail: format!(
+                            "entry {i} `{name}`: namespace {:?} at run time, {ns:?} in the ELF",
+                            e.namespace
+                        ),
+                    });
+                }
+            }
+            let stat = t.effective_crcs.get(i).copied().flatten();
+            if table.modversions && e.crc != stat {
+                differences.push(TableDifference {
+                    table: kind.kcrctab(),
+                    index: Some(i),
+                    detail: format!(
+                        "slot {i} `{name}`: {:?} at run time, {:?} in the ELF",
+                        e.crc.map(|c| format!("{c:#010x}")),
+                        stat.map(|c| format!("{c:#010x}"))
+                    ),
+                });
+            }
+        }
+    }
+    TableComparison {
+        runtime_exports,
+        static_exports: table.count(),
+        equal: differences.is_empty(),
+        differences,
+    }
+}
+
+/// Builds the per-module outcomes, in load order, with the static prediction alongside.
+pub fn outcomes(
+    run: &GuestRun,
+    plan: &[crate::image::PlannedModule],
+    predicted: &[ModuleReport],
+) -> Vec<ModuleOutcome> {
+    let mut out: Vec<ModuleOutcome> = Vec::with_capacity(plan.len());
+    for (m, p) in run.modules.iter().zip(plan) {
+        let failed_deps = p.depends.iter().any(|d| {
+            out.iter()
+                .any(|o| o.name == d.replace('-', "_") && o.verdict != RuntimeVerdict::Loaded)
+        });
+        let (verdict, symbol) = classify(m, failed_deps);
+        let prediction = predicted
+            .iter()
+            .find(|r| r.path == p.path)
+            .map(|r| r.verdict);
+        let unloaded = m
+            .unload
+            .map(|(ret, _)| ret == 0)
+            .filter(|_| verdict == RuntimeVerdict::Loaded);
+        out.push(ModuleOutcome {
+            index: m.index,
+            name: m.name.clone(),
+            path: p.path.clone(),
+            verdict,
+            symbol,
+            errno: m.errno.filter(|&e| e != 0),
+            kernel_messages: m.kmsg.iter().map(|(_, t)| t.clone()).collect(),
+            load_micros: m.micros,
+            unloaded,
+            unload_errno: m.unload.filter(|(r, _)| *r != 0).map(|(_, e)| e),
+            predicted: prediction,
+            agrees: prediction.is_none_or(|p| agrees(p, verdict)),
+            console_excerpt: m.console_excerpt.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gm(ret: i64, errno: i32, msgs: &[&str]) -> GuestModule {
+        GuestModule {
+            ret: Some(ret),
+            errno: Some(errno),
+            kmsg: msgs.iter().map(|m| (4, m.to_string())).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn kernel_messages_classify() {
+        assert_eq!(classify(&gm(0, 0, &[]), false).0, RuntimeVerdict::Loaded);
+        assert_eq!(
+            classify(
+                &gm(
+                    -1,
+                    8,
+                    &["md5: disagrees about version of symbol module_layout"]
+                ),
+                false
+            ),
+            (RuntimeVerdict::CrcMismatch, Some("module_layout".into()))
+        );
+        assert_eq!(
+            classify(
+                &gm(-1, 2, &["x: Unknown symbol clear_user (err -2)"]),
+                false
+            ),
+            (RuntimeVerdict::UnknownSymbol, Some("clear_user".into()))
+        );
+        assert_eq!(
+            classify(&gm(-1, 2, &["x: Unknown symbol foo (err -2)"]), true).0,
+            RuntimeVerdict::Skipped
+        );
+        assert_eq!(
+            classify(&gm(-1, 19, &[]), false).0,
+            RuntimeVerdict::InitFailed
+        );
+        assert_eq!(
+            classify(
+                &gm(-1, 8, &["x: version magic '6.1 SMP' should be '6.1 '"]),
+                false
+            )
+            .0,
+            RuntimeVerdict::BadVermagic
+        );
+        assert_eq!(
+            classify(
+                &gm(
+                    -1,
+                    22,
+                    &["x: module uses symbol (f) from namespace NS, but does not import it."]
+                ),
+                false
+            ),
+            (RuntimeVerdict::Namespace, Some("f".into()))
+        );
+    }
+}
