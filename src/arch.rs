@@ -89,6 +89,10 @@ pub struct BuildFacts {
     /// Extra linker flags for the static guest agent.
     #[serde(default)]
     pub guest_ldflags: Vec<String>,
+    /// Virtual minus physical address of the kernel image, for reading kernel memory
+    /// through /dev/mem where /proc/kcore does not map it (alpha).
+    #[serde(default)]
+    pub kernel_va_minus_pa: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

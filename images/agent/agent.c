@@ -52,6 +52,9 @@ static int console = 1;
 static int kmsg = -1;
 static char layout[16] = "absolute";
 static int module_timeout = 30;
+/* Where kcore maps no RAM at all (alpha), /dev/mem at virtual - devmem_offset. */
+static unsigned long long devmem_offset;
+static int devmem = -1;
 static int full_table;
 
 static uint32_t crc32(const unsigned char *p, size_t n)
@@ -173,6 +176,8 @@ static void read_plan(void)
 			continue;
 		if (sscanf(line, "module_timeout %d", &module_timeout) == 1)
 			continue;
+		if (sscanf(line, "devmem_offset %llx", &devmem_offset) == 1)
+			continue;
 		if (!strncmp(line, "table full", 10)) {
 			full_table = 1;
 			continue;
@@ -263,8 +268,14 @@ static void load(int i)
 /* ---- the running kernel's export table ---------------------------------------------- */
 
 struct segment {
-	uint64_t vaddr, offset, size;
+	uint64_t vaddr, paddr, offset, size;
 };
+/* Where the kernel image is not inside any PT_LOAD by its virtual address (riscv64 maps the
+ * image at KERNEL_LINK_ADDR, kcore only lists the linear map), it is found by its physical
+ * address: "Kernel code" in /proc/iomem is the physical address of _text. */
+static uint64_t image_va, image_pa;
+static int have_image_pa;
+
 static struct segment segs[256];
 static int nsegs;
 static int kcore = -1;
@@ -281,6 +292,7 @@ static int kcore_open(void)
 			return -1;
 		if (ph.p_type == PT_LOAD) {
 			segs[nsegs].vaddr = ph.p_vaddr;
+			segs[nsegs].paddr = ph.p_paddr;
 			segs[nsegs].offset = ph.p_offset;
 			segs[nsegs].size = ph.p_memsz;
 			nsegs++;
@@ -297,7 +309,37 @@ static int kread(uint64_t addr, void *buf, size_t n)
 		if (addr >= segs[i].vaddr && addr + n <= segs[i].vaddr + segs[i].size)
 			return pread(kcore, buf, n, (off_t)(segs[i].offset + addr - segs[i].vaddr)) == (ssize_t)n ? 0 : -1;
 	}
+	if (have_image_pa && addr >= image_va) {
+		uint64_t pa = image_pa + (addr - image_va);
+		for (int i = 0; i < nsegs; i++) {
+			if (segs[i].paddr && pa >= segs[i].paddr && pa + n <= segs[i].paddr + segs[i].size)
+				return pread(kcore, buf, n, (off_t)(segs[i].offset + pa - segs[i].paddr)) == (ssize_t)n ? 0 : -1;
+		}
+	}
+	if (devmem_offset && addr >= devmem_offset) {
+		if (devmem < 0)
+			devmem = open("/dev/mem", O_RDONLY);
+		if (devmem >= 0)
+			return pread(devmem, buf, n, (off_t)(addr - devmem_offset)) == (ssize_t)n ? 0 : -1;
+	}
 	return -1;
+}
+
+static void find_image_pa(void)
+{
+	FILE *f = fopen("/proc/iomem", "r");
+	char line[256];
+	unsigned long long a, b;
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		if (strstr(line, "Kernel code") && sscanf(line, " %llx-%llx", &a, &b) == 2) {
+			image_pa = a;
+			have_image_pa = image_va != 0;
+			break;
+		}
+	}
+	fclose(f);
 }
 
 static int kstring(uint64_t addr, char *out, size_t cap)
@@ -330,10 +372,12 @@ static void find_bounds(void)
 	if (!f)
 		return;
 	while (found < 8 && fgets(line, sizeof line, f)) {
-		if (!strstr(line, " __st"))
+		if (!strstr(line, " __st") && !strstr(line, " _text"))
 			continue;
 		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
 			continue;
+		if (!strcmp(name, "_text"))
+			image_va = addr;
 		for (int i = 0; i < 8; i++)
 			if (!bound_addr[i] && !strcmp(name, bounds[i])) {
 				bound_addr[i] = addr;
@@ -402,7 +446,13 @@ static void export_table(const char *tab, const char *crctab)
 	unsigned char *ents = malloc(count * esize + 1), *crcbuf = malloc(count * 4 + 4);
 	uint64_t *name_at = malloc(count * sizeof *name_at + 1), *ns_at = malloc(count * sizeof *ns_at + 1);
 	if (!ents || !crcbuf || !name_at || !ns_at || kread(start, ents, count * esize) < 0) {
-		record("table", "%s unreadable", tab);
+		char segsdesc[512];
+		size_t l = 0;
+		for (int i = 0; i < nsegs && l + 64 < sizeof segsdesc; i++)
+			l += (size_t)snprintf(segsdesc + l, sizeof segsdesc - l, "%llx+%llx@%llx,", (unsigned long long)segs[i].vaddr,
+					      (unsigned long long)segs[i].size, (unsigned long long)segs[i].paddr);
+		record("table", "%s unreadable at %llx (kcore segments %s; image %llx at pa %llx)", tab, (unsigned long long)start,
+		       segsdesc, (unsigned long long)image_va, (unsigned long long)image_pa);
 		return;
 	}
 	int crcs_ok = cstart && kread(cstart, crcbuf, count * 4) == 0;
@@ -557,6 +607,7 @@ int main(void)
 	drain_kmsg("loads");
 
 	find_bounds();
+	find_image_pa();
 	if (kcore_open() == 0) {
 		export_table("ksymtab", "kcrctab");
 		export_table("ksymtab_gpl", "kcrctab_gpl");

@@ -88,6 +88,9 @@ pub fn write_initramfs(
     };
     let mut plan_text =
         format!("token {token}\nlayout {layout}\nmodule_timeout {module_timeout_s}\n");
+    if let Some(off) = arch.build.as_ref().and_then(|b| b.kernel_va_minus_pa) {
+        plan_text += &format!("devmem_offset {off:x}\n");
+    }
     let mut plan = Vec::new();
     for (index, &i) in order.iter().enumerate() {
         let m = usable[i];
