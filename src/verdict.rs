@@ -135,7 +135,9 @@ pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<S
 pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
     use RuntimeVerdict as R;
     match predicted {
-        Verdict::Ok => matches!(runtime, R::Loaded | R::InitFailed),
+        // The loader accepted it; what its init then did is a failure of its own, not of the
+        // prediction (which is about the loader's checks).
+        Verdict::Ok => matches!(runtime, R::Loaded | R::InitFailed | R::Crashed | R::Hung),
         Verdict::CrcMismatch => runtime == R::CrcMismatch,
         Verdict::MissingVersion => matches!(runtime, R::MissingVersion | R::InitFailed),
         // A GPL-only export hidden from a proprietary module is just "Unknown symbol" to the kernel.

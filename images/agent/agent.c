@@ -620,11 +620,24 @@ int main(void)
 		klogctl(8, NULL, 7);
 		shell();
 	}
-	for (int i = nmods - 1; i >= start; i--) {
-		int r = (int)syscall(SYS_delete_module, mods[i].name, O_NONBLOCK);
-		int e = r ? errno : 0;
-		drain_kmsg(mods[i].name);
-		record("unload", "%d %s %d %d", i, mods[i].name, r, e);
+	/* Reverse order; a module still referenced (EAGAIN/EBUSY: crypto instances hold their
+	 * templates until freed) gets a second try after everything else is gone. */
+	static int busy[MAX_MODULES];
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = nmods - 1; i >= start; i--) {
+			if (pass == 1 && !busy[i])
+				continue;
+			int r = (int)syscall(SYS_delete_module, mods[i].name, O_NONBLOCK);
+			int e = r ? errno : 0;
+			if (pass == 0 && r && (e == EAGAIN || e == EBUSY)) {
+				busy[i] = 1;
+				continue;
+			}
+			if (pass == 0 && r && e == ENOENT)
+				continue; /* it never loaded */
+			drain_kmsg(mods[i].name);
+			record("unload", "%d %s %d %d", i, mods[i].name, r, e);
+		}
 	}
 	record("done", "%d", nmods);
 	power_off();

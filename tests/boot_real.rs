@@ -1,0 +1,398 @@
+//! `modverify boot` on the real thing: kernels cross-built by `modverify build` from Debian's
+//! linux-source-6.1, booted under QEMU; every module loaded and unloaded; the running export
+//! table compared with the ELF's. Plus a module that panics, one that hangs, a kernel that
+//! hangs, and Debian's own prebuilt amd64 kernel (bring your own kernel).
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// QEMU and make share two cores: one at a time keeps timeouts meaningful.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn modverify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn build(arch: &str) -> PathBuf {
+    let o = modverify(&["build", "--arch", arch]);
+    assert!(o.status.success(), "build {arch}:\n{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    Path::new(
+        out.lines()
+            .find_map(|l| l.strip_prefix("manifest: "))
+            .unwrap(),
+    )
+    .parent()
+    .unwrap()
+    .to_path_buf()
+}
+
+fn boot_json(args: &[&str]) -> (i32, Value, Output) {
+    let mut all = vec!["boot", "--format", "json"];
+    all.extend(args);
+    let o = modverify(&all);
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(&o)));
+    (o.status.code().unwrap(), v, o)
+}
+
+fn module<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn boots_clean(arch: &str) {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build(arch);
+    let (code, r, o) = boot_json(&["--arch", arch, "--build", dir.to_str().unwrap()]);
+    assert_eq!(r["done"], true, "{}", text(&o));
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert!(n >= 30, "{n} modules");
+    assert_eq!(r["summary"]["loaded"], n, "{:#}", r["modules"]);
+    assert_eq!(r["summary"]["unload_failures"], 0, "{:#}", r["modules"]);
+    assert_eq!(r["summary"]["disagreements"], 0);
+    for m in r["modules"].as_array().unwrap() {
+        assert_eq!(m["verdict"], "loaded");
+        assert_eq!(m["unloaded"], true, "{m:#}");
+        assert_eq!(m["predicted"], "ok");
+    }
+    let t = &r["export_table"];
+    assert_eq!(t["equal"], true, "{t:#}");
+    assert!(t["runtime_exports"].as_u64().unwrap() > 2000);
+    assert_eq!(t["runtime_exports"], t["static_exports"]);
+    assert_eq!(
+        (r["damaged_records"].as_u64(), r["lost_records"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(code, 0, "{}", text(&o));
+    assert!(dir.join("boot/console.log").exists() && dir.join("boot/events.jsonl").exists());
+}
+
+#[test]
+fn sparc64_loads_and_unloads_every_module() {
+    boots_clean("sparc64");
+}
+
+#[test]
+fn alpha_loads_and_unloads_every_module() {
+    boots_clean("alpha");
+}
+
+#[test]
+fn riscv64_loads_and_unloads_every_module() {
+    boots_clean("riscv64");
+}
+
+/// Builds tests/modules/NAME out of tree against a build directory, with the kernel's
+/// own build system, and returns a module directory: NAME first, then the build's modules.
+fn with_test_module(arch: &str, build_dir: &Path, name: &str, tmp: &Path) -> PathBuf {
+    let src = tmp.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["Makefile", &format!("{name}.c")] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/modules")
+                .join(name)
+                .join(f),
+            src.join(f),
+        )
+        .unwrap();
+    }
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(build_dir.join("build.json")).unwrap())
+            .unwrap();
+    let (karch, cross) = match arch {
+        "riscv64" => ("riscv", "riscv64-linux-gnu-"),
+        "sparc64" => ("sparc", "sparc64-linux-gnu-"),
+        _ => ("alpha", "alpha-linux-gnu-"),
+    };
+    let o = Command::new("make")
+        .arg("-C")
+        .arg(build_dir)
+        .arg(format!("M={}", src.display()))
+        .arg(format!("ARCH={karch}"))
+        .arg(format!("CROSS_COMPILE={cross}"))
+        .arg("modules")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "out-of-tree build of {name}:\n{}",
+        text(&o)
+    );
+    // Sorted paths decide the load order among independent modules: ours goes first.
+    let mods = tmp.join("mods");
+    std::fs::create_dir_all(mods.join("0")).unwrap();
+    std::fs::copy(
+        src.join(format!("{name}.ko")),
+        mods.join("0").join(format!("{name}.ko")),
+    )
+    .unwrap();
+    std::fs::create_dir_all(mods.join("1")).unwrap();
+    for ko in m["artifacts"]["modules"].as_array().unwrap() {
+        let p = Path::new(ko.as_str().unwrap());
+        std::fs::copy(p, mods.join("1").join(p.file_name().unwrap())).unwrap();
+    }
+    mods
+}
+
+fn image_and_vmlinux(build_dir: &Path) -> (String, String) {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(build_dir.join("build.json")).unwrap())
+            .unwrap();
+    (
+        m["artifacts"]["image"].as_str().unwrap().to_string(),
+        m["artifacts"]["vmlinux"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_module_that_panics_is_crashed_and_the_rest_still_load() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = with_test_module("riscv64", &dir, "crashme", tmp.path());
+    let (image, vmlinux) = image_and_vmlinux(&dir);
+    let out = tmp.path().join("out");
+    let (code, r, o) = boot_json(&[
+        "--arch",
+        "riscv64",
+        "--kernel",
+        &image,
+        "--modules",
+        mods.to_str().unwrap(),
+        "--vmlinux",
+        &vmlinux,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let c = module(&r, "crashme");
+    assert_eq!(c["verdict"], "crashed", "{c:#}");
+    assert_eq!(c["index"], 0, "crashme loads first");
+    assert!(
+        c["console_excerpt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("panicking on purpose")),
+        "{c:#}"
+    );
+    assert_eq!(
+        r["boots"].as_array().unwrap().len(),
+        2,
+        "booted again after the panic"
+    );
+    assert_eq!(r["done"], true);
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert_eq!(
+        r["summary"]["loaded"],
+        n - 1,
+        "every other module still loaded: {:#}",
+        r["summary"]
+    );
+    assert_eq!(r["export_table"]["equal"], true);
+}
+
+#[test]
+fn a_module_that_hangs_is_hung_within_the_timeout() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = with_test_module("riscv64", &dir, "hangme", tmp.path());
+    let (image, vmlinux) = image_and_vmlinux(&dir);
+    let out = tmp.path().join("out");
+    let t = Instant::now();
+    let (code, r, o) = boot_json(&[
+        "--arch",
+        "riscv64",
+        "--kernel",
+        &image,
+        "--modules",
+        mods.to_str().unwrap(),
+        "--vmlinux",
+        &vmlinux,
+        "--out",
+        out.to_str().unwrap(),
+        "--silence",
+        "8s",
+        "--module-timeout",
+        "5s",
+    ]);
+    assert!(
+        t.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(code, 1, "{}", text(&o));
+    assert_eq!(
+        module(&r, "hangme")["verdict"],
+        "hung",
+        "{:#}",
+        module(&r, "hangme")
+    );
+    assert_eq!(r["done"], true, "booted again past the hung module");
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert_eq!(r["summary"]["loaded"], n - 1);
+}
+
+#[test]
+fn a_kernel_that_hangs_is_reported_within_the_timeout() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    // OpenSBI jumps into a "kernel" of zeros: an illegal-instruction loop, no output.
+    let zeros = tmp.path().join("Image");
+    std::fs::write(&zeros, vec![0u8; 1 << 20]).unwrap();
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("build.json")).unwrap()).unwrap();
+    let first_module = m["artifacts"]["modules"][0].as_str().unwrap().to_string();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    std::fs::copy(&first_module, mods.join("m.ko")).unwrap();
+    let out = tmp.path().join("out");
+    let t = Instant::now();
+    let (code, r, o) = boot_json(&[
+        "--arch",
+        "riscv64",
+        "--kernel",
+        zeros.to_str().unwrap(),
+        "--modules",
+        mods.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "15s",
+        "--silence",
+        "8s",
+    ]);
+    assert!(
+        t.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(code, 1, "{}", text(&o));
+    assert_eq!(r["done"], false);
+    assert!(
+        r["boot_failure"]
+            .as_str()
+            .unwrap()
+            .contains("did not reach the agent"),
+        "{:#}",
+        r["boot_failure"]
+    );
+}
+
+/// Debian's own amd64 kernel (not built by modverify), some of its modules xz-compressed.
+#[test]
+fn bring_your_own_kernel_debian_amd64() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new("bash")
+        .arg(root.join("ci/fetch-debian-kernel"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let d = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    let mut n = 0;
+    for sub in ["lib", "crypto"] {
+        for e in walk(&d.join("modules").join(sub)) {
+            let name = e.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("test_") || name == "tcrypt.ko" {
+                continue; // self-tests that run for minutes under TCG
+            }
+            let dst = mods.join(&name);
+            std::fs::copy(&e, &dst).unwrap();
+            if n % 2 == 0 {
+                assert!(Command::new("xz")
+                    .arg("-1")
+                    .arg(&dst)
+                    .status()
+                    .unwrap()
+                    .success());
+            }
+            n += 1;
+        }
+    }
+    let out = tmp.path().join("out");
+    let (_, r, o) = boot_json(&[
+        "--arch",
+        "x86_64",
+        "--kernel",
+        d.join("vmlinuz").to_str().unwrap(),
+        "--modules",
+        mods.to_str().unwrap(),
+        "--vmlinux",
+        d.join("vmlinux").to_str().unwrap(),
+        "--symvers",
+        d.join("Module.symvers").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r["done"], true, "{}", text(&o));
+    assert_eq!(r["summary"]["modules"], n);
+    assert_eq!(r["summary"]["disagreements"], 0, "{:#}", r["modules"]);
+    assert_eq!(r["export_table"]["equal"], true, "{:#}", r["export_table"]);
+    assert!(r["export_table"]["runtime_exports"].as_u64().unwrap() > 10000);
+    assert!(
+        r["summary"]["loaded"].as_u64().unwrap() > (n as u64) * 9 / 10,
+        "{:#}",
+        r["summary"]
+    );
+    // A compressed module loaded like any other.
+    assert_eq!(module(&r, "crc_itu_t")["verdict"], "loaded");
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(d).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            v.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "ko") {
+            v.push(p);
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn ia64_boot_is_refused_with_the_reason_and_a_pointer_to_check() {
+    let o = modverify(&[
+        "boot",
+        "--arch",
+        "ia64",
+        "--kernel",
+        "/nonexistent",
+        "--modules",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("QEMU has no IA-64 system emulator")
+            && t.contains("modverify check --arch ia64"),
+        "{t}"
+    );
+}
