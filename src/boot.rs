@@ -2,7 +2,7 @@
 //! the static prediction. Writes `boot.json` (atomically, at the end) beside `console.log`
 //! and `events.jsonl` (appended as records arrive).
 use crate::arch::ArchDescriptor;
-use crate::check::run::{load_module, run_check, CheckOptions};
+use crate::check::run::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
 use crate::image::ImageError;
@@ -115,11 +115,17 @@ fn token() -> String {
     )
 }
 
+/// What `prepare` made: the initramfs, the run's token, the QEMU command line and the
+/// parsed modules (reused for the static prediction).
+pub struct Prepared {
+    pub image: crate::image::Initramfs,
+    pub token: String,
+    pub qemu_command: String,
+    pub inputs: Vec<crate::check::modules::ModuleInput>,
+}
+
 /// The QEMU command line only (for --show-command): builds the initramfs, boots nothing.
-pub fn prepare(
-    arch: &ArchDescriptor,
-    opts: &BootOptions,
-) -> Result<(crate::image::Initramfs, String, String), BootError> {
+pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, BootError> {
     if arch.qemu.is_none() {
         return Err(BootError::Unsupported {
             arch: arch.name.clone(),
@@ -156,7 +162,12 @@ pub fn prepare(
     let cmd =
         crate::qemu::command::QemuCommand::new(arch, &opts.kernel, &initrd, &opts.extra_append)
             .expect("qemu facts checked");
-    Ok((image, tok, cmd.show()))
+    Ok(Prepared {
+        image,
+        token: tok,
+        qemu_command: cmd.show(),
+        inputs,
+    })
 }
 
 pub fn run_boot(
@@ -164,40 +175,21 @@ pub fn run_boot(
     opts: &BootOptions,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<BootReport, BootError> {
-    let (image, tok, qemu_command) = prepare(arch, opts)?;
+    let Prepared {
+        image,
+        token: tok,
+        qemu_command,
+        inputs,
+    } = prepare(arch, opts)?;
     let mut notes = image.notes.clone();
-    // The static view, when we have vmlinux: predictions per module and the export table.
-    let (predicted, static_table) = match &opts.vmlinux {
-        Some(v) => {
-            let registry = crate::arch::ArchRegistry {
-                arches: vec![arch.clone()],
-            };
-            let copts = CheckOptions {
-                arch: Some(arch.name.clone()),
-                vmlinux: Some(v.clone()),
-                symvers: opts.symvers.clone(),
-                policy: opts.policy,
-                paths: opts.modules.clone(),
-            };
-            let report =
-                run_check(&copts, &registry).map_err(|e| BootError::BadInput(e.to_string()))?;
-            let bytes = std::fs::read(v).map_err(|e| BootError::Io {
-                path: v.clone(),
-                source: e,
-            })?;
-            let elf = ElfFile::parse(&bytes)
-                .map_err(|e| BootError::BadInput(format!("{}: {e}", v.display())))?;
-            let table = ExportTable::from_vmlinux(&elf, Some(arch.elf.ksymtab))
-                .map_err(|e| BootError::BadInput(format!("{}: {e}", v.display())))?;
-            (report.modules, Some(table))
-        }
-        None => {
-            notes.push(
-                "no vmlinux given: no static prediction and no export-table comparison".into(),
-            );
-            (Vec::new(), None)
-        }
-    };
+    match (&opts.vmlinux, &opts.symvers) {
+        (None, None) => notes
+            .push("no vmlinux given: no static prediction and no export-table comparison".into()),
+        (None, Some(_)) => notes.push(
+            "no vmlinux given: predictions from Module.symvers, no export-table comparison".into(),
+        ),
+        _ => {}
+    }
     let plan = BootPlan {
         arch,
         kernel: &opts.kernel,
@@ -209,7 +201,20 @@ pub fn run_boot(
         extra_append: opts.extra_append.clone(),
         out_dir: &opts.out,
     };
-    let run = crate::qemu::boot_and_collect(&plan, on_event)?;
+    // The static view (prediction per module, export table) is worked out while the guest
+    // boots: it is only needed at the end.
+    let (run, static_view) = std::thread::scope(|scope| {
+        let statics = scope.spawn(|| static_view(arch, opts, &inputs));
+        let run = crate::qemu::boot_and_collect(&plan, on_event);
+        (
+            run,
+            statics
+                .join()
+                .unwrap_or_else(|_| Err(BootError::BadInput("static check panicked".into()))),
+        )
+    });
+    let run = run?;
+    let (predicted, static_table) = static_view?;
     let modules = outcomes(&run, &image.plan, &predicted);
     let export_table = match (&static_table, run.done) {
         (Some(t), true) => Some(compare_tables(&run, t)),
@@ -255,6 +260,41 @@ pub fn run_boot(
     crate::report::json::write_atomic(&path, &report)
         .map_err(|e| BootError::Io { path, source: e })?;
     Ok(report)
+}
+
+/// Predictions for the modules and the vmlinux export table, if a vmlinux was given.
+fn static_view(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    inputs: &[crate::check::modules::ModuleInput],
+) -> Result<(Vec<crate::check::ModuleReport>, Option<ExportTable>), BootError> {
+    let Some(v) = &opts.vmlinux else {
+        // Module.symvers alone still predicts each module (but says nothing of the binary table).
+        let Some(sv) = &opts.symvers else {
+            return Ok((Vec::new(), None));
+        };
+        let text = std::fs::read_to_string(sv).map_err(|e| BootError::Io {
+            path: sv.clone(),
+            source: e,
+        })?;
+        let symvers = crate::elf::Symvers::parse(&text)
+            .map_err(|e| BootError::BadInput(format!("{}: {e}", sv.display())))?;
+        let table = ExportTable::from_symvers(&symvers);
+        return Ok((
+            crate::check::modules::predict(&table, arch, inputs, opts.policy),
+            None,
+        ));
+    };
+    let bad = |e: String| BootError::BadInput(format!("{}: {e}", v.display()));
+    let bytes = std::fs::read(v).map_err(|e| BootError::Io {
+        path: v.clone(),
+        source: e,
+    })?;
+    let elf = ElfFile::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    let table =
+        ExportTable::from_vmlinux(&elf, Some(arch.elf.ksymtab)).map_err(|e| bad(e.to_string()))?;
+    let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
+    Ok((predicted, Some(table)))
 }
 
 /// Where a build directory's boot results go.

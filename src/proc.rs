@@ -3,6 +3,7 @@
 //! SIGTERM, a grace period, SIGKILL — on timeout, silence, Ctrl-C or any early return.
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -94,7 +95,61 @@ impl Drop for GroupGuard {
 
 /// Runs `cmd` to completion (or until a limit), sending every output line to `log` and `on_line`.
 pub fn run(
+    cmd: Command,
+    log: Option<&mut dyn Write>,
+    on_line: &mut dyn FnMut(&str),
+    limits: Limits,
+) -> std::io::Result<Ended> {
+    run_following(cmd, None, log, on_line, limits)
+}
+
+/// Follows a file the child writes (QEMU's `-serial file:`), polling it: a program that
+/// writes one byte per syscall would otherwise wake a pipe reader once per byte.
+fn follow_file(path: PathBuf, tx: mpsc::Sender<String>, stop: Arc<AtomicBool>) {
+    use std::io::Read;
+    let mut file = None;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if file.is_none() {
+            file = std::fs::File::open(&path).ok();
+        }
+        let mut got = 0;
+        if let Some(f) = file.as_mut() {
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                pending.extend_from_slice(&buf[..n]);
+            }
+        }
+        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&pending[..i])
+                .trim_end_matches('\r')
+                .to_string();
+            pending.drain(..=i);
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+        if stopping && got == 0 {
+            if !pending.is_empty() {
+                let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+            }
+            return;
+        }
+        if got == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// `run`, also following `follow` (a file the child writes) as part of its output.
+pub fn run_following(
     mut cmd: Command,
+    follow: Option<&std::path::Path>,
     mut log: Option<&mut dyn Write>,
     on_line: &mut dyn FnMut(&str),
     limits: Limits,
@@ -131,6 +186,11 @@ pub fn run(
             }
         }));
     }
+    let stop_follow = Arc::new(AtomicBool::new(false));
+    if let Some(path) = follow {
+        let (tx, stop, path) = (tx.clone(), stop_follow.clone(), path.to_path_buf());
+        readers.push(std::thread::spawn(move || follow_file(path, tx, stop)));
+    }
     drop(tx);
     let mut guard = GroupGuard {
         child,
@@ -145,14 +205,14 @@ pub fn run(
         on_line(&line);
     };
     let ended = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        match rx.recv_timeout(Duration::from_millis(10)) {
             Ok(line) => {
                 last_output = Instant::now();
                 handle(line, &mut log);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Both pipes closed: the child is exiting.
+                // Every reader finished: the child is exiting.
                 let status = guard.child.wait()?;
                 guard.reaped = true;
                 break status_to_ended(status);
@@ -161,6 +221,7 @@ pub fn run(
         }
         if let Some(status) = guard.child.try_wait()? {
             guard.reaped = true;
+            stop_follow.store(true, Ordering::Relaxed);
             // Give the readers a moment to deliver what is still in the pipes.
             while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
                 handle(line, &mut log);
@@ -180,6 +241,7 @@ pub fn run(
             break Ended::Silent;
         }
     };
+    stop_follow.store(true, Ordering::Relaxed);
     // Anything left in the group (a daemonised grandchild holding a pipe) goes too.
     // SAFETY: signalling our own child's process group.
     unsafe { libc::kill(-(guard.child.id() as i32), libc::SIGKILL) };

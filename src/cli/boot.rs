@@ -153,7 +153,11 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     let opts = options(&a, arch).map_err(fail)?;
     if a.show_command || a.shell {
-        let (image, _, cmd) = prepare(arch, &opts).map_err(fail)?;
+        let crate::boot::Prepared {
+            image,
+            qemu_command: cmd,
+            ..
+        } = prepare(arch, &opts).map_err(fail)?;
         if a.show_command {
             println!("{cmd}");
             eprintln!(

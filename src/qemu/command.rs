@@ -8,6 +8,8 @@ pub struct QemuCommand<'a> {
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     pub append: String,
+    /// Send the serial console to this file instead of stdio (what modverify follows).
+    pub serial_file: Option<&'a Path>,
 }
 
 impl<'a> QemuCommand<'a> {
@@ -27,6 +29,7 @@ impl<'a> QemuCommand<'a> {
             kernel,
             initrd,
             append,
+            serial_file: None,
         })
     }
 
@@ -39,6 +42,9 @@ impl<'a> QemuCommand<'a> {
             .arg(self.initrd)
             .arg("-append")
             .arg(&self.append);
+        if let Some(f) = self.serial_file {
+            c.arg("-serial").arg(format!("file:{}", f.display()));
+        }
         c
     }
 

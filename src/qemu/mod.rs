@@ -156,8 +156,11 @@ pub fn boot_and_collect(
     // Every reboot skips at least one module, so this bounds the loop.
     for _attempt in 0..=n + 1 {
         let append = format!("{} modverify.start={start}", plan.extra_append);
-        let cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
+        let serial = plan.out_dir.join("serial.log");
+        let _ = std::fs::remove_file(&serial);
+        let mut cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
             .expect("qemu facts");
+        cmd.serial_file = Some(&serial);
         let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
         parser.new_boot();
         let mut in_flight: Option<usize> = None;
@@ -199,8 +202,9 @@ pub fn boot_and_collect(
             total: Some(plan.boot_timeout + plan.silence * (n.saturating_sub(start) as u32 + 2)),
             silence: Some(plan.silence),
         };
-        let ended = proc::run(
+        let ended = proc::run_following(
             cmd.command(),
+            Some(&serial),
             Some(&mut console_log),
             &mut handle_line,
             limits,
