@@ -3,18 +3,20 @@
 //! Data flows one way: arch descriptor → build → artifacts → static check → initramfs →
 //! QEMU boot → guest results → verdict → reports. Modules are listed in that order.
 pub mod arch;
-pub mod boot;
-pub mod build;
-pub mod check;
-pub mod cli;
-pub mod elf;
-pub mod exit;
 pub mod host;
-pub mod image;
-pub mod input;
 pub mod proc;
+pub mod build;
+pub mod input;
+pub mod elf;
+pub mod check;
+pub mod image;
 pub mod qemu;
+pub mod boot;
+pub mod verdict;
+pub mod run;
+pub mod baseline;
 pub mod report;
+pub mod cli;
+pub mod exit;
 #[doc(hidden)]
 pub mod synth;
-pub mod verdict;

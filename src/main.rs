@@ -2,7 +2,19 @@
 use clap::Parser;
 
 fn main() {
-    let cli = modverify::cli::Cli::parse();
+    let cli = match modverify::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Under `git bisect run`, a usage error must abort the bisection, not mark "bad".
+            let bisecting = std::env::args().nth(1).as_deref() == Some("bisect-step");
+            std::process::exit(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if bisecting => modverify::cli::bisect::ABORT,
+                _ => modverify::exit::USAGE,
+            });
+        }
+    };
     let code = match modverify::cli::run(cli) {
         Ok(code) => code,
         Err(f) => {

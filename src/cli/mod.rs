@@ -1,8 +1,12 @@
 //! Command-line front end: one file per subcommand, flags in, a library call, output out.
 pub mod arches;
+pub mod bisect;
 pub mod boot;
 pub mod build;
 pub mod check;
+pub mod merge;
+pub mod report;
+pub mod run;
 pub mod setup;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The whole job: build, check, boot and compare for a set of arches, with reports
+    Run(run::RunArgs),
+    /// Render a results.json as table, json, junit, kcidb or html
+    Report(report::ReportArgs),
+    /// Merge per-arch results.json files into one
+    Merge(merge::MergeArgs),
+    /// One `git bisect run` step: exit 0 good, 1 bad, 125 skip
+    BisectStep(bisect::BisectArgs),
     /// Boot a kernel under QEMU, load every module and record the running kernel's verdicts
     Boot(boot::BootArgs),
     /// Cross-build a kernel and its modules for one architecture
@@ -60,6 +72,10 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
         .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
     match cli.command {
+        Command::Run(a) => run::run(a, &registry),
+        Command::Report(a) => report::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::BisectStep(a) => bisect::run(a, &registry),
         Command::Boot(a) => boot::run(a, &registry),
         Command::Build(a) => build::run(a, &registry),
         Command::Check(a) => check::run(a, &registry),

@@ -88,6 +88,7 @@ impl ArchProgress<'_> {
     pub fn finish(&self, msg: &str) {
         match &self.bar {
             Some(b) => b.finish_with_message(msg.to_string()),
+            None if msg.is_empty() => {}
             None => self.owner.println(&format!("{}: {msg}", self.arch)),
         }
     }

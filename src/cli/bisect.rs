@@ -1,0 +1,258 @@
+//! `modverify bisect-step`: one step of `git bisect run`. Builds the tree it runs in, checks
+//! it and boots it; exits 0 (good), 1 (bad: the finding reproduces) or 125 (cannot test:
+//! the build or QEMU failed), and says why in one line.
+use super::Failure;
+use crate::arch::ArchRegistry;
+use crate::boot::{run_boot, BootOptions};
+use crate::build::{run_build, BaseConfig, BuildOptions};
+use crate::check::run::{run_check, CheckOptions};
+use crate::check::Policy;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `git bisect run`: this commit cannot be tested.
+pub const SKIP: i32 = crate::exit::BISECT_SKIP;
+/// `git bisect run` aborts the bisection on a status above 127: used for bad flags.
+pub const ABORT: i32 = 128;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Use: git bisect start BAD GOOD && git bisect run modverify bisect-step --arch sparc64\n\
+(or ci/bisect GOOD BAD --arch sparc64). Exit status: 0 good, 1 bad, 125 skip, 128 abort (bad flags)."
+)]
+pub struct BisectArgs {
+    #[arg(long)]
+    pub arch: String,
+    /// Only this module's verdict decides (default: any failing module or export-table error)
+    #[arg(long, value_name = "NAME")]
+    pub module: Option<String>,
+    /// Decide from the static check alone (no QEMU)
+    #[arg(long)]
+    pub static_only: bool,
+    /// The kernel tree [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", conflicts_with = "base")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BaseConfig::Tinyconfig)]
+    pub base: BaseConfig,
+    #[arg(long, value_name = "FILE")]
+    pub fragment: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub patch: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    pub policy: Policy,
+}
+
+fn say(verdict: &str, why: &str) {
+    let line = format!("bisect-step: {verdict}: {why}");
+    println!("{line}");
+    // ci/bisect collects one line per tested commit to name the finding of the first bad one.
+    if let Some(log) = std::env::var_os("MODVERIFY_BISECT_LOG") {
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            use std::io::Write;
+            let _ = writeln!(f, "{head} {line}");
+        }
+    }
+}
+
+pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    crate::proc::install_interrupt_handler();
+    let arch = match registry.get(&a.arch) {
+        Ok(x) => x,
+        Err(e) => {
+            say("abort", &e.to_string());
+            return Ok(ABORT);
+        }
+    };
+    let source = a.source.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opts = BuildOptions {
+        source: Some(source.canonicalize().unwrap_or(source)),
+        config: a.config.clone(),
+        base: a.base,
+        fragments: a.fragment.clone(),
+        patches: a.patch.clone(),
+        out: None,
+        jobs: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        config_only: false,
+        no_default_modules: false,
+    };
+    let progress = crate::report::progress::Progress::new();
+    let bar = progress.arch(&arch.name);
+    let manifest = match run_build(&opts, arch, &bar) {
+        Ok(m) => m,
+        Err(e) if e.exit_code() == crate::exit::USAGE => {
+            say("abort", &e.to_string());
+            return Ok(ABORT);
+        }
+        Err(e) => {
+            say(
+                "skip",
+                &format!(
+                    "{}: build failed: {}",
+                    arch.name,
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            );
+            return Ok(SKIP);
+        }
+    };
+    bar.finish("built");
+    let art = manifest.artifacts.clone().expect("finished build");
+    let one = ArchRegistry {
+        arches: vec![arch.clone()],
+    };
+    let copts = CheckOptions {
+        arch: Some(arch.name.clone()),
+        vmlinux: Some(art.vmlinux.clone()),
+        symvers: Some(art.module_symvers.clone()),
+        policy: a.policy,
+        paths: art.modules.clone(),
+    };
+    let check = match run_check(&copts, &one) {
+        Ok(c) => c,
+        Err(e) => {
+            say(
+                "skip",
+                &format!("{}: static check could not run: {e}", arch.name),
+            );
+            return Ok(SKIP);
+        }
+    };
+    // The finding, statically.
+    let mut bad: Vec<String> = Vec::new();
+    for m in check
+        .modules
+        .iter()
+        .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
+    {
+        let msg = m
+            .problems
+            .iter()
+            .find(|p| p.fatal)
+            .and_then(|p| {
+                p.kernel_messages
+                    .first()
+                    .cloned()
+                    .or(Some(p.detail.clone()))
+            })
+            .unwrap_or_default();
+        bad.push(format!("{} {} ({msg})", m.name, m.verdict.as_str()));
+    }
+    if a.module.is_none() {
+        for p in check
+            .exports
+            .problems
+            .iter()
+            .filter(|p| p.severity == crate::check::Severity::Error)
+        {
+            bad.insert(0, format!("export table: {}", p.detail));
+        }
+    }
+    if a.module
+        .as_ref()
+        .is_some_and(|m| !check.modules.iter().any(|x| x.name == *m))
+    {
+        say(
+            "skip",
+            &format!(
+                "{}: module {} is not built at this commit",
+                arch.name,
+                a.module.as_deref().unwrap_or("")
+            ),
+        );
+        return Ok(SKIP);
+    }
+    let mut how = "static check";
+    if !a.static_only {
+        if arch.qemu.is_none() {
+            say(
+                "abort",
+                &format!(
+                    "{}: cannot boot ({}); use --static-only",
+                    arch.name,
+                    arch.unsupported
+                        .boot
+                        .as_deref()
+                        .unwrap_or("no qemu section")
+                ),
+            );
+            return Ok(ABORT);
+        }
+        let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
+            art.vmlinux.clone()
+        } else {
+            art.image.clone()
+        };
+        let bo = BootOptions {
+            kernel,
+            modules: art.modules.clone(),
+            vmlinux: Some(art.vmlinux.clone()),
+            symvers: Some(art.module_symvers.clone()),
+            out: manifest.build_dir.join("boot"),
+            boot_timeout: Duration::from_secs(120),
+            module_timeout: Duration::from_secs(20),
+            silence: Duration::from_secs(40),
+            policy: a.policy,
+            extra_append: String::new(),
+        };
+        match run_boot(arch, &bo, &mut |_| {}) {
+            Ok(r) => {
+                how = "static check and boot";
+                if let Some(f) = &r.boot_failure {
+                    bad.push(format!("boot: {f}"));
+                }
+                for m in r
+                    .modules
+                    .iter()
+                    .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
+                {
+                    let msg = m.kernel_messages.first().cloned().unwrap_or_default();
+                    bad.push(format!(
+                        "{} {} at run time ({msg})",
+                        m.name,
+                        m.verdict.as_str()
+                    ));
+                }
+                if a.module.is_none() && r.export_table.as_ref().is_some_and(|t| !t.equal) {
+                    bad.push("running export table differs from the ELF".into());
+                }
+            }
+            Err(e) => {
+                say(
+                    "skip",
+                    &format!("{}: QEMU could not be run: {e}", arch.name),
+                );
+                return Ok(SKIP);
+            }
+        }
+    }
+    if bad.is_empty() {
+        say(
+            "good",
+            &format!("{}: {} modules ok ({how})", arch.name, check.modules.len()),
+        );
+        Ok(crate::exit::OK)
+    } else {
+        let more = if bad.len() > 1 {
+            format!(" (+{} more)", bad.len() - 1)
+        } else {
+            String::new()
+        };
+        say("bad", &format!("{}: {}{more}", arch.name, bad[0]));
+        Ok(crate::exit::FINDINGS)
+    }
+}

@@ -1,0 +1,65 @@
+//! `modverify merge`: per-arch results.json files (one CI job each) into one.
+use super::Failure;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// results.json files; a later one wins for an arch present in two
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Write here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(a: MergeArgs) -> Result<i32, Failure> {
+    let mut merged: Option<serde_json::Value> = None;
+    for p in &a.results {
+        let v = super::report::read_results(p)?;
+        match merged.as_mut() {
+            None => merged = Some(v),
+            Some(m) => {
+                if let (Some(dst), Some(src)) = (
+                    m["arches"].as_object_mut().cloned(),
+                    v["arches"].as_object(),
+                ) {
+                    let mut dst = dst;
+                    for (k, val) in src {
+                        dst.insert(k.clone(), val.clone());
+                    }
+                    m["arches"] = serde_json::Value::Object(dst);
+                }
+                let started = m["started_unix"]
+                    .as_u64()
+                    .unwrap_or(u64::MAX)
+                    .min(v["started_unix"].as_u64().unwrap_or(u64::MAX));
+                m["started_unix"] = started.into();
+                if v["status"] != "complete" {
+                    m["status"] = v["status"].clone();
+                }
+            }
+        }
+    }
+    let mut m = merged.expect("clap requires one");
+    m["command"] = format!(
+        "modverify merge {}",
+        a.results
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+    .into();
+    let text = crate::report::json::to_string(&m) + "\n";
+    match &a.output {
+        Some(p) => crate::report::json::write_atomic(p, &m).map_err(|e| {
+            Failure::new(
+                crate::exit::INFRA,
+                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+            )
+        })?,
+        None => print!("{text}"),
+    }
+    Ok(crate::exit::OK)
+}

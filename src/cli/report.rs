@@ -1,0 +1,83 @@
+//! `modverify report`: render a results.json again, in any format.
+use super::Failure;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Junit,
+    Kcidb,
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A results.json written by `modverify run` (or `modverify merge`)
+    pub results: PathBuf,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// KCIDB origin ([a-z0-9_]+)
+    #[arg(long, default_value = "modverify")]
+    pub origin: String,
+    /// Write to this file instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
+    let usage =
+        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+    let text = std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage(format!("{}: not JSON: {e}", p.display())))?;
+    if !v["schema"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("modverify.results/"))
+    {
+        return Err(usage(format!(
+            "{}: not a modverify results.json (schema {})",
+            p.display(),
+            v["schema"]
+        )));
+    }
+    Ok(v)
+}
+
+pub fn run(a: ReportArgs) -> Result<i32, Failure> {
+    let v = read_results(&a.results)?;
+    if !a
+        .origin
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || a.origin.is_empty()
+    {
+        return Err(Failure::new(
+            crate::exit::USAGE,
+            crate::check::run::CheckError::Usage(format!(
+                "--origin `{}` must match [a-z0-9_]+",
+                a.origin
+            )),
+        ));
+    }
+    let text = match a.format {
+        ReportFormat::Table => crate::report::results::table(&v),
+        ReportFormat::Json => crate::report::json::to_string(&v) + "\n",
+        ReportFormat::Junit => crate::report::junit::junit(&v),
+        ReportFormat::Kcidb => {
+            crate::report::json::to_string(&crate::report::kcidb::kcidb(&v, &a.origin)) + "\n"
+        }
+        ReportFormat::Html => crate::report::html::html(&v),
+    };
+    match &a.output {
+        Some(p) => std::fs::write(p, text).map_err(|e| {
+            Failure::new(
+                crate::exit::INFRA,
+                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+            )
+        })?,
+        None => print!("{text}"),
+    }
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,209 @@
+//! `modverify run`: the whole job for a set of arches, with a results directory and a table.
+use super::Failure;
+use crate::arch::{ArchDescriptor, ArchRegistry};
+use crate::build::{BaseConfig, BuildEvents, BuildOptions};
+use crate::check::Policy;
+use crate::report::progress::{ArchProgress, Progress};
+use crate::run::{run_all, RunEvents, RunOptions};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "With no arguments: sparc64, alpha and riscv64 from Debian's linux-source-6.1.\n\
+Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
+(build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
+renders it again as table, json, junit, kcidb or html.\n\n\
+Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 4 infrastructure, 130 interrupted."
+)]
+pub struct RunArgs {
+    /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are present)
+    #[arg(long, default_value = "sparc64,alpha,riscv64")]
+    pub arch: String,
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", conflicts_with = "base")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BaseConfig::Tinyconfig)]
+    pub base: BaseConfig,
+    #[arg(long, value_name = "FILE")]
+    pub fragment: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub patch: Vec<PathBuf>,
+    /// The run's results directory [default: ./modverify-results/run-<unix time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where the kernel builds go [default: ~/.cache/modverify/builds]
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// A previous results.json: regressions and fixes are listed first, and only regressions fail the run
+    #[arg(long, value_name = "RESULTS")]
+    pub baseline: Option<PathBuf>,
+    /// Arches run side by side (the CPUs are shared between them)
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Build and check only: no QEMU
+    #[arg(long)]
+    pub static_only: bool,
+    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    pub policy: Policy,
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = super::boot::parse_duration)]
+    pub timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = super::boot::parse_duration)]
+    pub module_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = super::boot::parse_duration)]
+    pub silence: Duration,
+}
+
+struct Events<'a> {
+    bars: Vec<(String, ArchProgress<'a>)>,
+}
+
+impl RunEvents for Events<'_> {
+    fn build_events(&self, arch: &str) -> &dyn BuildEvents {
+        &self.bars.iter().find(|(a, _)| a == arch).unwrap().1
+    }
+    fn stage(&self, arch: &str, msg: &str) {
+        if let Some((_, b)) = self.bars.iter().find(|(a, _)| a == arch) {
+            let always = !msg.starts_with("load ");
+            b.stage(msg, always);
+        }
+    }
+}
+
+/// The arches `--arch` names; `all` means those whose toolchain and emulator are installed,
+/// plus the static-only ones (their reason to skip is reported).
+pub fn select<'r>(
+    spec: &str,
+    registry: &'r ArchRegistry,
+) -> Result<Vec<&'r ArchDescriptor>, Failure> {
+    if spec == "all" {
+        return Ok(registry
+            .arches
+            .iter()
+            .filter(|a| {
+                a.unsupported.build.is_some()
+                    || (crate::host::on_path(&format!("{}gcc", a.cross_compile))
+                        && a.qemu
+                            .as_ref()
+                            .is_some_and(|q| crate::host::on_path(&q.binary)))
+            })
+            .collect());
+    }
+    spec.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            registry
+                .get(s.trim())
+                .map_err(|e| Failure::new(crate::exit::USAGE, e))
+        })
+        .collect()
+}
+
+pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    crate::proc::install_interrupt_handler();
+    let arches = select(&a.arch, registry)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from("modverify-results").join(format!("run-{}", crate::run::unix_now()))
+    });
+    let usage =
+        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+    std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
+    let _lock = lock(&out).map_err(usage)?;
+    let baseline = match &a.baseline {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+                })
+                .map_err(|e| usage(format!("{}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let opts = RunOptions {
+        build: BuildOptions {
+            source: a.source.clone(),
+            config: a.config.clone(),
+            base: a.base,
+            fragments: a.fragment.clone(),
+            patches: a.patch.clone(),
+            out: a.build_dir.clone(),
+            jobs: cpus,
+            config_only: false,
+            no_default_modules: false,
+        },
+        out: out.clone(),
+        jobs: a.jobs,
+        policy: a.policy,
+        static_only: a.static_only,
+        boot_timeout: a.timeout,
+        module_timeout: a.module_timeout,
+        silence: a.silence,
+    };
+    let progress = Progress::new();
+    let events = Events {
+        bars: arches
+            .iter()
+            .map(|d| (d.name.clone(), progress.arch(&d.name)))
+            .collect(),
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut results = run_all(&arches, &opts, command, &events);
+    for (_, b) in &events.bars {
+        b.finish("");
+    }
+    if let (Some(prev), Some(path)) = (&baseline, &a.baseline) {
+        let now = serde_json::to_value(&results).unwrap_or_default();
+        results.baseline = Some(crate::baseline::compare(
+            &path.display().to_string(),
+            prev,
+            &now,
+        ));
+        let _ = crate::report::json::write_atomic(&out.join("results.json"), &results);
+    }
+    let value = serde_json::to_value(&results).unwrap_or_default();
+    print!("{}", crate::report::results::table(&value));
+    println!("\nresults: {}", out.join("results.json").display());
+    if crate::proc::interrupted() {
+        return Ok(crate::exit::INTERRUPTED);
+    }
+    use crate::run::ArchStatus as S;
+    let statuses: Vec<S> = results.arches.values().map(|r| r.status).collect();
+    Ok(match &results.baseline {
+        Some(c) if c.regressions.is_empty() => crate::exit::OK,
+        Some(_) => crate::exit::FINDINGS,
+        None if statuses
+            .iter()
+            .any(|s| matches!(s, S::Findings | S::BuildFailed)) =>
+        {
+            crate::exit::FINDINGS
+        }
+        None if statuses.iter().any(|s| *s == S::Infra) => crate::exit::INFRA,
+        None => crate::exit::OK,
+    })
+}
+
+/// A second `run` on the same directory is refused rather than allowed to corrupt the first.
+fn lock(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let p = dir.join(".modverify-run.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "another modverify run is using {}; wait for it or pick another --out",
+            dir.display()
+        ));
+    }
+    Ok(f)
+}

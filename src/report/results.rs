@@ -1,0 +1,188 @@
+//! The final table of a run, from `results.json`: arch × (build, static, boot, modules,
+//! export table, prediction agreement), regressions first, then the failing modules with the
+//! kernel's own messages.
+use serde_json::Value;
+use std::fmt::Write;
+
+pub fn arch_row(a: &Value) -> [String; 7] {
+    let build = match a["status"].as_str() {
+        Some("build_failed") => "FAILED".to_string(),
+        _ if a["build"].is_object() => {
+            format!("ok {:.0}s", a["seconds"]["build_s"].as_f64().unwrap_or(0.0))
+        }
+        _ => "-".into(),
+    };
+    let check = &a["check"];
+    let stat = if check.is_object() {
+        format!(
+            "{}/{} ok",
+            check["summary"]["ok"], check["summary"]["modules"]
+        )
+    } else {
+        "-".into()
+    };
+    let boot = &a["boot"];
+    let (bootcol, mods) = if boot.is_object() {
+        let b = if boot["boot_failure"].is_string() {
+            "FAILED".to_string()
+        } else if boot["done"] == true {
+            format!("ok {:.1}s", boot["seconds_to_done"].as_f64().unwrap_or(0.0))
+        } else {
+            "incomplete".into()
+        };
+        (
+            b,
+            format!(
+                "{} loaded, {} failed",
+                boot["summary"]["loaded"], boot["summary"]["failed"]
+            ),
+        )
+    } else {
+        ("-".into(), "-".into())
+    };
+    let table = match (
+        check["exports"]["consistent"].as_bool(),
+        boot["export_table"]["equal"].as_bool(),
+    ) {
+        (Some(true), Some(true)) => "consistent, runtime equal".into(),
+        (Some(true), None) => "consistent".into(),
+        (Some(false), Some(true)) => "INCONSISTENT, runtime equal".into(),
+        (Some(false), _) => "INCONSISTENT".into(),
+        (Some(true), Some(false)) => "runtime DIFFERS".into(),
+        _ => "-".into(),
+    };
+    let agree = if boot.is_object() {
+        let d = boot["summary"]["disagreements"].as_u64().unwrap_or(0);
+        if d == 0 {
+            "agree".into()
+        } else {
+            format!("{d} DISAGREE")
+        }
+    } else {
+        "-".into()
+    };
+    [
+        a["arch"].as_str().unwrap_or("?").to_string(),
+        build,
+        stat,
+        bootcol,
+        mods,
+        table,
+        agree,
+    ]
+}
+
+pub fn table(r: &Value) -> String {
+    let mut o = String::new();
+    if let Some(b) = r["baseline"].as_object() {
+        let regs = b["regressions"].as_array().cloned().unwrap_or_default();
+        let fixes = b["fixes"].as_array().cloned().unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "Against {}: {} regressions, {} fixes",
+            b["baseline"].as_str().unwrap_or("the baseline"),
+            regs.len(),
+            fixes.len()
+        );
+        for (label, list) in [("REGRESSION", &regs), ("fix", &fixes)] {
+            for c in list {
+                let _ = writeln!(
+                    o,
+                    "  {label:10} {} {}: {} -> {}",
+                    c["arch"].as_str().unwrap_or(""),
+                    c["what"].as_str().unwrap_or(""),
+                    c["before"].as_str().unwrap_or(""),
+                    c["after"].as_str().unwrap_or("")
+                );
+            }
+        }
+        o.push('\n');
+    }
+    let header = [
+        "arch",
+        "build",
+        "static",
+        "boot",
+        "modules",
+        "export table",
+        "prediction",
+    ];
+    let mut rows = vec![header.map(str::to_string)];
+    for a in r["arches"].as_object().into_iter().flat_map(|m| m.values()) {
+        rows.push(arch_row(a));
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        let _ = writeln!(o, "{}", line.join("  ").trim_end());
+    }
+    for a in r["arches"].as_object().into_iter().flat_map(|m| m.values()) {
+        let arch = a["arch"].as_str().unwrap_or("?");
+        for reason in a["reasons"].as_array().into_iter().flatten() {
+            let _ = writeln!(o, "{arch}: {}", reason.as_str().unwrap_or(""));
+        }
+        for p in a["check"]["exports"]["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["severity"] == "error")
+        {
+            let _ = writeln!(
+                o,
+                "{arch}: export table: {}",
+                p["detail"].as_str().unwrap_or("")
+            );
+        }
+        let mut failing: Vec<(String, String, Vec<String>)> = Vec::new();
+        if let Some(mods) = a["boot"]["modules"].as_array() {
+            for m in mods.iter().filter(|m| {
+                m["verdict"] != "loaded" || m["unloaded"] == false || m["agrees"] == false
+            }) {
+                let mut v = m["verdict"].as_str().unwrap_or("?").to_string();
+                if m["agrees"] == false {
+                    v += &format!(" (predicted {})", m["predicted"].as_str().unwrap_or("?"));
+                }
+                let msgs = m["kernel_messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .take(6)
+                    .collect();
+                failing.push((m["name"].as_str().unwrap_or("?").to_string(), v, msgs));
+            }
+        } else if let Some(mods) = a["check"]["modules"].as_array() {
+            for m in mods.iter().filter(|m| m["verdict"] != "ok") {
+                let msgs = m["problems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|p| p["kernel_messages"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .take(6)
+                    .collect();
+                failing.push((
+                    m["name"].as_str().unwrap_or("?").to_string(),
+                    format!("{} (static)", m["verdict"].as_str().unwrap_or("?")),
+                    msgs,
+                ));
+            }
+        }
+        if !failing.is_empty() {
+            let _ = writeln!(o, "\n{arch}: failing modules ({}):", failing.len());
+            for (name, v, msgs) in failing {
+                let _ = writeln!(o, "  {v:24} {name}");
+                for m in msgs {
+                    let _ = writeln!(o, "      kernel: {m}");
+                }
+            }
+        }
+    }
+    o
+}

@@ -1,0 +1,355 @@
+//! The whole job for a set of arches: build → static check → boot and load → compare →
+//! verdict, one pipeline per arch (side by side up to `--jobs`). `results.json` is rewritten
+//! (temp file + rename) after every stage, so an interrupted run keeps what it had.
+use crate::arch::ArchDescriptor;
+use crate::boot::{run_boot, BootOptions, BootReport};
+use crate::build::{run_build, BuildEvents, BuildManifest, BuildOptions};
+use crate::check::run::{run_check, CheckOptions, CheckReport};
+use crate::check::Policy;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const RESULTS_SCHEMA: &str = "modverify.results/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchStatus {
+    Running,
+    /// Built, checked, booted: nothing to report.
+    Ok,
+    /// A module fails, the export table is inconsistent, or the prediction disagrees.
+    Findings,
+    BuildFailed,
+    /// QEMU or a tool failed: the result says nothing about the kernel.
+    Infra,
+    /// The arch cannot be done here (no toolchain, no emulator); `reason` says why.
+    Skipped,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTimes {
+    pub build_s: Option<f64>,
+    pub check_s: Option<f64>,
+    pub boot_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchResult {
+    pub arch: String,
+    pub status: ArchStatus,
+    /// Why a stage was skipped or failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    pub seconds: StageTimes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildManifest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<BootReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResults {
+    pub schema: &'static str,
+    pub modverify_version: &'static str,
+    pub status: &'static str,
+    pub started_unix: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_unix: Option<u64>,
+    pub command: String,
+    pub arches: BTreeMap<String, ArchResult>,
+    /// Filled in when `--baseline` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::Comparison>,
+}
+
+pub struct RunOptions {
+    pub build: BuildOptions,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub policy: Policy,
+    pub static_only: bool,
+    pub boot_timeout: Duration,
+    pub module_timeout: Duration,
+    pub silence: Duration,
+}
+
+/// Progress for one arch pipeline.
+pub trait RunEvents: Sync {
+    fn build_events(&self, arch: &str) -> &dyn BuildEvents;
+    fn stage(&self, arch: &str, msg: &str);
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct Shared {
+    results: Mutex<RunResults>,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut RunResults)) {
+        let mut r = self.results.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut r);
+        // Best effort: a full disk must not kill the other arches' pipelines.
+        let _ = crate::report::json::write_atomic(&self.path, &*r);
+    }
+}
+
+fn copy_into(from: &Path, dir: &Path) {
+    if let Some(name) = from.file_name() {
+        let _ = std::fs::copy(from, dir.join(name));
+    }
+}
+
+/// Runs every arch; returns the final results (also in `out/results.json`).
+pub fn run_all(
+    arches: &[&ArchDescriptor],
+    opts: &RunOptions,
+    command: String,
+    events: &dyn RunEvents,
+) -> RunResults {
+    let results = RunResults {
+        schema: RESULTS_SCHEMA,
+        modverify_version: env!("CARGO_PKG_VERSION"),
+        status: "running",
+        started_unix: unix_now(),
+        finished_unix: None,
+        command,
+        arches: arches
+            .iter()
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    ArchResult {
+                        arch: a.name.clone(),
+                        status: ArchStatus::Running,
+                        reasons: vec![],
+                        seconds: StageTimes {
+                            build_s: None,
+                            check_s: None,
+                            boot_s: None,
+                        },
+                        build: None,
+                        check: None,
+                        boot: None,
+                    },
+                )
+            })
+            .collect(),
+        baseline: None,
+    };
+    let shared = Shared {
+        results: Mutex::new(results),
+        path: opts.out.join("results.json"),
+    };
+    shared.update(|_| {});
+    let next = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.clamp(1, arches.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                let Some(arch) = arches.get(i) else { break };
+                if crate::proc::interrupted() {
+                    shared.update(|r| {
+                        r.arches.get_mut(&arch.name).unwrap().status = ArchStatus::Interrupted
+                    });
+                    continue;
+                }
+                one_arch(arch, opts, &shared, events);
+            });
+        }
+    });
+    let mut r = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    r.status = if crate::proc::interrupted() {
+        "interrupted"
+    } else {
+        "complete"
+    };
+    r.finished_unix = Some(unix_now());
+    let _ = crate::report::json::write_atomic(&opts.out.join("results.json"), &r);
+    r
+}
+
+fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &dyn RunEvents) {
+    let name = arch.name.clone();
+    let dir = opts.out.join(&name);
+    let _ = std::fs::create_dir_all(&dir);
+    let set = |f: &dyn Fn(&mut ArchResult)| shared.update(|r| f(r.arches.get_mut(&name).unwrap()));
+    let finish = |status: ArchStatus, reason: Option<String>| {
+        set(&|a| {
+            a.status = status;
+            if let Some(r) = &reason {
+                a.reasons.push(r.clone());
+            }
+        })
+    };
+
+    // Build.
+    if let Some(reason) = &arch.unsupported.build {
+        events.stage(&name, "skipped: cannot build");
+        return finish(ArchStatus::Skipped, Some(format!("build: {reason}")));
+    }
+    events.stage(&name, "build");
+    let t = Instant::now();
+    let mut bopts = opts.build.clone();
+    bopts.jobs = (opts.build.jobs / opts.jobs.max(1)).max(1);
+    let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
+        Ok(m) => m,
+        Err(e) => {
+            let status = match e.exit_code() {
+                crate::exit::INTERRUPTED => ArchStatus::Interrupted,
+                crate::exit::INFRA => ArchStatus::Infra,
+                crate::exit::USAGE => ArchStatus::Skipped,
+                _ => ArchStatus::BuildFailed,
+            };
+            events.stage(&name, "build failed");
+            set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
+            return finish(status, Some(format!("build: {e}")));
+        }
+    };
+    copy_into(
+        &manifest.build_dir.join(crate::build::manifest::MANIFEST),
+        &dir,
+    );
+    copy_into(&manifest.log, &dir);
+    let art = manifest
+        .artifacts
+        .clone()
+        .expect("a finished build has artifacts");
+    set(&|a| {
+        a.seconds.build_s = Some(t.elapsed().as_secs_f64());
+        a.build = Some(manifest.clone());
+    });
+
+    // Static check.
+    events.stage(&name, "check");
+    let t = Instant::now();
+    let registry = crate::arch::ArchRegistry {
+        arches: vec![arch.clone()],
+    };
+    let copts = CheckOptions {
+        arch: Some(name.clone()),
+        vmlinux: Some(art.vmlinux.clone()),
+        symvers: Some(art.module_symvers.clone()),
+        policy: opts.policy,
+        paths: art.modules.clone(),
+    };
+    let check = match run_check(&copts, &registry) {
+        Ok(c) => c,
+        Err(e) => return finish(ArchStatus::Infra, Some(format!("check: {e}"))),
+    };
+    let _ = crate::report::json::write_atomic(&dir.join("check.json"), &check);
+    let check_clean = check.clean();
+    set(&|a| {
+        a.seconds.check_s = Some(t.elapsed().as_secs_f64());
+        a.check = Some(check.clone());
+    });
+
+    // Boot.
+    if opts.static_only {
+        return finish(
+            if check_clean {
+                ArchStatus::Ok
+            } else {
+                ArchStatus::Findings
+            },
+            Some("boot: not run (--static-only)".into()),
+        );
+    }
+    if arch.qemu.is_none() || !crate::host::on_path(&arch.qemu.as_ref().unwrap().binary) {
+        let why = arch.unsupported.boot.clone().unwrap_or_else(|| {
+            format!(
+                "{} is not installed",
+                arch.qemu
+                    .as_ref()
+                    .map(|q| q.binary.as_str())
+                    .unwrap_or("QEMU")
+            )
+        });
+        return finish(
+            if check_clean {
+                ArchStatus::Skipped
+            } else {
+                ArchStatus::Findings
+            },
+            Some(format!("boot: {why}")),
+        );
+    }
+    events.stage(&name, "boot");
+    let t = Instant::now();
+    let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
+        art.vmlinux.clone()
+    } else {
+        art.image.clone()
+    };
+    let bo = BootOptions {
+        kernel,
+        modules: art.modules.clone(),
+        vmlinux: Some(art.vmlinux.clone()),
+        symvers: Some(art.module_symvers.clone()),
+        out: dir.join("boot"),
+        boot_timeout: opts.boot_timeout,
+        module_timeout: opts.module_timeout,
+        silence: opts.silence,
+        policy: opts.policy,
+        extra_append: String::new(),
+    };
+    let loaded = std::sync::atomic::AtomicUsize::new(0);
+    let total = art.modules.len();
+    let result = run_boot(arch, &bo, &mut |kind| {
+        if kind == "result" {
+            let n = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            events.stage(&name, &format!("load {n}/{total}"));
+        } else if kind == "table" {
+            events.stage(&name, "export table");
+        }
+    });
+    match result {
+        Ok(boot) => {
+            let clean = boot.clean();
+            set(&|a| {
+                a.seconds.boot_s = Some(t.elapsed().as_secs_f64());
+                a.boot = Some(boot.clone());
+            });
+            events.stage(
+                &name,
+                if clean && check_clean {
+                    "ok"
+                } else {
+                    "findings"
+                },
+            );
+            let status = if crate::proc::interrupted() {
+                ArchStatus::Interrupted
+            } else if clean && check_clean {
+                ArchStatus::Ok
+            } else {
+                ArchStatus::Findings
+            };
+            finish(status, None)
+        }
+        Err(e) => {
+            events.stage(&name, "boot failed");
+            finish(ArchStatus::Infra, Some(format!("boot: {e}")))
+        }
+    }
+}
