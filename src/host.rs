@@ -17,7 +17,14 @@ pub const BASE_PACKAGES: [&str; 11] = [
     "linux-source-6.1",
 ];
 /// Tools the test suite uses besides the arch packages.
-pub const TEST_PACKAGES: [&str; 2] = ["xz-utils", "zstd"];
+pub const TEST_PACKAGES: [&str; 6] = [
+    "xz-utils",
+    "zstd",
+    "binutils-ia64-linux-gnu",
+    "chromium",
+    "python3-pip",
+    "git",
+];
 
 /// Every Debian package modverify can use: base, then each descriptor's toolchain and QEMU.
 pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {

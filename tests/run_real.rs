@@ -1,0 +1,277 @@
+//! `modverify run` end to end on sparc64, alpha and riscv64 from the default source, and
+//! every report it can render, validated by the tools that consume them: JUnit parsed as
+//! XML, KCIDB by KernelCI's own kcidb-io, HTML rendered by headless Chromium.
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn modverify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn python(script: &str, arg: &Path) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(arg)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn default_run_then_every_report_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = modverify(&["run", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let results = out.join("results.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    assert_eq!(r["schema"], "modverify.results/1");
+    assert_eq!(r["status"], "complete");
+    for arch in ["sparc64", "alpha", "riscv64"] {
+        let a = &r["arches"][arch];
+        assert_eq!(a["status"], "ok", "{arch}: {:#}", a["reasons"]);
+        for f in [
+            "build.json",
+            "build.log",
+            "check.json",
+            "boot/console.log",
+            "boot/boot.json",
+        ] {
+            assert!(out.join(arch).join(f).exists(), "{arch}/{f}");
+        }
+    }
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("consistent, runtime equal") && table.contains("agree"),
+        "{table}"
+    );
+
+    // A second run on the same directory while the first holds it is refused.
+    let lock = std::fs::File::open(out.join(".modverify-run.lock")).unwrap();
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        assert_eq!(
+            unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
+        let o = modverify(&["run", "--arch", "riscv64", "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("another modverify run is using"));
+    }
+    drop(lock);
+
+    // JUnit: one testsuite per arch, one testcase per module plus build/boot/table cases.
+    let junit = tmp.path().join("junit.xml");
+    assert!(modverify(&[
+        "report",
+        results.to_str().unwrap(),
+        "--format",
+        "junit",
+        "-o",
+        junit.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let o = python(
+        "import sys, xml.etree.ElementTree as ET\nr = ET.parse(sys.argv[1]).getroot()\nfor s in r: print(s.get('name'), s.get('tests'), s.get('failures'), len([c for c in s if c.get('name','').startswith('module.')]))",
+        &junit,
+    );
+    let lines = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        lines.contains("modverify.sparc64 39 0 35") && lines.contains("modverify.riscv64 37 0 33"),
+        "{lines}"
+    );
+
+    // KCIDB v5, validated by kcidb-io (installed by ci/test from PyPI).
+    let kcidb = tmp.path().join("kcidb.json");
+    assert!(modverify(&[
+        "report",
+        results.to_str().unwrap(),
+        "--format",
+        "kcidb",
+        "--origin",
+        "modverify_test",
+        "-o",
+        kcidb.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let o = python("import json, sys, kcidb_io\nd = json.load(open(sys.argv[1]))\nkcidb_io.schema.V5_3.validate(d)\nprint(len(d['builds']), len(d['tests']))", &kcidb);
+    assert!(
+        o.status.success(),
+        "kcidb-io rejected it (pip install kcidb-io?):\n{}",
+        text(&o)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "3 112",
+        "3 builds; per arch 3 stage tests + one per module"
+    );
+
+    // HTML: rendered by headless Chromium; the screenshot must not be blank.
+    let html = tmp.path().join("report.html");
+    assert!(modverify(&[
+        "report",
+        results.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "self-contained, nothing fetched"
+    );
+    let png = tmp.path().join("report.png");
+    let profile = tmp.path().join("chromium-profile");
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1200,900")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium is missing: apt-get install chromium (modverify setup installs it)");
+    assert!(png.exists(), "no screenshot:\n{}", text(&o));
+    let o = python(
+        "import sys, zlib, struct\nb = open(sys.argv[1], 'rb').read()\nassert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\nw, h = struct.unpack('>II', b[16:24])\nprint(w, h, len(set(b[100:])))",
+        &png,
+    );
+    let dims = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(dims.starts_with("1200 900"), "{dims} {}", text(&o));
+    let distinct: usize = dims.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(distinct > 50, "the screenshot looks blank: {dims}");
+    if let Some(keep) = std::env::var_os("MODVERIFY_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}
+
+/// A module that loaded in the baseline and fails now is a regression (and the only thing
+/// that fails a nightly run with --baseline).
+#[test]
+fn baseline_regressions_are_listed_first_and_decide_the_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = modverify(&["run", "--arch", "riscv64", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Yesterday's results: the same, except crc7 did not load then (a fix today) —
+    // and today is compared with a baseline in which md5 loaded but now "fails".
+    let mut today: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let mut yesterday = today.clone();
+    for m in yesterday["arches"]["riscv64"]["boot"]["modules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if m["name"] == "crc7" {
+            m["verdict"] = "crc_mismatch".into();
+        }
+    }
+    for m in today["arches"]["riscv64"]["boot"]["modules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if m["name"] == "md5" {
+            m["verdict"] = "crc_mismatch".into();
+        }
+    }
+    let c = modverify::baseline::compare("yesterday", &yesterday, &today);
+    assert_eq!(c.regressions.len(), 1);
+    assert_eq!(c.regressions[0].what, "module md5");
+    assert_eq!(c.fixes.len(), 1);
+    assert_eq!(c.fixes[0].what, "module crc7");
+
+    // Through the CLI: a run against a baseline where crc7 failed reports the fix, exits 0.
+    let base = tmp.path().join("yesterday.json");
+    std::fs::write(&base, serde_json::to_string(&yesterday).unwrap()).unwrap();
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "riscv64",
+        "--out",
+        tmp.path().join("run2").to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 regressions, 1 fixes"),
+        "{}",
+        text(&o)
+    );
+    // And against a baseline where everything loaded but one module is now reported failing:
+    let mut now_bad = today.clone();
+    now_bad["baseline"] = Value::Null;
+    let base2 = tmp.path().join("good.json");
+    let mut good = yesterday.clone();
+    for m in good["arches"]["riscv64"]["boot"]["modules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        m["verdict"] = "loaded".into();
+    }
+    std::fs::write(&base2, serde_json::to_string(&good).unwrap()).unwrap();
+    let c = modverify::baseline::compare("good", &good, &now_bad);
+    assert_eq!(c.regressions.len(), 1, "{c:?}");
+}
+
+#[test]
+fn merge_joins_per_arch_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for arch in ["alpha", "riscv64"] {
+        let out = tmp.path().join(arch);
+        let o = modverify(&[
+            "run",
+            "--arch",
+            arch,
+            "--static-only",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        files.push(out.join("results.json").display().to_string());
+    }
+    let merged = tmp.path().join("merged.json");
+    let o = modverify(&[
+        "merge",
+        &files[0],
+        &files[1],
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(m["arches"].as_object().unwrap().len(), 2);
+    let o = modverify(&["report", merged.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("alpha")
+            && String::from_utf8_lossy(&o.stdout).contains("riscv64")
+    );
+}
