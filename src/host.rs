@@ -3,7 +3,7 @@ use crate::arch::ArchRegistry;
 use std::process::Command;
 
 /// Packages every build needs whatever the arch (kbuild's host tools, ccache, the source).
-pub const BASE_PACKAGES: [&str; 11] = [
+pub const BASE_PACKAGES: [&str; 12] = [
     "make",
     "gcc",
     "flex",
@@ -14,6 +14,7 @@ pub const BASE_PACKAGES: [&str; 11] = [
     "cpio",
     "ccache",
     "kmod",
+    "patch",
     "linux-source-6.1",
 ];
 /// Tools the test suite uses besides the arch packages.

@@ -11,6 +11,10 @@ pub struct MergeArgs {
     /// Write here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Compare with a previous (merged) results.json: regressions and fixes are recorded,
+    /// and the exit status is 1 only if there are regressions
+    #[arg(long, value_name = "RESULTS")]
+    pub baseline: Option<PathBuf>,
 }
 
 pub fn run(a: MergeArgs) -> Result<i32, Failure> {
@@ -51,6 +55,21 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             .join(" ")
     )
     .into();
+    let mut code = crate::exit::OK;
+    if let Some(b) = &a.baseline {
+        let prev = super::report::read_results(b)?;
+        let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
+        if !c.regressions.is_empty() {
+            code = crate::exit::FINDINGS;
+        }
+        eprintln!(
+            "against {}: {} regressions, {} fixes",
+            b.display(),
+            c.regressions.len(),
+            c.fixes.len()
+        );
+        m["baseline"] = serde_json::to_value(&c).unwrap_or_default();
+    }
     let text = crate::report::json::to_string(&m) + "\n";
     match &a.output {
         Some(p) => crate::report::json::write_atomic(p, &m).map_err(|e| {
@@ -61,5 +80,5 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         })?,
         None => print!("{text}"),
     }
-    Ok(crate::exit::OK)
+    Ok(code)
 }

@@ -1,0 +1,110 @@
+//! `ci/bisect` + `modverify bisect-step` on a real kernel git tree: Debian's linux-source-6.1
+//! with four commits, one of which removes an export a module uses. The driver must name
+//! that commit and the finding.
+use std::path::Path;
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", file.display());
+    // Write a new file rather than through the hard link to the cached source.
+    std::fs::remove_file(file).unwrap();
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn bisect_names_the_commit_that_removed_an_export() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = env!("CARGO_BIN_EXE_modverify");
+    // The default tree, unpacked once into the cache by `modverify build`.
+    let o = Command::new(bin)
+        .args(["build", "--arch", "riscv64", "--config-only"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let src = modverify::build::cache_dir().join("src/linux-source-6.1");
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("linux");
+    // Hard links make the copy cheap; edits below replace files instead of writing through.
+    assert!(Command::new("cp")
+        .arg("-al")
+        .arg(&src)
+        .arg(&repo)
+        .status()
+        .unwrap()
+        .success());
+    let _ = std::fs::remove_file(repo.join(".modverify-complete"));
+    git(&repo, &["init", "-q"]);
+    git(
+        &repo,
+        &["-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"],
+    );
+    let commit = |msg: &str| {
+        git(
+            &repo,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "-a",
+                "-m",
+                msg,
+            ],
+        )
+    };
+    commit("base: Debian linux-source-6.1");
+    edit(
+        &repo.join("lib/crc7.c"),
+        "Table for CRC-7 (polynomial",
+        "Table for CRC-7 (the polynomial",
+    );
+    commit("lib/crc7: comment");
+    edit(
+        &repo.join("lib/bitrev.c"),
+        "EXPORT_SYMBOL_GPL(byte_rev_table);",
+        "",
+    );
+    commit("lib/bitrev: stop exporting byte_rev_table");
+    edit(&repo.join("lib/crc8.c"), "crc8", "crc8 ");
+    commit("lib/crc8: whitespace");
+    let o = Command::new("bash")
+        .arg(root.join("ci/bisect"))
+        .args(["HEAD~3", "HEAD", "--arch", "riscv64"])
+        .current_dir(&repo)
+        .env("MODVERIFY", bin)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("first bad commit: ")
+            && out.contains("lib/bitrev: stop exporting byte_rev_table"),
+        "{out}"
+    );
+    assert!(
+        out.contains("finding: bisect-step: bad: riscv64: zlib_deflate unknown_symbol"),
+        "{out}"
+    );
+    assert!(out.contains("byte_rev_table"), "{out}");
+}

@@ -1,0 +1,43 @@
+//! The CI files modverify ships are valid for their engines.
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn nightly_pipeline_is_a_valid_github_actions_workflow() {
+    let wf = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/nightly.yml");
+    // check-jsonschema carries GitHub's workflow schema inside its wheel (no network).
+    let o = Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(&wf)
+        .output()
+        .expect(
+            "check-jsonschema is missing: python3 -m pip install check-jsonschema (ci/test does)",
+        );
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&wf).unwrap();
+    for arch in ["sparc64", "alpha", "riscv64"] {
+        assert!(text.contains(arch));
+    }
+    assert!(
+        text.contains("modverify merge")
+            && text.contains("--format junit")
+            && text.contains("--format kcidb")
+            && text.contains("--format html")
+    );
+}
+
+#[test]
+fn ci_bisect_explains_its_usage() {
+    let o = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/bisect"))
+        .arg("onlyone")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("usage: ci/bisect GOOD BAD --arch NAME"));
+}

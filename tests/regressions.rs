@@ -1,0 +1,340 @@
+//! The two real regressions modverify exists for, re-created on kernels built from Debian's
+//! linux-source-6.1 with the patches in tests/regressions/, caught statically (check), at
+//! build time (modpost findings) and at load time (boot) — and by `bisect-step`.
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn modverify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn patch(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/regressions")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Builds; returns the build directory and its manifest.
+fn build(args: &[&str]) -> (PathBuf, Value) {
+    let mut all = vec!["build"];
+    all.extend(args);
+    let o = modverify(&all);
+    assert!(o.status.success(), "modverify {all:?}:\n{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let manifest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest: "))
+        .unwrap()
+        .to_string();
+    let dir = Path::new(&manifest).parent().unwrap().to_path_buf();
+    (
+        dir,
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap(),
+    )
+}
+
+fn json(args: &[&str]) -> (i32, Value, Output) {
+    let o = modverify(args);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(&o)));
+    (o.status.code().unwrap(), v, o)
+}
+
+fn default_source() -> String {
+    modverify::build::cache_dir()
+        .join("src/linux-source-6.1")
+        .display()
+        .to_string()
+}
+
+fn bisect_step(arch: &str, patches: &[String]) -> (i32, String) {
+    let src = default_source();
+    let mut args = vec!["bisect-step", "--arch", arch, "--source", &src];
+    for p in patches {
+        args.extend(["--patch", p.as_str()]);
+    }
+    let o = modverify(&args);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+    )
+}
+
+/// Linux 5.19 on sparc64 and alpha: a CRC-less export (sparc64 `_mcount`; alpha `__divq`,
+/// which lacked a prototype) gets no kcrctab slot; every later slot is read one place off;
+/// `module_layout` sorts after it, so every module fails.
+fn crc_index_shift(arch: &str, lost: &str, patches: &[String]) {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut args = vec!["--arch", arch];
+    for p in patches {
+        args.extend(["--patch", p.as_str()]);
+    }
+    let (dir, m) = build(&args);
+    // Build time: modpost says the CRC could not be generated.
+    assert!(
+        m["modpost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "version_generation_failed" && f["symbol"] == lost),
+        "{:#}",
+        m["modpost"]
+    );
+    // Statically: the shift, where it starts, by how much, which export lost its slot.
+    let d = dir.to_str().unwrap();
+    let (code, r, o) = json(&["check", "--format", "json", "--build", d]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let problems = r["exports"]["problems"].as_array().unwrap();
+    let shift = problems
+        .iter()
+        .find(|p| p["kind"] == "index_shift")
+        .unwrap_or_else(|| panic!("{problems:#?}"));
+    assert_eq!(shift["table"], "__ksymtab/__kcrctab");
+    assert_eq!(shift["delta"], 1);
+    assert_eq!(shift["symbol"], lost, "{shift:#}");
+    assert!(shift["symbols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "module_layout"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "no_crc_slot" && p["symbol"] == lost),
+        "{problems:#?}"
+    );
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert_eq!(
+        r["summary"]["failed"], n,
+        "every module is predicted to fail"
+    );
+    for x in r["modules"].as_array().unwrap() {
+        assert_eq!(x["verdict"], "crc_mismatch", "{x:#}");
+        assert_eq!(x["problems"][0]["symbol"], "module_layout");
+        assert_ne!(
+            x["problems"][0]["module_crc"],
+            x["problems"][0]["kernel_crc"]
+        );
+    }
+    // At load time: the kernel agrees, module by module, and its live table shows the same shift.
+    let (code, b, o) = json(&["boot", "--format", "json", "--arch", arch, "--build", d]);
+    assert_eq!(code, 1, "{}", text(&o));
+    assert_eq!(b["done"], true);
+    assert_eq!(
+        b["summary"]["disagreements"], 0,
+        "prediction and kernel agree"
+    );
+    for x in b["modules"].as_array().unwrap() {
+        assert_eq!(x["verdict"], "crc_mismatch", "{x:#}");
+        assert_eq!(x["symbol"], "module_layout");
+        assert!(
+            x["kernel_messages"].as_array().unwrap().iter().any(|k| k
+                .as_str()
+                .unwrap()
+                .ends_with("disagrees about version of symbol module_layout")),
+            "{x:#}"
+        );
+    }
+    assert_eq!(
+        b["export_table"]["equal"], true,
+        "the running kernel reads the same shifted slots: {:#}",
+        b["export_table"]
+    );
+    // Bisect: bad with the patches, good without.
+    assert_eq!(bisect_step(arch, patches).0, 1);
+    assert_eq!(bisect_step(arch, &[]).0, 0);
+}
+
+#[test]
+fn linux_5_19_crc_index_shift_sparc64() {
+    crc_index_shift(
+        "sparc64",
+        "_mcount",
+        &[patch("modpost-5.19-skip-crc-slot.patch")],
+    );
+}
+
+#[test]
+fn linux_5_19_crc_index_shift_alpha() {
+    crc_index_shift(
+        "alpha",
+        "__divq",
+        &[
+            patch("modpost-5.19-skip-crc-slot.patch"),
+            patch("alpha-crc-less-asm-exports.patch"),
+        ],
+    );
+}
+
+/// The same modpost patch on riscv64: every riscv64 export has a CRC, so nothing loses a slot
+/// and everything loads. (In 5.19 riscv booted fine for the same reason.)
+#[test]
+fn linux_5_19_modpost_on_riscv64_changes_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, m) = build(&[
+        "--arch",
+        "riscv64",
+        "--patch",
+        &patch("modpost-5.19-skip-crc-slot.patch"),
+    ]);
+    assert!(
+        m["modpost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["kind"] != "version_generation_failed"),
+        "{:#}",
+        m["modpost"]
+    );
+    let d = dir.to_str().unwrap();
+    let (code, r, _) = json(&["check", "--format", "json", "--build", d]);
+    assert_eq!((code, r["summary"]["failed"].as_u64()), (0, Some(0)));
+    let (code, b, o) = json(&[
+        "boot", "--format", "json", "--arch", "riscv64", "--build", d,
+    ]);
+    assert_eq!(code, 0, "{}", text(&o));
+    assert_eq!(b["summary"]["loaded"], b["summary"]["modules"]);
+}
+
+/// 2018's TRIM_UNUSED_KSYMS failure, re-created by removing the export: modpost's
+/// "undefined!", the static unknown_symbol, and the kernel's "Unknown symbol".
+#[test]
+fn missing_export_is_caught_at_build_check_and_load() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let p = patch("drop-export-byte_rev_table.patch");
+    let (dir, m) = build(&["--arch", "riscv64", "--patch", &p]);
+    let undefined = m["modpost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "undefined")
+        .unwrap_or_else(|| panic!("{:#}", m["modpost"]));
+    assert_eq!(undefined["symbol"], "byte_rev_table");
+    assert!(undefined["module"]
+        .as_str()
+        .unwrap()
+        .contains("zlib_deflate"));
+    let d = dir.to_str().unwrap();
+    let (code, r, _) = json(&["check", "--format", "json", "--build", d]);
+    assert_eq!(code, 1);
+    let z = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "zlib_deflate")
+        .unwrap();
+    assert_eq!(z["verdict"], "unknown_symbol");
+    assert_eq!(z["problems"][0]["symbol"], "byte_rev_table");
+    let (code, b, _) = json(&[
+        "boot", "--format", "json", "--arch", "riscv64", "--build", d,
+    ]);
+    assert_eq!(code, 1);
+    let z = b["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "zlib_deflate")
+        .unwrap();
+    assert_eq!(z["verdict"], "unknown_symbol");
+    assert_eq!(z["symbol"], "byte_rev_table");
+    assert!(
+        z["kernel_messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "zlib_deflate: Unknown symbol byte_rev_table (err -2)"),
+        "{z:#}"
+    );
+    assert_eq!(b["summary"]["disagreements"], 0);
+    assert_eq!(bisect_step("riscv64", &[p]).0, 1);
+    assert_eq!(bisect_step("riscv64", &[]).0, 0);
+}
+
+/// A module from another build (PREEMPT on): module_layout's CRC or vermagic differs, and
+/// the report shows both values, statically and in the guest.
+#[test]
+fn a_module_from_another_build_is_rejected_with_both_values() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (good, _) = build(&["--arch", "riscv64"]);
+    let frag = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        frag.path(),
+        "CONFIG_PREEMPT=y\n# CONFIG_PREEMPT_NONE is not set\n",
+    )
+    .unwrap();
+    let (other, _) = build(&[
+        "--arch",
+        "riscv64",
+        "--fragment",
+        frag.path().to_str().unwrap(),
+    ]);
+    let foreign = other.join("lib/crc7.ko");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(&foreign, tmp.path().join("crc7.ko")).unwrap();
+    let vmlinux = good.join("vmlinux");
+    let (code, r, o) = json(&[
+        "check",
+        "--format",
+        "json",
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let x = &r["modules"][0];
+    let p = &x["problems"][0];
+    match x["verdict"].as_str().unwrap() {
+        "crc_mismatch" => {
+            assert_eq!(p["symbol"], "module_layout");
+            assert!(
+                p["module_crc"].is_string()
+                    && p["kernel_crc"].is_string()
+                    && p["module_crc"] != p["kernel_crc"]
+            );
+        }
+        "bad_vermagic" => assert!(
+            p["kernel_messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("should be"),
+            "{p:#}"
+        ),
+        v => panic!("unexpected verdict {v}: {x:#}"),
+    }
+    let image = good.join("arch/riscv/boot/Image");
+    let (code, b, o) = json(&[
+        "boot",
+        "--format",
+        "json",
+        "--arch",
+        "riscv64",
+        "--kernel",
+        image.to_str().unwrap(),
+        "--modules",
+        tmp.path().to_str().unwrap(),
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        "--out",
+        tmp.path().join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let m = &b["modules"][0];
+    assert_eq!(m["verdict"], x["verdict"], "{m:#}");
+    assert_eq!(m["agrees"], true);
+}
