@@ -183,7 +183,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         {
             crate::exit::FINDINGS
         }
-        None if statuses.iter().any(|s| *s == S::Infra) => crate::exit::INFRA,
+        None if statuses.contains(&S::Infra) => crate::exit::INFRA,
         None => crate::exit::OK,
     })
 }

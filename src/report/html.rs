@@ -22,6 +22,9 @@ fn colour(v: &str) -> &'static str {
     }
 }
 
+/// One matrix cell: verdict, the kernel's messages, a detail line.
+type Cell = (String, Vec<String>, String);
+
 pub fn html(r: &Value) -> String {
     let arches: Vec<&Value> = r["arches"]
         .as_object()
@@ -29,8 +32,7 @@ pub fn html(r: &Value) -> String {
         .flat_map(|m| m.values())
         .collect();
     // module → arch → (verdict, messages, detail)
-    let mut matrix: BTreeMap<String, BTreeMap<String, (String, Vec<String>, String)>> =
-        BTreeMap::new();
+    let mut matrix: BTreeMap<String, BTreeMap<String, Cell>> = BTreeMap::new();
     for a in &arches {
         let arch = a["arch"].as_str().unwrap_or("?").to_string();
         if let Some(mods) = a["boot"]["modules"].as_array() {
