@@ -424,6 +424,8 @@ pub struct ModuleSpec {
     pub undefined: Vec<String>,
     pub exports: Vec<Export>,
     pub depends: Vec<String>,
+    /// Write 6.14+ `__version_ext_crcs`/`__version_ext_names` instead of `__versions`.
+    pub extended_versions: bool,
 }
 
 impl ModuleSpec {
@@ -438,6 +440,7 @@ impl ModuleSpec {
             undefined: vec![],
             exports: vec![],
             depends: vec![],
+            extended_versions: false,
         }
     }
 
@@ -470,7 +473,16 @@ impl ModuleSpec {
             kv("vermagic", v);
         }
         w.progbits(".modinfo", 0, modinfo, true);
-        if let Some(vers) = &self.versions {
+        if let (Some(vers), true) = (&self.versions, self.extended_versions) {
+            let (mut crcs, mut names) = (Vec::new(), Vec::new());
+            for (name, crc) in vers {
+                t.u32(&mut crcs, *crc);
+                names.extend_from_slice(name.as_bytes());
+                names.push(0);
+            }
+            w.progbits("__version_ext_crcs", 0, crcs, true);
+            w.progbits("__version_ext_names", 0, names, true);
+        } else if let Some(vers) = &self.versions {
             let mut data = Vec::new();
             for (name, crc) in vers {
                 t.word_to(&mut data, *crc as u64);

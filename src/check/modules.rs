@@ -290,6 +290,20 @@ fn check_one(
                     format!("module {}", module_name(&modules[p.module])),
                 )
             }
+            (None, None) if kernel.symvers_module_export(sym, gplok).is_some() => {
+                // Exported by a module that is not among those checked: Module.symvers has
+                // its CRC; the module has to be loaded first (a note, not a failure).
+                let e = kernel.symvers_module_export(sym, gplok).expect("checked");
+                problems.push(
+                    Problem::new(
+                        Verdict::Ok,
+                        format!("`{sym}` comes from module {} (Module.symvers), which is not among the modules checked: it must be loaded first", e.module),
+                    )
+                    .symbol(sym)
+                    .warning(),
+                );
+                (Some(Some(e.crc)), e.namespace.clone(), format!("module {} (per Module.symvers)", e.module))
+            }
             (None, None) => {
                 if u.weak {
                     continue;

@@ -159,13 +159,16 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
                     })?)
                 }
             }
-            let t =
+            let mut t =
                 ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(|source| {
                     CheckError::Vmlinux {
                         path: p.clone(),
                         source,
                     }
                 })?;
+            if let Some(sv) = &symvers {
+                t.add_symvers_modules(sv);
+            }
             (t, p.display().to_string())
         }
         None => {

@@ -84,6 +84,8 @@ pub struct ExportTable {
     /// `__crc_*` labels when vmlinux still has a symbol table.
     pub crc_labels: HashMap<String, CrcLabel>,
     index: HashMap<String, (TableKind, usize)>,
+    /// Exports of modules listed in Module.symvers (when given), by symbol.
+    symvers_modules: HashMap<String, super::symvers::SymversEntry>,
 }
 
 /// What the loader finds for a name.
@@ -184,6 +186,7 @@ impl ExportTable {
                         vermagic,
                         crc_labels: crc_labels(elf)?,
                         index: HashMap::new(),
+                        symvers_modules: HashMap::new(),
                     };
                     t.build_index();
                     return Ok(t);
@@ -226,9 +229,23 @@ impl ExportTable {
             vermagic: None,
             crc_labels: HashMap::new(),
             index: HashMap::new(),
+            symvers_modules: HashMap::new(),
         };
         t.build_index();
+        t.add_symvers_modules(symvers);
         t
+    }
+
+    /// Remembers the module exports of Module.symvers, for symbols whose module is not
+    /// among those being checked.
+    pub fn add_symvers_modules(&mut self, symvers: &Symvers) {
+        for e in symvers.entries.iter().filter(|e| e.module != "vmlinux") {
+            self.symvers_modules.insert(e.symbol.clone(), e.clone());
+        }
+    }
+
+    pub fn symvers_module_export(&self, name: &str, gplok: bool) -> Option<&super::symvers::SymversEntry> {
+        self.symvers_modules.get(name).filter(|e| gplok || !e.gpl)
     }
 }
 
