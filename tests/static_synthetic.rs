@@ -535,18 +535,55 @@ fn module_exports_from_symvers_resolve() {
     let t = all_targets()[0];
     let mut c = Case::new(t);
     c.symvers = true;
-    with_mods(&c, &[c.module("user").import("provided_elsewhere", 0xfeed_0001), c.module("wrong").import("provided_elsewhere", 0xfeed_0002)]);
+    with_mods(
+        &c,
+        &[
+            c.module("user").import("provided_elsewhere", 0xfeed_0001),
+            c.module("wrong").import("provided_elsewhere", 0xfeed_0002),
+        ],
+    );
     let vmlinux = c.dir.path().join("vmlinux");
     std::fs::write(&vmlinux, c.kernel.build()).unwrap();
     let sv = c.dir.path().join("Module.symvers");
-    let mut text: String = c.kernel.exports.iter().map(|e| format!("{:#010x}\t{}\tvmlinux\t{}\t\n", e.crc, e.name, if e.gpl { "EXPORT_SYMBOL_GPL" } else { "EXPORT_SYMBOL" })).collect();
+    let mut text: String = c
+        .kernel
+        .exports
+        .iter()
+        .map(|e| {
+            format!(
+                "{:#010x}\t{}\tvmlinux\t{}\t\n",
+                e.crc,
+                e.name,
+                if e.gpl {
+                    "EXPORT_SYMBOL_GPL"
+                } else {
+                    "EXPORT_SYMBOL"
+                }
+            )
+        })
+        .collect();
     text += "0xfeed0001\tprovided_elsewhere\tdrivers/other/mod\tEXPORT_SYMBOL\t\n";
     std::fs::write(&sv, text).unwrap();
     let d = descriptor(t);
-    let registry = ArchRegistry { arches: vec![d.clone()] };
-    let opts = CheckOptions { arch: Some(d.name.clone()), vmlinux: Some(vmlinux), symvers: Some(sv), policy: Policy::Debian, paths: vec![c.dir.path().join("mods")] };
+    let registry = ArchRegistry {
+        arches: vec![d.clone()],
+    };
+    let opts = CheckOptions {
+        arch: Some(d.name.clone()),
+        vmlinux: Some(vmlinux),
+        symvers: Some(sv),
+        policy: Policy::Debian,
+        paths: vec![c.dir.path().join("mods")],
+    };
     let r = run_check(&opts, &registry).unwrap();
     assert_eq!(verdict(&r, "user"), Verdict::Ok);
-    assert!(r.modules.iter().find(|m| m.name == "user").unwrap().problems[0].detail.contains("drivers/other/mod"));
+    assert!(r
+        .modules
+        .iter()
+        .find(|m| m.name == "user")
+        .unwrap()
+        .problems[0]
+        .detail
+        .contains("drivers/other/mod"));
     assert_eq!(verdict(&r, "wrong"), Verdict::CrcMismatch);
 }

@@ -298,6 +298,8 @@ fn shifts_and_mismatches(
         bad.push((i, delta));
     }
     let mut k = 0;
+    // The last index-shift run found: (last slot, delta).
+    let mut prev_run: Option<(usize, i64)> = None;
     while k < bad.len() {
         let delta = bad[k].1;
         let mut end = k;
@@ -324,24 +326,40 @@ fn shifts_and_mismatches(
         let src = reference(first).map(|r| r.1);
         if let Some(d) = delta {
             let run: Vec<String> = (first..=last).map(|i| names[i].clone()).collect();
-            let lost = if d > 0 {
-                format!(
-                    "`{}` has no slot of its own, so slot {first} holds the CRC of `{}`",
-                    names[first],
-                    names
-                        .get((first as i64 + d) as usize)
-                        .map(String::as_str)
-                        .unwrap_or("?")
-                )
+            // The exports that lost their slots where this run begins: those between the
+            // previous run's offset (0, or its delta if it ends right before) and this one's.
+            let prev = prev_run
+                .filter(|(end, _)| *end + 1 == first)
+                .map(|(_, pd)| pd)
+                .unwrap_or(0);
+            let lost_names: Vec<&str> = if d > prev {
+                (first as i64 + prev..first as i64 + d)
+                    .filter_map(|j| names.get(j as usize))
+                    .map(String::as_str)
+                    .collect()
             } else {
-                format!(
-                    "slot {first} holds the CRC of `{}`",
-                    names
-                        .get((first as i64 + d) as usize)
-                        .map(String::as_str)
-                        .unwrap_or("?")
-                )
+                Vec::new()
             };
+            let holds = names
+                .get((first as i64 + d) as usize)
+                .map(String::as_str)
+                .unwrap_or("?");
+            let lost = match lost_names.as_slice() {
+                [] => format!("slot {first} holds the CRC of `{holds}`"),
+                l => format!(
+                    "{} no slot of {}, so slot {first} holds the CRC of `{holds}`",
+                    l.iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if l.len() == 1 { " has" } else { " have" },
+                    if l.len() == 1 { "its own" } else { "their own" }
+                ),
+            };
+            let lost_symbol = lost_names
+                .first()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| names[first].clone());
             let mut p = ExportProblem::new(
                 ExportProblemKind::IndexShift,
                 Severity::Error,
@@ -359,7 +377,8 @@ fn shifts_and_mismatches(
             p.slot = Some(first);
             p.last_slot = Some(last);
             p.delta = Some(d);
-            p.symbol = Some(names[first].clone());
+            p.symbol = Some(lost_symbol);
+            prev_run = Some((last, d));
             p.expected_crc = reference(first).map(|r| r.0 as u64);
             p.kernel_crc = t
                 .effective_crcs

@@ -302,7 +302,11 @@ fn check_one(
                     .symbol(sym)
                     .warning(),
                 );
-                (Some(Some(e.crc)), e.namespace.clone(), format!("module {} (per Module.symvers)", e.module))
+                (
+                    Some(Some(e.crc)),
+                    e.namespace.clone(),
+                    format!("module {} (per Module.symvers)", e.module),
+                )
             }
             (None, None) => {
                 if u.weak {

@@ -244,7 +244,11 @@ impl ExportTable {
         }
     }
 
-    pub fn symvers_module_export(&self, name: &str, gplok: bool) -> Option<&super::symvers::SymversEntry> {
+    pub fn symvers_module_export(
+        &self,
+        name: &str,
+        gplok: bool,
+    ) -> Option<&super::symvers::SymversEntry> {
         self.symvers_modules.get(name).filter(|e| gplok || !e.gpl)
     }
 }
