@@ -396,3 +396,85 @@ fn ia64_boot_is_refused_with_the_reason_and_a_pointer_to_check() {
         "{t}"
     );
 }
+
+/// Ctrl-C while a module hangs the guest: QEMU's process group is stopped, modverify exits
+/// 130, and what arrived so far is kept (events.jsonl, boot.json).
+#[test]
+fn ctrl_c_stops_qemu_and_keeps_the_results() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = with_test_module("riscv64", &dir, "hangme", tmp.path());
+    let (image, vmlinux) = image_and_vmlinux(&dir);
+    let out = tmp.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args([
+            "boot",
+            "--format",
+            "json",
+            "--arch",
+            "riscv64",
+            "--kernel",
+            &image,
+            "--modules",
+            mods.to_str().unwrap(),
+            "--vmlinux",
+            &vmlinux,
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--silence",
+            "300s",
+            "--module-timeout",
+            "300s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the guest is stuck in hangme's init.
+    let events = out.join("events.jsonl");
+    let t = Instant::now();
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .contains("hangme")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the guest never reached hangme"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "modverify did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    // No QEMU of ours is left.
+    let ours = out.display().to_string();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        assert!(
+            !(cmd.contains("qemu-system") && cmd.contains(&ours)),
+            "QEMU survived: {cmd}"
+        );
+    }
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("boot.json")).unwrap()).unwrap();
+    assert_eq!(v["modules"][0]["name"], "hangme");
+    assert!(std::fs::read_to_string(&events)
+        .unwrap()
+        .contains("\"hello\""));
+}
