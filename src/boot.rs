@@ -52,6 +52,35 @@ pub struct BootOptions {
     pub extra_append: String,
 }
 
+impl BootOptions {
+    /// Booting what `modverify build` produced, with the default limits.
+    pub fn for_build(
+        arch: &ArchDescriptor,
+        art: &crate::build::Artifacts,
+        out: PathBuf,
+        policy: Policy,
+    ) -> Self {
+        // Where QEMU boots the ELF itself (alpha, sparc64), use it; otherwise the image.
+        let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
+            art.vmlinux.clone()
+        } else {
+            art.image.clone()
+        };
+        BootOptions {
+            kernel,
+            modules: art.modules.clone(),
+            vmlinux: Some(art.vmlinux.clone()),
+            symvers: Some(art.module_symvers.clone()),
+            out,
+            boot_timeout: Duration::from_secs(120),
+            module_timeout: Duration::from_secs(20),
+            silence: Duration::from_secs(40),
+            policy,
+            extra_append: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BootSummary {
     pub modules: usize,

@@ -296,22 +296,11 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     }
     events.stage(&name, "boot");
     let t = Instant::now();
-    let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
-        art.vmlinux.clone()
-    } else {
-        art.image.clone()
-    };
     let bo = BootOptions {
-        kernel,
-        modules: art.modules.clone(),
-        vmlinux: Some(art.vmlinux.clone()),
-        symvers: Some(art.module_symvers.clone()),
-        out: dir.join("boot"),
         boot_timeout: opts.boot_timeout,
         module_timeout: opts.module_timeout,
         silence: opts.silence,
-        policy: opts.policy,
-        extra_append: String::new(),
+        ..BootOptions::for_build(arch, &art, dir.join("boot"), opts.policy)
     };
     let loaded = std::sync::atomic::AtomicUsize::new(0);
     let total = art.modules.len();

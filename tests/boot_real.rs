@@ -2,6 +2,8 @@
 //! linux-source-6.1, booted under QEMU; every module loaded and unloaded; the running export
 //! table compared with the ELF's. Plus a module that panics, one that hangs, a kernel that
 //! hangs, and Debian's own prebuilt amd64 kernel (bring your own kernel).
+mod common;
+use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,42 +13,16 @@ use std::time::{Duration, Instant};
 /// QEMU and make share two cores: one at a time keeps timeouts meaningful.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn modverify(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn build(arch: &str) -> PathBuf {
-    let o = modverify(&["build", "--arch", arch]);
-    assert!(o.status.success(), "build {arch}:\n{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    Path::new(
-        out.lines()
-            .find_map(|l| l.strip_prefix("manifest: "))
-            .unwrap(),
-    )
-    .parent()
-    .unwrap()
-    .to_path_buf()
-}
-
+/// `modverify boot --format json ARGS`.
 fn boot_json(args: &[&str]) -> (i32, Value, Output) {
     let mut all = vec!["boot", "--format", "json"];
     all.extend(args);
-    let o = modverify(&all);
-    let v: Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(&o)));
-    (o.status.code().unwrap(), v, o)
+    json(&all)
+}
+
+/// The default build of `arch` (cached after the first time).
+fn build_dir(arch: &str) -> PathBuf {
+    build(&["--arch", arch]).0
 }
 
 fn module<'a>(r: &'a Value, name: &str) -> &'a Value {
@@ -60,7 +36,7 @@ fn module<'a>(r: &'a Value, name: &str) -> &'a Value {
 
 fn boots_clean(arch: &str) {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build(arch);
+    let dir = build_dir(arch);
     let (code, r, o) = boot_json(&["--arch", arch, "--build", dir.to_str().unwrap()]);
     assert_eq!(r["done"], true, "{}", text(&o));
     let n = r["summary"]["modules"].as_u64().unwrap();
@@ -166,7 +142,7 @@ fn image_and_vmlinux(build_dir: &Path) -> (String, String) {
 #[test]
 fn a_module_that_panics_is_crashed_and_the_rest_still_load() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build("riscv64");
+    let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     let mods = with_test_module("riscv64", &dir, "crashme", tmp.path());
     let (image, vmlinux) = image_and_vmlinux(&dir);
@@ -214,7 +190,7 @@ fn a_module_that_panics_is_crashed_and_the_rest_still_load() {
 #[test]
 fn a_module_that_hangs_is_hung_within_the_timeout() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build("riscv64");
+    let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     let mods = with_test_module("riscv64", &dir, "hangme", tmp.path());
     let (image, vmlinux) = image_and_vmlinux(&dir);
@@ -256,7 +232,7 @@ fn a_module_that_hangs_is_hung_within_the_timeout() {
 #[test]
 fn a_kernel_that_hangs_is_reported_within_the_timeout() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build("riscv64");
+    let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     // OpenSBI jumps into a "kernel" of zeros: an illegal-instruction loop, no output.
     let zeros = tmp.path().join("Image");
@@ -402,7 +378,7 @@ fn ia64_boot_is_refused_with_the_reason_and_a_pointer_to_check() {
 #[test]
 fn ctrl_c_stops_qemu_and_keeps_the_results() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build("riscv64");
+    let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     let mods = with_test_module("riscv64", &dir, "hangme", tmp.path());
     let (image, vmlinux) = image_and_vmlinux(&dir);

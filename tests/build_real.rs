@@ -1,49 +1,22 @@
 //! `modverify build` on the real thing: Debian's linux-source-6.1 cross-built for sparc64,
 //! alpha and riscv64 with the Debian toolchains, then `check --build` on the result.
 //! Builds share one ccache and two cores, so they run one at a time.
+mod common;
+use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Mutex;
 
 static ONE_BUILD_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn modverify(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Builds with the default source and config; returns the build directory.
-fn build(arch: &str, extra: &[&str]) -> (PathBuf, Value) {
+/// Builds `arch` from the default source, one build at a time.
+fn build_arch(arch: &str, extra: &[&str]) -> (PathBuf, Value) {
     let _g = ONE_BUILD_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let mut args = vec!["build", "--arch", arch];
+    let mut args = vec!["--arch", arch];
     args.extend(extra);
-    let o = modverify(&args);
-    assert!(
-        o.status.success(),
-        "modverify {args:?} failed:\n{}",
-        text(&o)
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
-    let manifest = out
-        .lines()
-        .find_map(|l| l.strip_prefix("manifest: "))
-        .expect("manifest line")
-        .to_string();
-    let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    (Path::new(&manifest).parent().unwrap().to_path_buf(), m)
+    build(&args)
 }
 
 fn assert_built_and_clean(arch: &str, dir: &Path, m: &Value) {
@@ -102,7 +75,7 @@ fn assert_built_and_clean(arch: &str, dir: &Path, m: &Value) {
 
 #[test]
 fn sparc64_default_build_checks_clean() {
-    let (dir, m) = build("sparc64", &[]);
+    let (dir, m) = build_arch("sparc64", &[]);
     assert_built_and_clean("sparc64", &dir, &m);
     // sparc64's _mcount has no prototype for genksyms: modpost says so, and it is kept.
     assert!(
@@ -119,7 +92,7 @@ fn sparc64_default_build_checks_clean() {
     let cfg = dir.join(".config");
     let copy = tempfile::NamedTempFile::new().unwrap();
     std::fs::copy(&cfg, copy.path()).unwrap();
-    let (dir2, m2) = build("sparc64", &["--config", copy.path().to_str().unwrap()]);
+    let (dir2, m2) = build_arch("sparc64", &["--config", copy.path().to_str().unwrap()]);
     assert_ne!(dir, dir2, "a user config gets its own build directory");
     assert_eq!(m2["config"]["base"], copy.path().to_str().unwrap());
     assert_built_and_clean("sparc64", &dir2, &m2);
@@ -127,13 +100,13 @@ fn sparc64_default_build_checks_clean() {
 
 #[test]
 fn alpha_default_build_checks_clean() {
-    let (dir, m) = build("alpha", &[]);
+    let (dir, m) = build_arch("alpha", &[]);
     assert_built_and_clean("alpha", &dir, &m);
 }
 
 #[test]
 fn riscv64_default_build_checks_clean() {
-    let (dir, m) = build("riscv64", &[]);
+    let (dir, m) = build_arch("riscv64", &[]);
     assert_built_and_clean("riscv64", &dir, &m);
 }
 
@@ -142,7 +115,7 @@ fn an_unsatisfiable_option_is_reported_by_name_with_its_dependency() {
     let frag = tempfile::NamedTempFile::new().unwrap();
     // The Sun serial driver exists only for SPARC: on riscv64 Kconfig drops it silently.
     std::fs::write(frag.path(), "CONFIG_SERIAL_SUNSU=y\nCONFIG_CRC32=y\n").unwrap();
-    let (_, m) = build(
+    let (_, m) = build_arch(
         "riscv64",
         &["--config-only", "--fragment", frag.path().to_str().unwrap()],
     );

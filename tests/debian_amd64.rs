@@ -1,24 +1,11 @@
 //! The static checker on real data nobody here wrote: Debian's amd64 6.1 kernel and its 4000+
 //! modules (fetched once by ci/fetch-debian-kernel into a cache outside the clone).
+mod common;
+use common::*;
 use modverify::elf::{ElfFile, ModuleFacts};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn debian_kernel() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(root.join("ci/fetch-debian-kernel"))
-        .output()
-        .expect("run ci/fetch-debian-kernel");
-    assert!(
-        out.status.success(),
-        "ci/fetch-debian-kernel failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
 
 fn check(args: &[&std::ffi::OsStr]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_modverify"))

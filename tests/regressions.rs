@@ -1,27 +1,12 @@
 //! The two real regressions modverify exists for, re-created on kernels built from Debian's
 //! linux-source-6.1 with the patches in tests/regressions/, caught statically (check), at
 //! build time (modpost findings) and at load time (boot) — and by `bisect-step`.
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
+use std::path::Path;
 use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn modverify(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn patch(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,31 +14,6 @@ fn patch(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-/// Builds; returns the build directory and its manifest.
-fn build(args: &[&str]) -> (PathBuf, Value) {
-    let mut all = vec!["build"];
-    all.extend(args);
-    let o = modverify(&all);
-    assert!(o.status.success(), "modverify {all:?}:\n{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    let manifest = out
-        .lines()
-        .find_map(|l| l.strip_prefix("manifest: "))
-        .unwrap()
-        .to_string();
-    let dir = Path::new(&manifest).parent().unwrap().to_path_buf();
-    (
-        dir,
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap(),
-    )
-}
-
-fn json(args: &[&str]) -> (i32, Value, Output) {
-    let o = modverify(args);
-    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(&o)));
-    (o.status.code().unwrap(), v, o)
 }
 
 fn default_source() -> String {

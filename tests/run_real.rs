@@ -1,24 +1,11 @@
 //! `modverify run` end to end on sparc64, alpha and riscv64 from the default source, and
 //! every report it can render, validated by the tools that consume them: JUnit parsed as
 //! XML, KCIDB by KernelCI's own kcidb-io, HTML rendered by headless Chromium.
+mod common;
+use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn modverify(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn python(script: &str, arg: &Path) -> Output {
     Command::new("python3")

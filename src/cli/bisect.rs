@@ -4,12 +4,11 @@
 use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{run_boot, BootOptions};
-use crate::build::{run_build, BaseConfig, BuildOptions};
+use crate::build::run_build;
 use crate::check::run::{run_check, CheckOptions};
 use crate::check::Policy;
 use clap::Args;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// `git bisect run`: this commit cannot be tested.
 pub const SKIP: i32 = crate::exit::BISECT_SKIP;
@@ -30,17 +29,9 @@ pub struct BisectArgs {
     /// Decide from the static check alone (no QEMU)
     #[arg(long)]
     pub static_only: bool,
-    /// The kernel tree [default: the current directory]
-    #[arg(long, value_name = "DIR")]
-    pub source: Option<PathBuf>,
-    #[arg(long, value_name = "FILE", conflicts_with = "base")]
-    pub config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = BaseConfig::Tinyconfig)]
-    pub base: BaseConfig,
-    #[arg(long, value_name = "FILE")]
-    pub fragment: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub patch: Vec<PathBuf>,
+    /// The kernel tree, configuration and patches (--source defaults to the current directory)
+    #[command(flatten)]
+    pub kernel: super::build::SourceArgs,
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
 }
@@ -76,20 +67,13 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(ABORT);
         }
     };
-    let source = a.source.clone().unwrap_or_else(|| PathBuf::from("."));
-    let opts = BuildOptions {
-        source: Some(source.canonicalize().unwrap_or(source)),
-        config: a.config.clone(),
-        base: a.base,
-        fragments: a.fragment.clone(),
-        patches: a.patch.clone(),
-        out: None,
-        jobs: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-        config_only: false,
-        no_default_modules: false,
-    };
+    let mut opts = a.kernel.options(None);
+    let source = a
+        .kernel
+        .source
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    opts.source = Some(source.canonicalize().unwrap_or(source));
     let progress = crate::report::progress::Progress::new();
     let bar = progress.arch(&arch.name);
     let manifest = match run_build(&opts, arch, &bar) {
@@ -192,23 +176,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             );
             return Ok(ABORT);
         }
-        let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
-            art.vmlinux.clone()
-        } else {
-            art.image.clone()
-        };
-        let bo = BootOptions {
-            kernel,
-            modules: art.modules.clone(),
-            vmlinux: Some(art.vmlinux.clone()),
-            symvers: Some(art.module_symvers.clone()),
-            out: manifest.build_dir.join("boot"),
-            boot_timeout: Duration::from_secs(120),
-            module_timeout: Duration::from_secs(20),
-            silence: Duration::from_secs(40),
-            policy: a.policy,
-            extra_append: String::new(),
-        };
+        let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
         match run_boot(arch, &bo, &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";

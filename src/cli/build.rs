@@ -6,18 +6,9 @@ use crate::report::progress::Progress;
 use clap::Args;
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
-#[command(
-    after_help = "The build directory is <out>/<arch>-<config>-<hash>; it holds build.json (the manifest), build.log,\n\
-vmlinux, the boot image and the modules. `modverify check --build DIR` checks it.\n\n\
-Examples:\n  modverify build --arch sparc64\n  modverify build --arch alpha --config /proc/config.gz\n  \
-modverify build --arch riscv64 --source ~/linux --patch fix.patch --fragment debug.config\n\n\
-Exit status: 0 built, 2 bad input, 3 build failed, 4 a tool is missing, 130 interrupted."
-)]
-pub struct BuildArgs {
-    /// Architecture descriptor name (see `modverify arches`)
-    #[arg(long)]
-    pub arch: String,
+/// Which kernel tree and configuration: shared by build, run and bisect-step.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
     /// Kernel tree (default: Debian's linux-source-6.1, unpacked once into the cache); never written
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
@@ -33,6 +24,41 @@ pub struct BuildArgs {
     /// Patch applied (-p1) to a private copy of the source; repeatable
     #[arg(long, value_name = "FILE")]
     pub patch: Vec<PathBuf>,
+}
+
+impl SourceArgs {
+    /// Build options for these flags (all CPUs, modverify's default module set).
+    pub fn options(&self, out: Option<PathBuf>) -> BuildOptions {
+        BuildOptions {
+            source: self.source.clone(),
+            config: self.config.clone(),
+            base: self.base,
+            fragments: self.fragment.clone(),
+            patches: self.patch.clone(),
+            out,
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            config_only: false,
+            no_default_modules: false,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The build directory is <out>/<arch>-<config>-<hash>; it holds build.json (the manifest), build.log,\n\
+vmlinux, the boot image and the modules. `modverify check --build DIR` checks it.\n\n\
+Examples:\n  modverify build --arch sparc64\n  modverify build --arch alpha --config /proc/config.gz\n  \
+modverify build --arch riscv64 --source ~/linux --patch fix.patch --fragment debug.config\n\n\
+Exit status: 0 built, 2 bad input, 3 build failed, 4 a tool is missing, 130 interrupted."
+)]
+pub struct BuildArgs {
+    /// Architecture descriptor name (see `modverify arches`)
+    #[arg(long)]
+    pub arch: String,
+    #[command(flatten)]
+    pub kernel: SourceArgs,
     /// Parent directory of the build directories [default: ~/.cache/modverify/builds]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -49,21 +75,13 @@ pub struct BuildArgs {
 
 impl BuildArgs {
     pub fn options(&self) -> BuildOptions {
-        BuildOptions {
-            source: self.source.clone(),
-            config: self.config.clone(),
-            base: self.base,
-            fragments: self.fragment.clone(),
-            patches: self.patch.clone(),
-            out: self.out.clone(),
-            jobs: self.jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-            }),
-            config_only: self.config_only,
-            no_default_modules: self.no_default_modules,
+        let mut o = self.kernel.options(self.out.clone());
+        if let Some(j) = self.jobs {
+            o.jobs = j;
         }
+        o.config_only = self.config_only;
+        o.no_default_modules = self.no_default_modules;
+        o
     }
 }
 

@@ -1,7 +1,7 @@
 //! `modverify run`: the whole job for a set of arches, with a results directory and a table.
 use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
-use crate::build::{BaseConfig, BuildEvents, BuildOptions};
+use crate::build::BuildEvents;
 use crate::check::Policy;
 use crate::report::progress::{ArchProgress, Progress};
 use crate::run::{run_all, RunEvents, RunOptions};
@@ -21,16 +21,8 @@ pub struct RunArgs {
     /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are present)
     #[arg(long, default_value = "sparc64,alpha,riscv64")]
     pub arch: String,
-    #[arg(long, value_name = "DIR")]
-    pub source: Option<PathBuf>,
-    #[arg(long, value_name = "FILE", conflicts_with = "base")]
-    pub config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = BaseConfig::Tinyconfig)]
-    pub base: BaseConfig,
-    #[arg(long, value_name = "FILE")]
-    pub fragment: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub patch: Vec<PathBuf>,
+    #[command(flatten)]
+    pub kernel: super::build::SourceArgs,
     /// The run's results directory [default: ./modverify-results/run-<unix time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -122,21 +114,8 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         ),
         None => None,
     };
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     let opts = RunOptions {
-        build: BuildOptions {
-            source: a.source.clone(),
-            config: a.config.clone(),
-            base: a.base,
-            fragments: a.fragment.clone(),
-            patches: a.patch.clone(),
-            out: a.build_dir.clone(),
-            jobs: cpus,
-            config_only: false,
-            no_default_modules: false,
-        },
+        build: a.kernel.options(a.build_dir.clone()),
         out: out.clone(),
         jobs: a.jobs,
         policy: a.policy,

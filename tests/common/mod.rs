@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: run the real binary, read what it wrote.
+#![allow(dead_code)] // each test crate uses a different subset
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn modverify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// stdout and stderr together, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `modverify build ARGS`; returns the build directory and its manifest.
+pub fn build(args: &[&str]) -> (PathBuf, Value) {
+    let mut all = vec!["build"];
+    all.extend(args);
+    let o = modverify(&all);
+    assert!(
+        o.status.success(),
+        "modverify {all:?} failed:\n{}",
+        text(&o)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let manifest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest: "))
+        .expect("manifest line")
+        .to_string();
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    (Path::new(&manifest).parent().unwrap().to_path_buf(), m)
+}
+
+/// Runs modverify with `args` and parses its JSON output; returns (exit status, JSON, output).
+pub fn json(args: &[&str]) -> (i32, Value, Output) {
+    let o = modverify(args);
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", text(&o)));
+    (o.status.code().unwrap(), v, o)
+}
+
+/// Debian's amd64 kernel, fetched once into the cache by ci/fetch-debian-kernel.
+pub fn debian_kernel() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("ci/fetch-debian-kernel"))
+        .output()
+        .expect("run ci/fetch-debian-kernel");
+    assert!(
+        out.status.success(),
+        "ci/fetch-debian-kernel failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
