@@ -41,8 +41,6 @@ pub enum BuildError {
         log: PathBuf,
         tail: String,
     },
-    #[error("another modverify is using {0}; wait for it or pick another --out")]
-    Busy(PathBuf),
     #[error("interrupted; partial build left in {0}")]
     Interrupted(PathBuf),
 }
@@ -57,9 +55,7 @@ impl BuildError {
     /// The exit status this error means.
     pub fn exit_code(&self) -> i32 {
         match self {
-            BuildError::BadInput(_) | BuildError::Unsupported { .. } | BuildError::Busy(_) => {
-                crate::exit::USAGE
-            }
+            BuildError::BadInput(_) | BuildError::Unsupported { .. } => crate::exit::USAGE,
             BuildError::Missing { .. } | BuildError::Spawn { .. } | BuildError::Io { .. } => {
                 crate::exit::INFRA
             }
@@ -143,7 +139,9 @@ struct DirLock {
 }
 
 impl DirLock {
-    fn take(dir: &Path) -> Result<Self, BuildError> {
+    /// Waits for any other modverify building in `dir` (a second build of the same tree and
+    /// configuration waits rather than corrupting the first).
+    fn take(dir: &Path, events: &dyn BuildEvents) -> Result<Self, BuildError> {
         use std::os::fd::AsRawFd;
         let p = dir.join(".modverify.lock");
         let f = std::fs::OpenOptions::new()
@@ -154,7 +152,20 @@ impl DirLock {
             .map_err(|e| BuildError::io(&p, e))?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(BuildError::Busy(dir.to_path_buf()));
+            events.note(&format!(
+                "waiting for another modverify building in {}",
+                dir.display()
+            ));
+            loop {
+                if crate::proc::interrupted() {
+                    return Err(BuildError::Interrupted(dir.to_path_buf()));
+                }
+                // SAFETY: as above.
+                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
         Ok(DirLock { _held: f })
     }
@@ -392,7 +403,7 @@ pub fn run_build(
     let out = out_parent.join(format!("{}-{label}-{}", arch.name, short_hash(&key)));
     std::fs::create_dir_all(&out).map_err(|e| BuildError::io(&out, e))?;
     let out = out.canonicalize().map_err(|e| BuildError::io(&out, e))?;
-    let _lock = DirLock::take(&out)?;
+    let _lock = DirLock::take(&out, events)?;
     let log_path = out.join("build.log");
     let log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
     let make = Make {

@@ -36,7 +36,8 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
     std::fs::create_dir_all(&dir).map_err(|e| ImageError::io(&dir, e))?;
     let src = dir.join("agent.c");
     std::fs::write(&src, AGENT_SOURCE).map_err(|e| ImageError::io(&src, e))?;
-    let tmp = dir.join("init.tmp");
+    // Two modverify processes may build the same agent at once: each writes its own file.
+    let tmp = dir.join(format!("init.tmp.{}", std::process::id()));
     let mut cmd = Command::new(&cc);
     cmd.args(["-static", "-O2", "-Wall", "-o"])
         .arg(&tmp)
