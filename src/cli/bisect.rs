@@ -215,6 +215,8 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         );
         Ok(crate::exit::OK)
     } else {
+        // The cause first: a module that fails only because another one does comes last.
+        bad.sort_by_key(|b| b.contains(" dependency_failed ") || b.contains(" skipped "));
         let more = if bad.len() > 1 {
             format!(" (+{} more)", bad.len() - 1)
         } else {
