@@ -107,6 +107,10 @@ pub struct QemuFacts {
     /// Typical seconds from QEMU start to init, used to scale timeouts.
     #[serde(default)]
     pub boot_seconds: Option<u32>,
+    /// The guest device of a second serial port (e.g. `ttyS1`) that carries the agent's
+    /// results apart from the console; without it results travel framed on the console.
+    #[serde(default)]
+    pub result_port: Option<String>,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.

@@ -100,7 +100,7 @@ pub fn run(
     on_line: &mut dyn FnMut(&str),
     limits: Limits,
 ) -> std::io::Result<Ended> {
-    run_following(cmd, None, log, on_line, limits)
+    run_following(cmd, &[], log, on_line, limits)
 }
 
 /// Follows a file the child writes (QEMU's `-serial file:`), polling it: a program that
@@ -146,10 +146,10 @@ fn follow_file(path: PathBuf, tx: mpsc::Sender<String>, stop: Arc<AtomicBool>) {
     }
 }
 
-/// `run`, also following `follow` (a file the child writes) as part of its output.
+/// `run`, also following the files in `follow` (written by the child) as part of its output.
 pub fn run_following(
     mut cmd: Command,
-    follow: Option<&std::path::Path>,
+    follow: &[&std::path::Path],
     mut log: Option<&mut dyn Write>,
     on_line: &mut dyn FnMut(&str),
     limits: Limits,
@@ -187,7 +187,7 @@ pub fn run_following(
         }));
     }
     let stop_follow = Arc::new(AtomicBool::new(false));
-    if let Some(path) = follow {
+    for path in follow {
         let (tx, stop, path) = (tx.clone(), stop_follow.clone(), path.to_path_buf());
         readers.push(std::thread::spawn(move || follow_file(path, tx, stop)));
     }

@@ -32,6 +32,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ typedef Elf32_Phdr Phdr;
 static char token[64] = "none";
 static unsigned long seq;
 static int console = 1;
+/* Where records go: the console, or a second serial port the host attached for them. */
+static int results_fd = 1;
 static int kmsg = -1;
 static char layout[16] = "absolute";
 static int module_timeout = 30;
@@ -116,7 +119,7 @@ static void record(const char *type, const char *fmt, ...)
 	size_t plen = escape(payload, 0, sizeof payload, raw, (size_t)n);
 	int len = snprintf(line, sizeof line, "\n@MV %s %lu %08x %s %s\n", token, seq++,
 			   crc32((unsigned char *)payload, plen), type, payload);
-	write_all(console, line, (size_t)len);
+	write_all(results_fd, line, (size_t)len);
 }
 
 static void power_off(void)
@@ -207,6 +210,32 @@ static int cmdline_int(const char *key, int dflt)
 	if (p && p[strlen(key)] == '=')
 		v = atoi(p + strlen(key) + 1);
 	return v;
+}
+
+/* modverify.results=ttyS1: the host attached a file to that port; send records there, raw. */
+static void open_result_port(void)
+{
+	char buf[4096], dev[64];
+	int fd = open("/proc/cmdline", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *p = strstr(buf, "modverify.results=");
+	if (!p || sscanf(p + strlen("modverify.results="), "%47[A-Za-z0-9]", dev + 5) != 1)
+		return;
+	memcpy(dev, "/dev/", 5);
+	int r = open(dev, O_WRONLY | O_NOCTTY);
+	if (r < 0)
+		return; /* no such port: records stay on the console */
+	struct termios t;
+	if (tcgetattr(r, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(r, TCSANOW, &t);
+	}
+	results_fd = r;
 }
 
 static double now(void)
@@ -601,6 +630,7 @@ int main(void)
 		lseek(kmsg, 0, SEEK_END);
 
 	int start = cmdline_int("modverify.start", 0);
+	open_result_port();
 	record("hello", "%d %d %s", nmods, start, layout);
 	for (int i = start; i < nmods; i++)
 		load(i);

@@ -10,6 +10,9 @@ pub struct QemuCommand<'a> {
     pub append: String,
     /// Send the serial console to this file instead of stdio (what modverify follows).
     pub serial_file: Option<&'a Path>,
+    /// A second serial port, for the agent's results, into this file (needs `serial_file`:
+    /// QEMU numbers serial ports in the order they are given).
+    pub result_file: Option<&'a Path>,
 }
 
 impl<'a> QemuCommand<'a> {
@@ -30,6 +33,7 @@ impl<'a> QemuCommand<'a> {
             initrd,
             append,
             serial_file: None,
+            result_file: None,
         })
     }
 
@@ -44,6 +48,9 @@ impl<'a> QemuCommand<'a> {
             .arg(&self.append);
         if let Some(f) = self.serial_file {
             c.arg("-serial").arg(format!("file:{}", f.display()));
+            if let Some(r) = self.result_file {
+                c.arg("-serial").arg(format!("file:{}", r.display()));
+            }
         }
         c
     }

@@ -155,12 +155,31 @@ pub fn boot_and_collect(
     let n = plan.module_names.len();
     // Every reboot skips at least one module, so this bounds the loop.
     for _attempt in 0..=n + 1 {
-        let append = format!("{} modverify.start={start}", plan.extra_append);
+        // Where the machine has a second UART, results travel on it, apart from the console;
+        // the agent is told on the command line, so a hand-run QEMU keeps them on the console.
+        let result_port = qemu.result_port.as_deref();
+        let append = match result_port {
+            Some(port) => format!(
+                "{} modverify.start={start} modverify.results={port}",
+                plan.extra_append
+            ),
+            None => format!("{} modverify.start={start}", plan.extra_append),
+        };
         let serial = plan.out_dir.join("serial.log");
+        let results = plan.out_dir.join("results-port.log");
         let _ = std::fs::remove_file(&serial);
+        let _ = std::fs::remove_file(&results);
         let mut cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
             .expect("qemu facts");
         cmd.serial_file = Some(&serial);
+        if result_port.is_some() {
+            cmd.result_file = Some(&results);
+        }
+        let followed: Vec<&Path> = if result_port.is_some() {
+            vec![&serial, &results]
+        } else {
+            vec![&serial]
+        };
         let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
         parser.new_boot();
         let mut in_flight: Option<usize> = None;
@@ -204,7 +223,7 @@ pub fn boot_and_collect(
         };
         let ended = proc::run_following(
             cmd.command(),
-            Some(&serial),
+            &followed,
             Some(&mut console_log),
             &mut handle_line,
             limits,
