@@ -41,12 +41,7 @@ pub fn html(r: &Value) -> String {
                 if v == "loaded" && m["unloaded"] == false {
                     v = "loaded, unload failed".into();
                 }
-                let msgs = m["kernel_messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect();
+                let msgs = super::kernel_messages(m).into_iter().collect();
                 let detail = if m["agrees"] == false {
                     format!(
                         "static prediction: {}",
@@ -63,13 +58,7 @@ pub fn html(r: &Value) -> String {
         } else {
             for m in a["check"]["modules"].as_array().into_iter().flatten() {
                 let v = m["verdict"].as_str().unwrap_or("?").to_string();
-                let msgs = m["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|p| p["kernel_messages"].as_array().cloned().unwrap_or_default())
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect();
+                let msgs = super::kernel_messages(m).into_iter().collect();
                 let detail = m["problems"]
                     .as_array()
                     .into_iter()

@@ -96,12 +96,7 @@ pub fn junit(r: &Value) -> String {
             }
             for m in boot["modules"].as_array().into_iter().flatten() {
                 let v = m["verdict"].as_str().unwrap_or("?");
-                let msgs: Vec<String> = m["kernel_messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect();
+                let msgs: Vec<String> = super::kernel_messages(m).into_iter().collect();
                 let mut failure = None;
                 if v != "loaded" {
                     failure = Some((
@@ -138,13 +133,7 @@ pub fn junit(r: &Value) -> String {
         } else if let Some(mods) = a["check"]["modules"].as_array() {
             for m in mods {
                 let v = m["verdict"].as_str().unwrap_or("?");
-                let msgs: Vec<String> = m["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|p| p["kernel_messages"].as_array().cloned().unwrap_or_default())
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect();
+                let msgs: Vec<String> = super::kernel_messages(m).into_iter().collect();
                 cases.push(Case {
                     name: format!("module.{}", m["name"].as_str().unwrap_or("?")),
                     seconds: 0.0,

@@ -140,12 +140,7 @@ pub fn kcidb(r: &Value, origin: &str) -> Value {
                     "not_run" => "MISS",
                     _ => "FAIL",
                 };
-                let msgs: Vec<&str> = m["kernel_messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let msgs: Vec<String> = super::kernel_messages(m);
                 add(
                     format!(
                         "modverify.module.{}",

@@ -148,25 +148,12 @@ pub fn table(r: &Value) -> String {
                 if m["agrees"] == false {
                     v += &format!(" (predicted {})", m["predicted"].as_str().unwrap_or("?"));
                 }
-                let msgs = m["kernel_messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .take(6)
-                    .collect();
+                let msgs = super::kernel_messages(m).into_iter().take(6).collect();
                 failing.push((m["name"].as_str().unwrap_or("?").to_string(), v, msgs));
             }
         } else if let Some(mods) = a["check"]["modules"].as_array() {
             for m in mods.iter().filter(|m| m["verdict"] != "ok") {
-                let msgs = m["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|p| p["kernel_messages"].as_array().cloned().unwrap_or_default())
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .take(6)
-                    .collect();
+                let msgs = super::kernel_messages(m).into_iter().take(6).collect();
                 failing.push((
                     m["name"].as_str().unwrap_or("?").to_string(),
                     format!("{} (static)", m["verdict"].as_str().unwrap_or("?")),
