@@ -6,7 +6,8 @@ use std::process::Command;
 fn nightly_pipeline_is_a_valid_github_actions_workflow() {
     let wf = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/nightly.yml");
     // check-jsonschema carries GitHub's workflow schema inside its wheel (no network).
-    let o = Command::new("check-jsonschema")
+    let o = Command::new("python3")
+        .args(["-m", "check_jsonschema"])
         .args(["--builtin-schema", "vendor.github-workflows"])
         .arg(&wf)
         .output()

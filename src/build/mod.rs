@@ -334,6 +334,10 @@ pub fn run_build(
     check_tools(arch)?;
     let cache = cache_dir();
     let mut note = |m: &str| events.note(m);
+    // Unpacking and patching write into the shared cache: one process at a time.
+    let src_dir = cache.join("src");
+    std::fs::create_dir_all(&src_dir).map_err(|e| BuildError::io(&src_dir, e))?;
+    let src_lock = DirLock::take(&src_dir, events)?;
     let base_src = match &opts.source {
         Some(d) => source::user_source(d)?,
         None => source::default_source(&cache, &mut note)?,
@@ -343,6 +347,7 @@ pub fn run_build(
     } else {
         source::patched(&base_src, &opts.patches, &cache, &mut note)?
     };
+    drop(src_lock);
 
     // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
     let mut fragments = vec![Fragment {
