@@ -46,13 +46,7 @@ pub fn junit(r: &Value) -> String {
             skipped: (a["build"].is_null() && status != "build_failed").then(|| reasons.join("; ")),
         });
         if a["check"].is_object() {
-            let probs: Vec<String> = a["check"]["exports"]["problems"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| p["severity"] == "error")
-                .filter_map(|p| p["detail"].as_str().map(str::to_string))
-                .collect();
+            let probs = super::export_table_errors(a);
             cases.push(Case {
                 name: "export-table.static".into(),
                 seconds: a["seconds"]["check_s"].as_f64().unwrap_or(0.0),

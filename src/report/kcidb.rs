@@ -99,13 +99,7 @@ pub fn kcidb(r: &Value, origin: &str) -> Value {
             tests.push(t);
         };
         if a["check"].is_object() {
-            let errs: Vec<String> = a["check"]["exports"]["problems"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| p["severity"] == "error")
-                .filter_map(|p| p["detail"].as_str().map(str::to_string))
-                .collect();
+            let errs = super::export_table_errors(a);
             add(
                 "modverify.export_table.static".into(),
                 if errs.is_empty() { "PASS" } else { "FAIL" },

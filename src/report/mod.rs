@@ -25,3 +25,14 @@ pub fn kernel_messages(m: &serde_json::Value) -> Vec<String> {
         .filter_map(|x| x.as_str().map(str::to_string))
         .collect()
 }
+
+/// The details of the static export-table errors of one arch's entry in a results.json.
+pub fn export_table_errors(arch: &serde_json::Value) -> Vec<String> {
+    arch["check"]["exports"]["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["severity"] == "error")
+        .filter_map(|p| p["detail"].as_str().map(str::to_string))
+        .collect()
+}
