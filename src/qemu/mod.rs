@@ -165,22 +165,25 @@ pub fn boot_and_collect(
             ),
             None => format!("{} modverify.start={start}", plan.extra_append),
         };
-        let serial = plan.out_dir.join("serial.log");
-        let results = plan.out_dir.join("results-port.log");
-        let _ = std::fs::remove_file(&serial);
-        let _ = std::fs::remove_file(&results);
+        let serial_path = plan.out_dir.join("serial.log");
+        let serial = proc::Followed::create(&serial_path).map_err(io(&serial_path))?;
+        let results = match result_port {
+            Some(_) => {
+                let p = plan.out_dir.join("results-port.log");
+                Some(proc::Followed::create(&p).map_err(io(&p))?)
+            }
+            None => None,
+        };
         let mut cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
             .expect("qemu facts");
-        cmd.serial_file = Some(&serial);
-        if result_port.is_some() {
-            cmd.result_file = Some(&results);
-        }
-        let followed: Vec<&Path> = if result_port.is_some() {
-            vec![&serial, &results]
-        } else {
-            vec![&serial]
-        };
+        // The log names the files that are kept; QEMU itself writes into their FIFOs.
+        cmd.serial_file = Some(serial.path());
+        cmd.result_file = results.as_ref().map(|r| r.path());
         let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
+        cmd.serial_file = Some(serial.child_path());
+        cmd.result_file = results.as_ref().map(|r| r.child_path());
+        let command = cmd.command();
+        let followed: Vec<proc::Followed> = std::iter::once(serial).chain(results).collect();
         parser.new_boot();
         let mut in_flight: Option<usize> = None;
         let mut saw_hello = false;
@@ -196,11 +199,12 @@ pub fn boot_and_collect(
             for ev in parser.feed(line) {
                 match ev {
                     ConsoleEvent::Record(r) => {
-                        let _ = writeln!(
-                            events,
-                            "{}",
+                        // One write per record: it is on disk as it arrives, and cheap.
+                        let mut record =
                             serde_json::json!({"seq": r.seq, "kind": r.kind, "fields": r.fields})
-                        );
+                                .to_string();
+                        record.push('\n');
+                        let _ = events.write_all(record.as_bytes());
                         apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
                         if r.kind == "done" && run.seconds_to_done.is_none() {
                             run.seconds_to_done = Some(began.elapsed().as_secs_f64());
@@ -222,8 +226,8 @@ pub fn boot_and_collect(
             silence: Some(plan.silence),
         };
         let ended = proc::run_following(
-            cmd.command(),
-            &followed,
+            command,
+            followed,
             Some(&mut console_log),
             &mut handle_line,
             limits,

@@ -16,9 +16,11 @@ pub fn to_string<T: serde::Serialize>(v: &T) -> String {
 /// Writes JSON through a temp file and a rename, so a reader never sees half a file.
 pub fn write_atomic<T: serde::Serialize>(path: &std::path::Path, v: &T) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    // Serialized in memory first: serde_json writes token by token, a syscall each on a File.
+    let mut text = serde_json::to_vec_pretty(v).map_err(std::io::Error::other)?;
+    text.push(b'\n');
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, v).map_err(std::io::Error::other)?;
-    std::io::Write::write_all(&mut tmp, b"\n")?;
+    std::io::Write::write_all(&mut tmp, &text)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
