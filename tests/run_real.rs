@@ -262,3 +262,93 @@ fn merge_joins_per_arch_results() {
             && String::from_utf8_lossy(&o.stdout).contains("riscv64")
     );
 }
+
+/// Ctrl-C while two arches build side by side (`--jobs 2`): make and every compiler under it
+/// are stopped, the run exits 130 and results.json says what was interrupted.
+#[test]
+fn ctrl_c_during_parallel_builds_stops_make_and_keeps_results() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    // A build directory of its own, so make has real work to do (ccache makes it quick).
+    let builds = tmp.path().join("builds");
+    let out = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["run", "--arch", "sparc64,riscv64", "--jobs", "2"])
+        .arg("--build-dir")
+        .arg(&builds)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both builds are compiling.
+    let compiling = |arch: &str| {
+        std::fs::read_dir(&builds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(arch))
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("build.log"))
+                    .unwrap_or_default()
+                    .contains("  CC  ")
+            })
+    };
+    let t = Instant::now();
+    while !(compiling("sparc64") && compiling("riscv64")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "modverify ended before both builds compiled"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "the builds never started compiling"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: signalling our own child, as a terminal's Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "modverify did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    // Nothing that works in our build directory (make names it, compilers run in it) is left.
+    let marker = builds.to_string_lossy().into_owned();
+    let t = Instant::now();
+    loop {
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter_map(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                (cmdline.contains(&marker) || cwd.starts_with(&builds)).then_some(cmdline)
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "still running after Ctrl-C: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["status"], "interrupted", "{r:#}");
+    for arch in ["sparc64", "riscv64"] {
+        assert_eq!(r["arches"][arch]["status"], "interrupted", "{arch}: {r:#}");
+    }
+}
