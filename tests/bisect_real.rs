@@ -37,8 +37,15 @@ fn bisect_names_the_commit_that_removed_an_export() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let src = modverify::build::cache_dir().join("src/linux-source-6.1");
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("linux");
+    // A fixed place in the cache rather than a temporary directory: builds are keyed by the
+    // source path, so each test run reuses one build directory (an incremental make) instead
+    // of leaving a new one behind. Every file that differs from the cached source is written
+    // anew below or by git's checkouts, so its mtime is newer than any object built from it.
+    let repo = modverify::build::cache_dir().join("tests/bisect/linux");
+    if repo.exists() {
+        std::fs::remove_dir_all(&repo).unwrap();
+    }
+    std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
     // Hard links make the copy cheap; edits below replace files instead of writing through.
     assert!(Command::new("cp")
         .arg("-al")
