@@ -307,19 +307,7 @@ fn ctrl_c_during_parallel_builds_stops_make_and_keeps_results() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // SAFETY: signalling our own child, as a terminal's Ctrl-C would.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "modverify did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt_and_wait(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
     // Nothing that works in our build directory (make names it, compilers run in it) is left.
     let marker = builds.to_string_lossy().into_owned();
