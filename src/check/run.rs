@@ -225,7 +225,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         },
         exports: ExportsReport {
             count: table.count(),
-            gpl: table.gpl.names.len(),
+            gpl: table.gpl_count(),
             consistent: export_errors == 0,
             problems: problems.clone(),
         },
