@@ -281,7 +281,8 @@ fn check_one(
             (Some(l), _) => (l.crc, l.namespace.map(str::to_string), "kernel".to_string()),
             (None, Some(p)) => {
                 used.push(p.module);
-                let crc = p.has_crcs.then_some(p.export.crc);
+                // Without CONFIG_MODVERSIONS the loader checks no versions at all.
+                let crc = (kernel.modversions && p.has_crcs).then_some(p.export.crc);
                 (
                     crc,
                     p.export.namespace.clone(),
@@ -301,7 +302,7 @@ fn check_one(
                     .warning(),
                 );
                 (
-                    Some(Some(e.crc)),
+                    kernel.modversions.then_some(Some(e.crc)),
                     e.namespace.clone(),
                     format!("module {} (per Module.symvers)", e.module),
                 )

@@ -536,7 +536,8 @@ fn va_cstr<'a>(
 
 /// `__crc_<sym>` labels from `.symtab`, and whether they are absolute symbols.
 /// Since 5.19 each labels its symbol's slot; before, each is an absolute symbol whose value
-/// is the CRC itself (the slot was filled by the linker from it).
+/// is the CRC itself (the slot was filled by the linker from it), or with REL_CRCS a label on
+/// the CRC the slot points at.
 fn crc_labels(
     elf: &ElfFile<'_>,
     tables: &[KsymTable; 5],
@@ -555,7 +556,16 @@ fn crc_labels(
         let Some(name) = s.name.strip_prefix("__crc_") else {
             continue;
         };
-        if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
+        let in_crctab = crctabs.iter().any(|(_, sec)| sec.index == s.shndx);
+        if !in_crctab {
+            // Before 5.19: an absolute symbol whose value is the CRC, or (REL_CRCS) a label
+            // on the CRC in .rodata that the slot points at.
+            let crc = if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
+                Some(s.value as u32)
+            } else {
+                elf.va_slice(s.value, 4).and_then(|b| elf.read_u32(b, 0))
+            };
+            let Some(crc) = crc else { continue };
             absolute += 1;
             let pos = position.get_or_insert_with(|| {
                 TableKind::ALL
@@ -570,14 +580,7 @@ fn crc_labels(
                     .collect()
             });
             if let Some(&(table, slot)) = pos.get(name) {
-                out.insert(
-                    name.to_string(),
-                    CrcLabel {
-                        table,
-                        slot,
-                        crc: s.value as u32,
-                    },
-                );
+                out.insert(name.to_string(), CrcLabel { table, slot, crc });
             }
             continue;
         }
