@@ -290,9 +290,8 @@ fn read_exports(
     }
     let mut names: Vec<Option<String>> = vec![None; n];
     let mut namespaces: Vec<Option<String>> = vec![None; n];
-    let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
     if let Some(syms) = symbols {
-        for r in elf.relocations_for(sec.index, mask)? {
+        for r in elf.relocations_for(sec.index, facts)? {
             let (i, field) = (
                 (r.offset as usize) / esize,
                 (r.offset as usize) % esize / fsize,
