@@ -30,6 +30,7 @@ fn descriptor(t: Target) -> ArchDescriptor {
             },
             ksymtab: t.layout,
             reloc_type_mask: None,
+            reloc_info: Default::default(),
             skip_undefined_types: vec![],
         },
         build: None,

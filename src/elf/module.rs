@@ -287,9 +287,8 @@ fn read_exports(
         return Ok(Vec::new());
     }
     let data = elf.data(sec)?;
-    let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
     let relocs = if symbols.is_some() {
-        elf.relocations_for(sec.index, mask)?
+        elf.relocations_for(sec.index, facts)?
     } else {
         Vec::new()
     };
@@ -481,8 +480,7 @@ fn module_crc_slots<'a>(
         let d = elf.data(t).ok()?;
         elf.read_u32(d, sym.value.wrapping_add(addend as u64) as usize)
     };
-    let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
-    for r in elf.relocations_for(sec.index, mask)? {
+    for r in elf.relocations_for(sec.index, facts)? {
         let i = r.offset as usize / size;
         let Some(sym) = syms.get(r.sym) else { continue };
         if i >= out.slots.len() || r.offset as usize % size != 0 {
