@@ -29,6 +29,7 @@ fn descriptor(t: Target) -> ArchDescriptor {
             reloc_type_mask: None,
             reloc_info: Default::default(),
             skip_undefined_types: vec![],
+            loader_defined_symbols: vec![],
         },
         build: None,
         qemu: None,
