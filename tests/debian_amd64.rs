@@ -263,7 +263,7 @@ fn trixie_6_12_amd64_every_module_ok_from_the_bzimage() {
 /// 7.1+: __kflagstab, no _gpl tables, module: namespaces, CONFIG_MODVERSIONS off.
 #[test]
 fn sid_7_x_amd64_every_module_ok() {
-    let r = all_ok("sid", "amd64", "vmlinux");
+    let r = all_ok("sid", "amd64", "vmlinuz");
     assert_eq!(r["kernel"]["modversions"], false);
     assert!(r["exports"]["gpl"].as_u64().unwrap() > 5000);
 }
@@ -283,7 +283,12 @@ fn trixie_6_12_arm64_every_module_ok() {
 #[test]
 fn a_gpl_flag_set_in_7_x_kflagstab_fails_a_non_gpl_user() {
     let d = debian_kernel_of("sid", "amd64");
-    let bytes = std::fs::read(d.join("vmlinux")).unwrap();
+    let image = std::fs::read(d.join("vmlinuz")).unwrap();
+    let modverify::elf::image::KernelImage::Elf(bytes) =
+        modverify::elf::image::unwrap(image, &mut vec![]).unwrap()
+    else {
+        panic!("no ELF inside sid's bzImage")
+    };
     let arch = modverify::arch::ArchRegistry::load(None)
         .unwrap()
         .get("x86_64")
