@@ -440,6 +440,8 @@ mod tests {
             bad.extend_from_slice(&[0xff; 64]);
             assert!(decompress(bad).is_err());
         }
+        // This thread's zstd context, reused after all those errors, still decodes.
+        assert_eq!(decompress(zstd_sized(&data)), Ok(data));
     }
 
     #[test]
