@@ -106,6 +106,10 @@ impl CheckReport {
 
 pub const CHECK_SCHEMA: &str = "modverify.check/1";
 
+/// The kernel's export table, its path, how its image was unwrapped, and the architecture
+/// its ELF identity names.
+type Loaded<'r> = (ExportTable, String, Vec<String>, Option<&'r ArchDescriptor>);
+
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
     if opts.vmlinux.is_none() && opts.symvers.is_none() {
         return Err(CheckError::Usage(
@@ -131,97 +135,118 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
     let mut arch: Option<&ArchDescriptor> =
         opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
 
-    let mut unpacked = Vec::new();
-    let (table, kernel_path) = match &opts.vmlinux {
-        Some(p) => {
-            let raw = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux {
-                path: p.clone(),
-                source,
-            })?;
-            let bad = |m: String| CheckError::Vmlinux {
-                path: p.clone(),
-                source: ParseError::Malformed(m),
-            };
-            let mut t = match image::unwrap(raw, &mut unpacked).map_err(bad)? {
-                KernelImage::Elf(bytes) => {
-                    let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux {
-                        path: p.clone(),
-                        source,
-                    })?;
-                    let id = ElfIdentity::of(&elf);
-                    arch = Some(arch_for_kernel(
-                        arch, registry, p, id.machine, id.is_64, id.little,
-                    )?);
-                    if elf.section("__ksymtab").is_none() && elf.section(".BTF").is_some() {
-                        return Err(bad(
+    // The kernel's table and the modules load side by side: reading vmlinux is one thread's
+    // work, which would otherwise stand before every module.
+    let given = arch;
+    let load_kernel = || -> Result<Loaded<'_>, CheckError> {
+        let mut arch = given;
+        let mut unpacked = Vec::new();
+        let (table, kernel_path) = match &opts.vmlinux {
+            Some(p) => {
+                let raw = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux {
+                    path: p.clone(),
+                    source,
+                })?;
+                let bad = |m: String| CheckError::Vmlinux {
+                    path: p.clone(),
+                    source: ParseError::Malformed(m),
+                };
+                let mut t = match image::unwrap(raw, &mut unpacked).map_err(bad)? {
+                    KernelImage::Elf(bytes) => {
+                        let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux {
+                            path: p.clone(),
+                            source,
+                        })?;
+                        let id = ElfIdentity::of(&elf);
+                        arch = Some(arch_for_kernel(
+                            arch, registry, p, id.machine, id.is_64, id.little,
+                        )?);
+                        if elf.section("__ksymtab").is_none() && elf.section(".BTF").is_some() {
+                            return Err(bad(
                             "this is the BTF-only vmlinux that linux-headers ships (type information, \
                              no code and no export table); give the kernel image instead \
                              (/boot/vmlinuz-VERSION, or vmlinuz in /usr/lib/modules/VERSION)"
                                 .into(),
                         ));
+                        }
+                        ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
+                            |source| CheckError::Vmlinux {
+                                path: p.clone(),
+                                source,
+                            },
+                        )?
                     }
-                    ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
-                        |source| CheckError::Vmlinux {
-                            path: p.clone(),
-                            source,
-                        },
-                    )?
-                }
-                KernelImage::Raw(bytes) => {
-                    let id = image::raw_identity(&bytes).expect("unwrap checked the header");
-                    arch = Some(arch_for_kernel(
-                        arch, registry, p, id.machine, id.is_64, id.little,
-                    )?);
-                    let map_path =
-                        system_map_for(p, opts.system_map.as_deref()).ok_or_else(|| {
-                            bad(format!(
+                    KernelImage::Raw(bytes) => {
+                        let id = image::raw_identity(&bytes).expect("unwrap checked the header");
+                        arch = Some(arch_for_kernel(
+                            arch, registry, p, id.machine, id.is_64, id.little,
+                        )?);
+                        let map_path =
+                            system_map_for(p, opts.system_map.as_deref()).ok_or_else(|| {
+                                bad(format!(
                             "a raw Image has no ELF headers: its export table is found through the \
                              kernel's System.map; pass --system-map FILE (none beside {})",
                             p.display()
                         ))
+                            })?;
+                        let text = std::fs::read_to_string(&map_path).map_err(|source| {
+                            CheckError::ReadVmlinux {
+                                path: map_path.clone(),
+                                source,
+                            }
                         })?;
-                    let text = std::fs::read_to_string(&map_path).map_err(|source| {
-                        CheckError::ReadVmlinux {
-                            path: map_path.clone(),
-                            source,
-                        }
-                    })?;
-                    let map = image::parse_system_map(&text);
-                    let elf = image::map_raw(&bytes, &map, id)
-                        .map_err(|m| bad(format!("{}: {m}", map_path.display())))?;
-                    unpacked.push(format!("raw Image mapped through {}", map_path.display()));
-                    ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
-                        |source| CheckError::Vmlinux {
-                            path: p.clone(),
-                            source,
-                        },
-                    )?
+                        let map = image::parse_system_map(&text);
+                        let elf = image::map_raw(&bytes, &map, id)
+                            .map_err(|m| bad(format!("{}: {m}", map_path.display())))?;
+                        unpacked.push(format!("raw Image mapped through {}", map_path.display()));
+                        ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
+                            |source| CheckError::Vmlinux {
+                                path: p.clone(),
+                                source,
+                            },
+                        )?
+                    }
+                };
+                if let Some(sv) = &symvers {
+                    t.add_symvers_modules(sv);
                 }
-            };
-            if let Some(sv) = &symvers {
-                t.add_symvers_modules(sv);
+                (t, p.display().to_string())
             }
-            (t, p.display().to_string())
-        }
-        None => {
-            let s = symvers.as_ref().expect("checked above");
-            (
-                ExportTable::from_symvers(s),
-                opts.symvers.as_ref().unwrap().display().to_string(),
-            )
-        }
+            None => {
+                let s = symvers.as_ref().expect("checked above");
+                (
+                    ExportTable::from_symvers(s),
+                    opts.symvers.as_ref().unwrap().display().to_string(),
+                )
+            }
+        };
+        Ok((table, kernel_path, unpacked, arch))
     };
     if arch.is_none() {
         arch = infer_arch_from_modules(&paths, registry);
     }
-    let arch = arch.ok_or_else(|| {
+    let load_modules = |a: &ArchDescriptor| -> Vec<ModuleInput> {
+        paths.par_iter().map(|p| load_module(p, a)).collect()
+    };
+    let (kernel, early) = match arch {
+        Some(guess) => {
+            let (k, m) = rayon::join(load_kernel, || load_modules(guess));
+            (k, Some((guess, m)))
+        }
+        None => (load_kernel(), None),
+    };
+    let (table, kernel_path, unpacked, kernel_arch) = kernel?;
+    let arch = kernel_arch.or(arch).ok_or_else(|| {
         CheckError::Usage(
             "cannot tell the architecture: no vmlinux and no readable module; pass --arch NAME"
                 .into(),
         )
     })?;
-
-    let modules: Vec<ModuleInput> = paths.par_iter().map(|p| load_module(p, arch)).collect();
+    // The modules were read for the architecture they announced; the kernel's decides.
+    let modules = match early {
+        Some((guess, m)) if std::ptr::eq(guess, arch) => m,
+        _ => load_modules(arch),
+    };
     let module_facts: Vec<&ModuleFacts> = modules
         .iter()
         .filter_map(|m| m.facts.as_ref().ok())
