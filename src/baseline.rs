@@ -96,8 +96,34 @@ pub fn compare(baseline_name: &str, before: &Value, now: &Value) -> Comparison {
         baseline: baseline_name.to_string(),
         ..Default::default()
     };
+    // An arch whose results are gone is a regression when it had any: a nightly job that
+    // stopped reporting must not look like a clean night.
+    for (arch, prev) in &b {
+        if !n.contains_key(arch) && !prev.is_empty() {
+            c.regressions.push(Change {
+                arch: arch.clone(),
+                what: "results".into(),
+                before: "present".into(),
+                after: "missing".into(),
+            });
+        }
+    }
     for (arch, items) in &n {
         let Some(prev) = b.get(arch) else { continue };
+        // A module that worked last time and is not there now (not built, not found) is a
+        // regression: it is what a nightly exists to notice.
+        if !items.is_empty() {
+            for (what, (before, was_good)) in prev {
+                if *was_good && what.starts_with("module ") && !items.contains_key(what) {
+                    c.regressions.push(Change {
+                        arch: arch.clone(),
+                        what: what.clone(),
+                        before: before.clone(),
+                        after: "missing".into(),
+                    });
+                }
+            }
+        }
         for (what, (after, good)) in items {
             let Some((before, was_good)) = prev.get(what) else {
                 continue;
@@ -146,5 +172,27 @@ mod tests {
         let back = compare("prev", &results("crc_mismatch"), &results("loaded"));
         assert_eq!(back.fixes.len(), 1);
         assert!(back.regressions.is_empty());
+    }
+
+    #[test]
+    fn a_module_or_an_arch_that_vanished_is_a_regression() {
+        let mut now = results("loaded");
+        now["arches"]["sparc64"]["boot"]["modules"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        let c = compare("prev", &results("loaded"), &now);
+        assert_eq!(
+            c.regressions,
+            vec![Change {
+                arch: "sparc64".into(),
+                what: "module crc7".into(),
+                before: "loaded".into(),
+                after: "missing".into()
+            }]
+        );
+        let gone = compare("prev", &results("loaded"), &json!({"arches": {}}));
+        assert_eq!(gone.regressions.len(), 1);
+        assert_eq!(gone.regressions[0].what, "results");
     }
 }

@@ -256,6 +256,22 @@ fn merge_joins_per_arch_results() {
     assert!(o.status.success(), "{}", text(&o));
     let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     assert_eq!(m["arches"].as_object().unwrap().len(), 2);
+    // A CI artifact: readable by others, like results.json itself.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [&merged, &std::path::PathBuf::from(&files[0])] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", f.display());
+    }
+    // The same arch twice would lose one file's results: refused unless asked for.
+    let o = modverify(&["merge", &files[0], &files[0]]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("arch alpha is also in") && text(&o).contains("--later-wins"),
+        "{}",
+        text(&o)
+    );
+    let o = modverify(&["merge", "--later-wins", &files[0], &files[0]]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = modverify(&["report", merged.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("alpha")

@@ -5,9 +5,13 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
-    /// results.json files; a later one wins for an arch present in two
+    /// results.json files, one or more arches each (one CI job per arch or shard)
     #[arg(required = true)]
     pub results: Vec<PathBuf>,
+    /// When an arch is in two files, keep the later file's (default: refuse, since one arch's
+    /// results would be silently lost)
+    #[arg(long)]
+    pub later_wins: bool,
     /// Write here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -19,8 +23,35 @@ pub struct MergeArgs {
 
 pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     let mut merged: Option<serde_json::Value> = None;
+    let mut seen: std::collections::BTreeMap<String, &PathBuf> = Default::default();
     for p in &a.results {
         let v = super::report::read_results(p)?;
+        for arch in v["arches"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            if let Some(first) = seen.insert(arch.clone(), p) {
+                if !a.later_wins {
+                    return Err(Failure::new(
+                        crate::exit::USAGE,
+                        crate::check::run::CheckError::Usage(format!(
+                            "{}: arch {arch} is also in {}; merge joins different arches, so one \
+                             of them would be lost (pass --later-wins to keep {}'s)",
+                            p.display(),
+                            first.display(),
+                            p.display()
+                        )),
+                    ));
+                }
+                eprintln!(
+                    "modverify merge: {arch}: {} replaces {} (--later-wins)",
+                    p.display(),
+                    first.display()
+                );
+            }
+        }
         match merged.as_mut() {
             None => merged = Some(v),
             Some(m) => {
@@ -74,7 +105,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     match &a.output {
         Some(p) => crate::report::json::write_atomic(p, &m).map_err(|e| {
             Failure::new(
-                crate::exit::INFRA,
+                crate::exit::USAGE,
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,

@@ -21,6 +21,10 @@ pub fn write_atomic<T: serde::Serialize>(path: &std::path::Path, v: &T) -> std::
     text.push(b'\n');
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, &text)?;
+    // tempfile creates 0600; results are CI artifacts other users and jobs read.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
