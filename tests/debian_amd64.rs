@@ -340,3 +340,45 @@ fn a_gpl_flag_set_in_7_x_kflagstab_fails_a_non_gpl_user() {
     assert_eq!(m["verdict"], "gpl_only", "{m:#}");
     assert_eq!(m["problems"][0]["symbol"], victim_name.as_str(), "{m:#}");
 }
+
+/// Bad input is named and is exit 2, never a verdict: nothing to check, an empty
+/// Module.symvers, files given in each other's place.
+#[test]
+fn mistaken_inputs_are_named_and_exit_2() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let empty_dir = tmp.path().join("empty");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let empty_symvers = tmp.path().join("Module.symvers");
+    std::fs::write(&empty_symvers, "").unwrap();
+    let vmlinux = d.join("vmlinux");
+    let symvers = d.join("Module.symvers");
+    let a_module = modverify::input::discover(&[d.join("modules")]).unwrap()[0].clone();
+    let run = |args: &[&std::path::Path]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let v = std::path::Path::new("--vmlinux");
+    let s = std::path::Path::new("--symvers");
+    for (args, says) in [
+        (vec![v, &vmlinux, &empty_dir], "nothing to check"),
+        (
+            vec![s, &empty_symvers, &d.join("modules")],
+            "lists no vmlinux export",
+        ),
+        (vec![v, &a_module, &d.join("modules")], "this is a module"),
+        (vec![v, &vmlinux, &vmlinux], "pass it as --vmlinux"),
+        (vec![v, &vmlinux, &symvers], "pass it as --symvers"),
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

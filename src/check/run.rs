@@ -118,6 +118,21 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         ));
     }
     let paths = input::discover(&opts.paths)?;
+    for p in opts.paths.iter().filter(|p| p.is_file()) {
+        if let Some(why) = not_a_module(p) {
+            return Err(CheckError::Usage(format!("{}: {why}", p.display())));
+        }
+    }
+    if paths.is_empty() {
+        return Err(CheckError::Usage(format!(
+            "no module files (.ko, .ko.xz, .ko.gz, .ko.zst) in {}: nothing to check",
+            opts.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let symvers = opts
         .symvers
         .as_ref()
@@ -126,10 +141,19 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
                 path: p.clone(),
                 source,
             })?;
-            Symvers::parse(&text).map_err(|source| CheckError::Symvers {
+            let s = Symvers::parse(&text).map_err(|source| CheckError::Symvers {
                 path: p.clone(),
                 source,
-            })
+            })?;
+            if !s.entries.iter().any(|e| e.module == "vmlinux") {
+                return Err(CheckError::Usage(format!(
+                    "{}: Module.symvers lists no vmlinux export ({} lines): an empty file, or \
+                     one from an external-module build; give the kernel's own",
+                    p.display(),
+                    s.entries.len()
+                )));
+            }
+            Ok(s)
         })
         .transpose()?;
     let mut arch: Option<&ArchDescriptor> =
@@ -158,6 +182,13 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
                             source,
                         })?;
                         let id = ElfIdentity::of(&elf);
+                        if id.e_type == goblin::elf::header::ET_REL {
+                            return Err(bad(
+                                "this is a module (a relocatable object), not the kernel: \
+                                 give it as a PATH, and the kernel's vmlinux or vmlinuz to --vmlinux"
+                                    .into(),
+                            ));
+                        }
                         arch = Some(arch_for_kernel(
                             arch, registry, p, id.machine, id.is_64, id.little,
                         )?);
@@ -347,6 +378,38 @@ fn arch_for_kernel<'r>(
             ))
         }),
     }
+}
+
+/// Why a file named as a module PATH is something else (a kernel, a Module.symvers), so the
+/// mistake is named instead of becoming a `malformed` module.
+fn not_a_module(p: &Path) -> Option<String> {
+    use std::io::Read;
+    if input::is_module_name(p) {
+        return None;
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(p).ok()?.read(&mut head).ok()?;
+    let head = &head[..n];
+    if head.starts_with(b"\x7fELF") && head.len() > 17 {
+        let e_type = if head[5] == 1 {
+            u16::from_le_bytes([head[16], head[17]])
+        } else {
+            u16::from_be_bytes([head[16], head[17]])
+        };
+        if e_type == goblin::elf::header::ET_EXEC || e_type == goblin::elf::header::ET_DYN {
+            return Some(
+                "this is a kernel (an ELF executable), not a module: pass it as --vmlinux".into(),
+            );
+        }
+        return None;
+    }
+    if memchr::memmem::find(head, b"\tEXPORT_SYMBOL").is_some() {
+        return Some("this is a Module.symvers, not a module: pass it as --symvers".into());
+    }
+    if head.get(0x202..0x206) == Some(b"HdrS") || head.starts_with(b"MZ") {
+        return Some("this is a kernel image, not a module: pass it as --vmlinux".into());
+    }
+    None
 }
 
 /// System.map beside an image: `System.map`, or `System.map-VERSION` for `vmlinuz-VERSION`
