@@ -18,10 +18,18 @@ fn main() {
     let code = match modverify::cli::run(cli) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("modverify: error: {}", f.error);
+            let top = f.error.to_string();
+            eprintln!("modverify: error: {top}");
+            // Layers put their cause into their own message ("PATH: …: cause"); a cause
+            // line is printed only where it adds something.
+            let mut said = top;
             let mut source = f.error.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let text = s.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
                 source = s.source();
             }
             f.code

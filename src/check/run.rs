@@ -23,6 +23,8 @@ pub enum CheckError {
     },
     #[error("{path}: not a usable vmlinux: {source}")]
     Vmlinux { path: PathBuf, source: ParseError },
+    #[error("{path}: {message}")]
+    Kernel { path: PathBuf, message: String },
     #[error("{path}: cannot read Module.symvers: {source}")]
     ReadSymvers {
         path: PathBuf,
@@ -171,9 +173,9 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
                     path: p.clone(),
                     source,
                 })?;
-                let bad = |m: String| CheckError::Vmlinux {
+                let bad = |message: String| CheckError::Kernel {
                     path: p.clone(),
-                    source: ParseError::Malformed(m),
+                    message,
                 };
                 let mut t = match image::unwrap(raw, &mut unpacked).map_err(bad)? {
                     KernelImage::Elf(bytes) => {
