@@ -69,12 +69,28 @@ pub struct KernelInfo {
     pub symvers: Option<String>,
 }
 
+/// What an export-table verdict could rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verified {
+    /// Every `__kcrctab` slot of the kernel binary was read and compared.
+    CrcSlots,
+    /// The kernel has no CRC tables (CONFIG_MODVERSIONS off): names and flags only.
+    NamesOnly,
+    /// No kernel binary: Module.symvers cannot show what the slots hold.
+    SymversOnly,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportsReport {
     /// Number of vmlinux exports (`__ksymtab` + `__ksymtab_gpl`).
     pub count: usize,
     pub gpl: usize,
     pub consistent: bool,
+    /// What the consistency verdict rests on: `crc_slots` (every slot of vmlinux's tables
+    /// read and compared), `names_only` (no CRC tables: CONFIG_MODVERSIONS off), or
+    /// `symvers_only` (no kernel binary: the slots themselves could not be read).
+    pub verified: Verified,
     pub problems: Vec<ExportProblem>,
 }
 
@@ -318,6 +334,11 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             count: table.count(),
             gpl: table.gpl_count(),
             consistent: export_errors == 0,
+            verified: match (table.source, table.modversions) {
+                (ExportSource::Symvers, _) => Verified::SymversOnly,
+                (_, false) => Verified::NamesOnly,
+                (_, true) => Verified::CrcSlots,
+            },
             problems: problems.clone(),
         },
         summary: Summary {

@@ -1,6 +1,6 @@
 //! The human-readable report of `modverify check`: failing modules first, each with the
 //! kernel's own words, then the export table's findings and a one-line summary.
-use crate::check::run::CheckReport;
+use crate::check::run::{CheckReport, Verified};
 use crate::check::Severity;
 use std::fmt::Write;
 
@@ -40,7 +40,17 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         }
     );
     if r.exports.problems.is_empty() {
-        let _ = writeln!(o, "  consistent: every CRC slot belongs to its symbol");
+        let _ = writeln!(
+            o,
+            "  {}",
+            match r.exports.verified {
+                Verified::CrcSlots => "consistent: every CRC slot belongs to its symbol",
+                Verified::NamesOnly =>
+                    "consistent as far as it goes: no CRC tables to check (CONFIG_MODVERSIONS off)",
+                Verified::SymversOnly =>
+                    "not verified: without the kernel binary its CRC slots cannot be read (give --vmlinux)",
+            }
+        );
     }
     for p in &r.exports.problems {
         let sev = match p.severity {
