@@ -168,6 +168,31 @@ fn removed_kcrctab_slot_is_an_index_shift(d: &std::path::Path) {
             // they can vouch for is at or after k.
             assert!(shift["slot"].as_u64().unwrap() >= k as u64, "{shift:#}");
         }
+        if with_symvers {
+            // What a person reads: the cause first, thousands of failures summarised, lines
+            // wrapped to 100 columns off a terminal (a path is never broken).
+            let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+                .arg("check")
+                .args(&args)
+                .output()
+                .unwrap();
+            let t = String::from_utf8_lossy(&o.stdout);
+            let lines: Vec<&str> = t.lines().collect();
+            assert!(lines.len() < 200, "{} lines", lines.len());
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.chars().count() <= 100 || !l.trim().contains(' ')),
+                "{t}"
+            );
+            let shift = t.find("index shift").unwrap();
+            let first_module = t.find("Failing modules").unwrap();
+            let dependants = t
+                .find("failing only because a module they use fails")
+                .unwrap();
+            assert!(shift < first_module && first_module < dependants, "{t}");
+            assert!(t.contains("more crc_mismatch modules"), "{t}");
+        }
         let crc_fail = names_with(&r, "crc_mismatch");
         let expect: BTreeSet<String> = expect_fail.iter().cloned().collect();
         assert_eq!(crc_fail, expect, "with_symvers={with_symvers}");

@@ -80,7 +80,10 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let report =
         run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
     match a.format {
-        Format::Table => print!("{}", crate::report::table::check_table(&report, a.verbose)),
+        Format::Table => print!(
+            "{}",
+            crate::report::table::check_table(&report, a.verbose, super::terminal_width())
+        ),
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
     Ok(if report.clean() {

@@ -83,3 +83,16 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Setup(a) => setup::run(a, &registry),
     }
 }
+
+/// Columns to wrap human-readable output to: the terminal's, or 100 when stdout is not one.
+pub fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ fills a winsize struct for a terminal fd and fails otherwise.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::isatty(1) == 1 && libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col >= 40
+        {
+            return ws.ws_col as usize;
+        }
+    }
+    100
+}

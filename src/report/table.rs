@@ -1,13 +1,51 @@
 //! The human-readable report of `modverify check`: failing modules first, each with the
 //! kernel's own words, then the export table's findings and a one-line summary.
 use crate::check::run::{CheckReport, Verified};
-use crate::check::Severity;
+use crate::check::{Severity, Verdict};
 use std::fmt::Write;
 
 /// How many symbols of a long list to show inline; the rest are counted, never dropped silently.
 const INLINE_SYMBOLS: usize = 8;
 
-pub fn check_table(r: &CheckReport, verbose: bool) -> String {
+/// The check report wrapped to `width` columns (the terminal's, or 100 when not a terminal).
+pub fn check_table(r: &CheckReport, verbose: bool, width: usize) -> String {
+    wrap(&check_lines(r, verbose), width)
+}
+
+/// Breaks lines longer than `width` at spaces; continuation lines keep the line's indent plus
+/// four columns, so a finding's words stay under it.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for line in text.lines() {
+        if line.chars().count() <= width {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let cont = " ".repeat((indent + 4).min(width / 2));
+        let mut cur = String::from(&line[..indent]);
+        let mut first = true;
+        for word in line[indent..].split(' ') {
+            let lead = if first { indent } else { cont.len() };
+            if cur.chars().count() > lead && cur.chars().count() + 1 + word.chars().count() > width
+            {
+                out.push_str(cur.trim_end());
+                out.push('\n');
+                cur = cont.clone();
+                first = false;
+            } else if cur.chars().count() > lead {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        out.push_str(cur.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check_lines(r: &CheckReport, verbose: bool) -> String {
     let mut o = String::new();
     let k = &r.kernel;
     let _ = writeln!(
@@ -52,7 +90,17 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
             }
         );
     }
+    // A class that repeats thousands of times (11,182 "has CRC 0" on one kernel) is one
+    // finding: its first few are shown, the rest summarised by kind.
+    const PER_KIND: usize = 3;
+    let mut seen: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for p in &r.exports.problems {
+        let kind = format!("{:?}", p.kind);
+        let list = seen.entry(kind).or_default();
+        list.push(p.symbol.as_deref().unwrap_or("?"));
+        if list.len() > PER_KIND && !verbose {
+            continue;
+        }
         let sev = match p.severity {
             Severity::Error => "ERROR",
             Severity::Warning => "warning",
@@ -94,22 +142,104 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         }
     }
 
-    let failed: Vec<_> = r.modules.iter().filter(|m| m.failed()).collect();
-    if !failed.is_empty() {
-        let _ = writeln!(o, "\nFailing modules ({}):", failed.len());
-        for m in &failed {
-            let _ = writeln!(o, "  {:18} {}  ({})", m.verdict.as_str(), m.name, m.path);
-            for p in &m.problems {
-                for msg in &p.kernel_messages {
-                    let _ = writeln!(o, "      kernel: {msg}");
+    for (kind, syms) in &seen {
+        if syms.len() > PER_KIND && !verbose {
+            let _ = writeln!(
+                o,
+                "  … and {} more {kind} findings: {}{} (all: -v or --format json)",
+                syms.len() - PER_KIND,
+                syms[PER_KIND..syms.len().min(PER_KIND + INLINE_SYMBOLS)].join(", "),
+                if syms.len() > PER_KIND + INLINE_SYMBOLS {
+                    ", …"
+                } else {
+                    ""
                 }
+            );
+        }
+    }
+
+    // Root causes first; modules that fail only because a module they use fails are
+    // summarised after them (all of them are in --format json).
+    let root: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.failed() && m.verdict != Verdict::DependencyFailed)
+        .collect();
+    let dependants: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.verdict == Verdict::DependencyFailed)
+        .collect();
+    if !root.is_empty() {
+        let _ = writeln!(o, "\nFailing modules ({}):", root.len());
+        // With many failing modules, each gets its first problem (the loader stops there
+        // for module_layout; otherwise it is one example of the cause).
+        let per_module = if verbose {
+            usize::MAX
+        } else if root.len() > 20 {
+            1
+        } else {
+            PROBLEMS_PER_MODULE
+        };
+        // Thousands failing the same way are one finding: the first few of each verdict in
+        // full, the rest by name.
+        const PER_VERDICT: usize = 5;
+        let mut shown: std::collections::BTreeMap<Verdict, Vec<&str>> = Default::default();
+        for m in &root {
+            let names = shown.entry(m.verdict).or_default();
+            names.push(&m.name);
+            if names.len() > PER_VERDICT && !verbose && root.len() > 20 {
+                continue;
+            }
+            let _ = writeln!(o, "  {:18} {}  ({})", m.verdict.as_str(), m.name, m.path);
+            problem_lines(&mut o, &m.problems, per_module);
+        }
+        for (v, names) in &shown {
+            if names.len() > PER_VERDICT && !verbose && root.len() > 20 {
+                let rest = &names[PER_VERDICT..];
                 let _ = writeln!(
                     o,
-                    "      {}{}",
-                    if p.fatal { "" } else { "warning: " },
-                    p.detail
+                    "  … and {} more {} modules: {}{} (each with its messages: -v)",
+                    rest.len(),
+                    v.as_str(),
+                    rest[..rest.len().min(INLINE_SYMBOLS)].join(", "),
+                    if rest.len() > INLINE_SYMBOLS {
+                        ", …"
+                    } else {
+                        ""
+                    }
                 );
             }
+        }
+    }
+    if !dependants.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{} failing only because a module they use fails (dependency_failed):",
+            plural(dependants.len(), "module")
+        );
+        if verbose {
+            for m in &dependants {
+                let why = m.problems.last().map(|p| p.detail.as_str()).unwrap_or("");
+                let _ = writeln!(o, "  {}: {why}", m.name);
+            }
+        } else {
+            let names: Vec<&str> = dependants
+                .iter()
+                .take(INLINE_SYMBOLS)
+                .map(|m| m.name.as_str())
+                .collect();
+            let more = dependants.len().saturating_sub(INLINE_SYMBOLS);
+            let _ = writeln!(
+                o,
+                "  {}{}",
+                names.join(", "),
+                if more > 0 {
+                    format!(", … and {more} more (each with its reason: -v)")
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     let warned: Vec<_> = r
@@ -121,16 +251,25 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         let _ = writeln!(o, "\nModules that load with warnings ({}):", warned.len());
         for m in &warned {
             let _ = writeln!(o, "  {}  ({})", m.name, m.path);
-            for p in &m.problems {
-                for msg in &p.kernel_messages {
-                    let _ = writeln!(o, "      kernel: {msg}");
-                }
-            }
+            problem_lines(
+                &mut o,
+                &m.problems,
+                if verbose {
+                    usize::MAX
+                } else {
+                    PROBLEMS_PER_MODULE
+                },
+            );
         }
     }
-    if verbose {
-        let _ = writeln!(o, "\nModules that load:");
-        for m in r.modules.iter().filter(|m| !m.failed()) {
+    let clean: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| !m.failed() && m.problems.is_empty())
+        .collect();
+    if verbose && !clean.is_empty() {
+        let _ = writeln!(o, "\nModules that load ({}):", clean.len());
+        for m in clean {
             let _ = writeln!(o, "  ok  {}  ({})", m.name, m.path);
         }
     }
@@ -143,8 +282,8 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         .collect();
     let _ = writeln!(
         o,
-        "\n{} modules: {} ok, {} failing{}; export table: {} errors, {} warnings",
-        s.modules,
+        "\n{}: {} ok, {} failing{}; export table: {}, {}",
+        plural(s.modules, "module"),
         s.ok,
         s.failed,
         if verdicts.is_empty() {
@@ -152,10 +291,60 @@ pub fn check_table(r: &CheckReport, verbose: bool) -> String {
         } else {
             format!(" ({})", verdicts.join(", "))
         },
-        s.export_errors,
-        s.export_warnings
+        plural(s.export_errors, "error"),
+        plural(s.export_warnings, "warning")
     );
     o
+}
+
+/// Problems listed per module before the rest are counted (all of them: -v or JSON).
+const PROBLEMS_PER_MODULE: usize = 4;
+
+fn problem_lines(o: &mut String, problems: &[crate::check::Problem], limit: usize) {
+    let shown = limit.min(problems.len());
+    for p in &problems[..shown] {
+        for msg in &p.kernel_messages {
+            let _ = writeln!(o, "      kernel: {msg}");
+        }
+        let _ = writeln!(
+            o,
+            "      {}{}",
+            if p.fatal { "" } else { "warning: " },
+            p.detail
+        );
+    }
+    if shown < problems.len() {
+        let rest = &problems[shown..];
+        let symbols: Vec<&str> = rest.iter().filter_map(|p| p.symbol.as_deref()).collect();
+        let _ = writeln!(
+            o,
+            "      … and {} more {}{} (all: -v or --format json)",
+            rest.len(),
+            if rest.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            },
+            if symbols.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with {}{}",
+                    symbols[..symbols.len().min(INLINE_SYMBOLS)].join(", "),
+                    if symbols.len() > INLINE_SYMBOLS {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        );
+    }
+}
+
+/// "1 module", "2 modules".
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn hex(v: Option<u64>) -> String {
