@@ -43,6 +43,18 @@ pub enum KsymtabLayout {
     Prel32,
 }
 
+/// How a relocation record's `r_info` packs the symbol index and the type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelocInfo {
+    /// The ELF standard: `sym << 32 | type` (ELF64), `sym << 8 | type` (ELF32).
+    #[default]
+    Standard,
+    /// ELF64 MIPS: `{u32 r_sym; u8 r_ssym, r_type3, r_type2, r_type}` in file byte order,
+    /// which the standard decoding scrambles on little-endian files. ELF32 MIPS is standard.
+    Mips64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElfFacts {
@@ -58,6 +70,9 @@ pub struct ElfFacts {
     /// Mask applied to a relocation's type (SPARC64 keeps extra data above the low byte).
     #[serde(default)]
     pub reloc_type_mask: Option<u32>,
+    /// Layout of a relocation's `r_info` (MIPS64 differs from the standard).
+    #[serde(default)]
+    pub reloc_info: RelocInfo,
     /// Undefined-symbol types the arch loader turns into absolute ones (sparc's STT_REGISTER).
     #[serde(default)]
     pub skip_undefined_types: Vec<u8>,
@@ -290,6 +305,78 @@ mod tests {
             r.get(n).unwrap();
         }
         assert_eq!(r.by_elf(43, true, false).unwrap().name, "sparc64");
+    }
+
+    /// Every Debian architecture (release and ports), as its kernel's ELF header says it:
+    /// (Debian name, e_machine, 64-bit, little-endian, descriptor).
+    const DEBIAN: &[(&str, u16, bool, bool, &str)] = &[
+        ("amd64", 62, true, true, "x86_64"),
+        ("i386", 3, false, true, "i386"),
+        ("arm64", 183, true, true, "arm64"),
+        ("armhf", 40, false, true, "armhf"),
+        ("armel", 40, false, true, "armhf"),
+        ("ppc64el", 21, true, true, "ppc64el"),
+        ("ppc64", 21, true, false, "ppc64"),
+        ("powerpc", 20, false, false, "powerpc"),
+        ("s390x", 22, true, false, "s390x"),
+        ("mips64el", 8, true, true, "mips64el"),
+        ("mipsel", 8, false, true, "mipsel"),
+        ("loong64", 258, true, true, "loong64"),
+        ("riscv64", 243, true, true, "riscv64"),
+        ("hppa", 15, false, false, "hppa"),
+        // Debian's hppa port also ships 64-bit kernels (flavour parisc64).
+        ("hppa64", 15, true, false, "hppa64"),
+        ("m68k", 4, false, false, "m68k"),
+        ("sh4", 42, false, true, "sh4"),
+        ("sparc64", 43, true, false, "sparc64"),
+        ("alpha", 0x9026, true, true, "alpha"),
+        ("ia64", 50, true, true, "ia64"),
+    ];
+
+    #[test]
+    fn every_debian_arch_is_recognised_by_name_and_by_elf() {
+        let r = ArchRegistry::load(None).unwrap();
+        for &(debian, machine, is_64, little, want) in DEBIAN {
+            assert_eq!(r.get(debian).unwrap().name, want, "--arch {debian}");
+            let got = r.by_elf(machine, is_64, little).map(|a| a.name.as_str());
+            assert_eq!(got, Some(want), "{debian}: e_machine {machine}");
+        }
+        // The other e_machine values the kernels accept.
+        assert_eq!(r.by_elf(6, false, true).unwrap().name, "i386"); // EM_486
+        assert_eq!(r.by_elf(0xa390, true, false).unwrap().name, "s390x"); // EM_S390_OLD
+    }
+
+    #[test]
+    fn no_two_descriptors_accept_the_same_elf_identity() {
+        let r = ArchRegistry::load(None).unwrap();
+        for a in &r.arches {
+            for &m in std::iter::once(&a.elf.machine).chain(&a.elf.also_machines) {
+                let (is_64, little) = (a.elf.class == 64, a.elf.endian == Endian::Little);
+                let takers: Vec<&str> = r
+                    .arches
+                    .iter()
+                    .filter(|b| b.accepts_elf(m, is_64, little))
+                    .map(|b| b.name.as_str())
+                    .collect();
+                assert_eq!(takers, [a.name.as_str()], "e_machine {m}, 64-bit {is_64}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_two_descriptors_answer_to_the_same_name() {
+        let r = ArchRegistry::load(None).unwrap();
+        for a in &r.arches {
+            for n in std::iter::once(&a.name).chain(&a.aliases) {
+                let takers: Vec<&str> = r
+                    .arches
+                    .iter()
+                    .filter(|b| b.matches(n))
+                    .map(|b| b.name.as_str())
+                    .collect();
+                assert_eq!(takers, [a.name.as_str()], "--arch {n}");
+            }
+        }
     }
 
     #[test]

@@ -247,6 +247,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         arches: vec![arch.clone()],
     };
     let copts = CheckOptions {
+        system_map: None,
         arch: Some(name.clone()),
         vmlinux: Some(art.vmlinux.clone()),
         symvers: Some(art.module_symvers.clone()),

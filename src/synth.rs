@@ -36,13 +36,60 @@ impl Target {
     pub fn word_to(&self, out: &mut Vec<u8>, v: u64) {
         self.put(out, v, self.word())
     }
-    fn esize(&self) -> usize {
+    fn fsize(&self) -> usize {
         match self.layout {
-            KsymtabLayout::Prel32 => 12,
-            KsymtabLayout::Absolute => 3 * self.word(),
+            KsymtabLayout::Prel32 => 4,
+            KsymtabLayout::Absolute => self.word(),
         }
     }
+    fn esize_for(&self, g: Generation) -> usize {
+        self.fsize() * g.fields()
+    }
 }
+
+/// Which kernel generation's module-versioning format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Generation {
+    /// 4.9 and before: `unsigned long` CRC slots, two-field entries, absolute `__crc_*`.
+    Pre410,
+    /// 4.10-5.3: 32-bit slots filled by relocations against absolute `__crc_*`, two fields.
+    Pre54,
+    /// 5.4-5.18: as `Pre54` with the namespace field.
+    Pre519,
+    /// 5.4-5.18 with `CONFIG_MODULE_REL_CRCS`: slots hold the offset to the CRC.
+    RelCrcs,
+    /// 5.19-7.0: slots are plain data labelled `__crc_*`.
+    #[default]
+    Modern,
+    /// 7.1+: one `__ksymtab` for all exports, GPL-only as a `__kflagstab` bit.
+    Flagstab,
+}
+
+impl Generation {
+    pub const ALL: [Generation; 6] = [
+        Generation::Pre410,
+        Generation::Pre54,
+        Generation::Pre519,
+        Generation::RelCrcs,
+        Generation::Modern,
+        Generation::Flagstab,
+    ];
+    fn fields(self) -> usize {
+        match self {
+            Generation::Pre410 | Generation::Pre54 => 2,
+            _ => 3,
+        }
+    }
+    /// Whether `__crc_*` are absolute symbols whose value is the CRC (before 5.19).
+    fn absolute_crcs(self) -> bool {
+        matches!(
+            self,
+            Generation::Pre410 | Generation::Pre54 | Generation::Pre519
+        )
+    }
+}
+
+const SHN_ABS: u16 = 0xfff1;
 
 #[derive(Debug, Clone, Default)]
 pub struct Section {
@@ -319,6 +366,9 @@ pub struct KernelSpec {
     pub no_slot: Vec<String>,
     /// Keep a `.symtab` with `__crc_*` labels (an unstripped vmlinux).
     pub symtab: bool,
+    pub generation: Generation,
+    /// `CONFIG_MODVERSIONS`: without it there are no `__kcrctab*` sections.
+    pub modversions: bool,
 }
 
 impl KernelSpec {
@@ -330,6 +380,8 @@ impl KernelSpec {
             exports,
             no_slot: vec![],
             symtab: false,
+            generation: Generation::Modern,
+            modversions: true,
         }
     }
 
@@ -362,44 +414,89 @@ impl KernelSpec {
             strings.extend_from_slice(ns.as_bytes());
             strings.push(0);
         }
+        let g = self.generation;
+        let esize = t.esize_for(g);
         let mut labels = Vec::new();
-        for (k, gpl) in [(0u64, false), (1, true)] {
-            let exps: Vec<&Export> = sorted.iter().filter(|e| e.gpl == gpl).collect();
+        let groups: Vec<(u64, Option<bool>)> = if g == Generation::Flagstab {
+            vec![(0, None)]
+        } else {
+            vec![(0, Some(false)), (1, Some(true))]
+        };
+        // REL_CRCS: the CRCs themselves live in .rodata, the slots point at them.
+        let crcdata_addr = base + 0x60_0000;
+        let mut crcdata = Vec::new();
+        let mut flags = Vec::new();
+        for (k, gpl) in groups {
+            let exps: Vec<&Export> = sorted
+                .iter()
+                .filter(|e| gpl.is_none_or(|g| e.gpl == g))
+                .collect();
             let tab_addr = base + 0x20_0000 + k * 0x10_0000;
             let crc_addr = base + 0x40_0000 + k * 0x10_0000;
             let mut tab = Vec::new();
             let mut crcs = Vec::new();
             for (i, e) in exps.iter().enumerate() {
-                let entry = tab_addr + (i * t.esize()) as u64;
+                let entry = tab_addr + (i * esize) as u64;
                 let name_va = strings_addr + name_off[&e.name];
                 let ns_va = strings_addr + ns_off[&e.name];
-                match t.layout {
-                    KsymtabLayout::Absolute => {
-                        t.word_to(&mut tab, base); // value: some code address
-                        t.word_to(&mut tab, name_va);
-                        t.word_to(&mut tab, ns_va);
-                    }
-                    KsymtabLayout::Prel32 => {
-                        t.u32(&mut tab, base.wrapping_sub(entry) as u32);
-                        t.u32(&mut tab, name_va.wrapping_sub(entry + 4) as u32);
-                        t.u32(&mut tab, ns_va.wrapping_sub(entry + 8) as u32);
+                let fields = [base, name_va, ns_va];
+                for (f, va) in fields.iter().take(g.fields()).enumerate() {
+                    match t.layout {
+                        KsymtabLayout::Absolute => t.word_to(&mut tab, *va),
+                        KsymtabLayout::Prel32 => {
+                            t.u32(&mut tab, va.wrapping_sub(entry + 4 * f as u64) as u32)
+                        }
                     }
                 }
+                flags.push(e.gpl as u8);
                 if !self.no_slot.contains(&e.name) {
-                    labels.push((format!("__crc_{}", e.name), crc_addr + crcs.len() as u64, k));
-                    t.u32(&mut crcs, e.crc);
+                    let slot_addr = crc_addr + crcs.len() as u64;
+                    match g {
+                        Generation::Pre410 => t.word_to(&mut crcs, e.crc as u64),
+                        Generation::RelCrcs => {
+                            let at = crcdata_addr + crcdata.len() as u64;
+                            t.u32(&mut crcdata, e.crc);
+                            t.u32(&mut crcs, at.wrapping_sub(slot_addr) as u32);
+                            // genksyms -R: `__crc_X = .; LONG(crc)` in .rodata
+                            labels.push((format!("__crc_{}", e.name), at, u64::MAX - 1));
+                            continue;
+                        }
+                        _ => t.u32(&mut crcs, e.crc),
+                    }
+                    if g.absolute_crcs() {
+                        labels.push((format!("__crc_{}", e.name), e.crc as u64, u64::MAX));
+                    } else {
+                        labels.push((format!("__crc_{}", e.name), slot_addr, k));
+                    }
                 }
             }
-            let (ks, kc) = if gpl {
+            let (ks, kc) = if gpl == Some(true) {
                 ("__ksymtab_gpl", "__kcrctab_gpl")
             } else {
                 ("__ksymtab", "__kcrctab")
             };
             w.progbits(ks, tab_addr, tab, true);
-            let idx = w.progbits(kc, crc_addr, crcs, true);
-            for l in labels.iter_mut().filter(|l| l.2 == k) {
+            if self.modversions {
+                let idx = w.progbits(kc, crc_addr, crcs, true);
+                for l in labels.iter_mut().filter(|l| l.2 == k) {
+                    l.2 = idx as u64;
+                }
+            }
+        }
+        if g == Generation::Flagstab {
+            w.progbits("__kflagstab", base + 0x50_0000, flags, true);
+        }
+        if !crcdata.is_empty() {
+            let idx = w.progbits(".rodata.crcs", crcdata_addr, crcdata, true);
+            for l in labels.iter_mut().filter(|l| l.2 == u64::MAX - 1) {
                 l.2 = idx as u64;
             }
+        }
+        if !self.modversions {
+            labels.clear();
+        }
+        for l in labels.iter_mut().filter(|l| l.2 == u64::MAX) {
+            l.2 = SHN_ABS as u64;
         }
         w.progbits("__ksymtab_strings", strings_addr, strings, true);
         if self.symtab {
@@ -426,6 +523,7 @@ pub struct ModuleSpec {
     pub depends: Vec<String>,
     /// Write 6.14+ `__version_ext_crcs`/`__version_ext_names` instead of `__versions`.
     pub extended_versions: bool,
+    pub generation: Generation,
 }
 
 impl ModuleSpec {
@@ -441,6 +539,7 @@ impl ModuleSpec {
             exports: vec![],
             depends: vec![],
             extended_versions: false,
+            generation: Generation::Modern,
         }
     }
 
@@ -513,11 +612,22 @@ impl ModuleSpec {
             strings.push(0);
             offs.push((no, nso));
         }
+        let g = self.generation;
+        let esize = t.esize_for(g);
+        let f = t.fsize();
         let mut pending = Vec::new();
+        // (kcrctab section, slot offset, crc, export name) for relocation-filled slots.
+        let mut crc_relocs: Vec<(usize, u64, u32, String)> = Vec::new();
+        let mut rodata_crcs = Vec::new();
         if !sorted.is_empty() {
             let strndx = w.progbits("__ksymtab_strings", 0, strings, true) as u16;
-            for gpl in [false, true] {
-                let (ks, kc) = if gpl {
+            let groups: Vec<Option<bool>> = if g == Generation::Flagstab {
+                vec![None]
+            } else {
+                vec![Some(false), Some(true)]
+            };
+            for gpl in groups {
+                let (ks, kc) = if gpl == Some(true) {
                     ("__ksymtab_gpl", "__kcrctab_gpl")
                 } else {
                     ("__ksymtab", "__kcrctab")
@@ -525,17 +635,32 @@ impl ModuleSpec {
                 let exps: Vec<(usize, &Export)> = sorted
                     .iter()
                     .enumerate()
-                    .filter(|(_, e)| e.gpl == gpl)
+                    .filter(|(_, e)| gpl.is_none_or(|g| e.gpl == g))
                     .collect();
                 if exps.is_empty() {
                     continue;
                 }
-                let tab = w.progbits(ks, 0, vec![0; exps.len() * t.esize()], true);
+                let tab = w.progbits(ks, 0, vec![0; exps.len() * esize], true);
                 let mut crcs = Vec::new();
+                let slot = if g == Generation::Pre410 { t.word() } else { 4 };
+                let by_reloc = g != Generation::Modern && g != Generation::Flagstab;
                 for (_, e) in &exps {
-                    t.u32(&mut crcs, e.crc);
+                    if by_reloc {
+                        crcs.resize(crcs.len() + slot, 0);
+                    } else {
+                        t.u32(&mut crcs, e.crc);
+                    }
                 }
-                w.progbits(kc, 0, crcs, true);
+                let kcidx = w.progbits(kc, 0, crcs, true);
+                if by_reloc {
+                    for (j, (_, e)) in exps.iter().enumerate() {
+                        crc_relocs.push((kcidx, (j * slot) as u64, e.crc, e.name.clone()));
+                    }
+                }
+                if g == Generation::Flagstab {
+                    let flags = exps.iter().map(|(_, e)| e.gpl as u8).collect();
+                    w.progbits("__kflagstab", 0, flags, true);
+                }
                 pending.push((
                     tab,
                     strndx,
@@ -551,29 +676,58 @@ impl ModuleSpec {
             let strsym = w.sym("", 0, *strndx, false);
             w.symbols.last_mut().unwrap().kind = 3; // STT_SECTION
             let mut rel = Vec::new();
-            let f = t.esize() / 3;
             for (i, ((no, nso), name)) in entries.iter().enumerate() {
                 w.sym(
                     &format!("__ksymtab_{name}"),
-                    (i * t.esize()) as u64,
+                    (i * esize) as u64,
                     *tab as u16,
                     false,
                 );
                 rel.push(Rela {
-                    offset: (i * t.esize() + f) as u64,
+                    offset: (i * esize + f) as u64,
                     sym: strsym,
                     rtype: 2,
                     addend: *no as i64,
                 });
-                rel.push(Rela {
-                    offset: (i * t.esize() + 2 * f) as u64,
-                    sym: strsym,
-                    rtype: 2,
-                    addend: *nso as i64,
-                });
+                if g.fields() == 3 {
+                    rel.push(Rela {
+                        offset: (i * esize + 2 * f) as u64,
+                        sym: strsym,
+                        rtype: 2,
+                        addend: *nso as i64,
+                    });
+                }
             }
             relocs.push((*tab, rel));
         }
+        // Before 5.19 the CRC slots are relocations: against absolute `__crc_*` symbols, or
+        // (REL_CRCS) place-relative against a label on the CRC in .rodata.
+        let mut crc_rel: Vec<(usize, Vec<Rela>)> = Vec::new();
+        let rodata = if g == Generation::RelCrcs && !crc_relocs.is_empty() {
+            for (_, _, crc, _) in &crc_relocs {
+                t.u32(&mut rodata_crcs, *crc);
+            }
+            Some(w.progbits(".rodata", 0, rodata_crcs, true))
+        } else {
+            None
+        };
+        for (j, (kc, off, crc, name)) in crc_relocs.iter().enumerate() {
+            let sym = match rodata {
+                Some(ro) => w.sym(&format!("__crc_{name}"), (4 * j) as u64, ro as u16, false),
+                None => w.sym(&format!("__crc_{name}"), *crc as u64, SHN_ABS, false),
+            };
+            let r = Rela {
+                offset: *off,
+                sym,
+                rtype: 1,
+                addend: 0,
+            };
+            match crc_rel.iter_mut().find(|(k, _)| k == kc) {
+                Some((_, v)) => v.push(r),
+                None => crc_rel.push((*kc, vec![r])),
+            }
+        }
+        relocs.extend(crc_rel);
         w.sym("init_module", 0, text as u16, true);
         for u in &self.undefined {
             w.sym(u, 0, 0, true);

@@ -206,40 +206,46 @@ fn entries_of(t: &crate::elf::exports::KsymTable, gpl: Option<bool>) -> Vec<Stat
 }
 
 /// The static tables in the shape the running kernel has them: 7.1+ (`__kflagstab` at run
-/// time) has one `__ksymtab` sorted by name holding the GPL-only exports too, so the ELF's
-/// normal and GPL-only entries are merged in that order; older kernels have a table each.
+/// time) has one `__ksymtab` holding the GPL-only exports too, flagged; older kernels have a
+/// table per kind (those absent on both sides are skipped: `_gpl_future` before 5.12, …).
 fn static_views<'a>(run: &GuestRun, table: &'a ExportTable) -> Vec<View<'a>> {
     let flagged = run
         .tables
         .get("ksymtab")
         .is_some_and(|t| t.flag_bytes.is_some());
     if flagged {
-        let mut entries = entries_of(&table.normal, None);
-        if !table.gpl.names.is_empty() {
-            // The reader split them by table: each side's membership is its GPL flag.
-            entries = entries_of(&table.normal, Some(false));
-            entries.extend(entries_of(&table.gpl, Some(true)));
-            entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        let t = table.table(TableKind::Normal);
+        let mut entries = entries_of(t, None);
+        if table.flagstab {
+            for (i, e) in entries.iter_mut().enumerate() {
+                e.gpl = Some(t.gpl_only(TableKind::Normal, i));
+            }
         }
         return vec![View {
             key: "ksymtab",
             ksymtab: "__ksymtab",
             kcrctab: "__kcrctab",
             entries,
-            crc_slots: table.normal.crc_slots.len() + table.gpl.crc_slots.len(),
+            crc_slots: t.crc_slots.len(),
         }];
     }
     TableKind::ALL
         .iter()
+        .filter(|&&kind| {
+            let key = kind.ksymtab().trim_start_matches("__");
+            !table.table(kind).names.is_empty() || run.tables.contains_key(key)
+        })
         .map(|&kind| View {
-            key: if kind == TableKind::Gpl {
-                "ksymtab_gpl"
-            } else {
-                "ksymtab"
+            key: match kind {
+                TableKind::Normal => "ksymtab",
+                TableKind::Gpl => "ksymtab_gpl",
+                TableKind::GplFuture => "ksymtab_gpl_future",
+                TableKind::Unused => "ksymtab_unused",
+                TableKind::UnusedGpl => "ksymtab_unused_gpl",
             },
             ksymtab: kind.ksymtab(),
             kcrctab: kind.kcrctab(),
-            entries: entries_of(table.table(kind), Some(kind == TableKind::Gpl)),
+            entries: entries_of(table.table(kind), Some(kind.gpl_only())),
             crc_slots: table.table(kind).crc_slots.len(),
         })
         .collect()

@@ -2,7 +2,7 @@
 //! modules (fetched once by ci/fetch-debian-kernel into a cache outside the clone).
 mod common;
 use common::*;
-use modverify::elf::{ElfFile, ModuleFacts};
+use modverify::elf::{ElfFile, ModuleFacts, TableKind};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -87,7 +87,7 @@ fn a_removed_kcrctab_slot_is_diagnosed_as_an_index_shift() {
     let (names, k, shifted) = {
         let elf = ElfFile::parse(&bytes).unwrap();
         let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
-        let names = table.normal.names.clone();
+        let names = table.table(TableKind::Normal).names.clone();
         let sec = elf.section("__kcrctab").unwrap();
         let (off, n) = (sec.shdr.sh_offset as usize, sec.shdr.sh_size as usize / 4);
         assert_eq!(n, names.len());

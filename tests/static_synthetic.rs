@@ -30,6 +30,7 @@ fn descriptor(t: Target) -> ArchDescriptor {
             },
             ksymtab: t.layout,
             reloc_type_mask: None,
+            reloc_info: Default::default(),
             skip_undefined_types: vec![],
         },
         build: None,
@@ -110,6 +111,7 @@ impl Case {
             arches: vec![d.clone()],
         };
         let opts = CheckOptions {
+            system_map: None,
             arch: Some(d.name.clone()),
             vmlinux: Some(vmlinux),
             symvers,
@@ -478,6 +480,7 @@ fn symvers_alone_is_an_export_source() {
         arches: vec![d.clone()],
     };
     let opts = CheckOptions {
+        system_map: None,
         arch: None,
         vmlinux: None,
         symvers: Some(dir.join("Module.symvers")),
@@ -569,6 +572,7 @@ fn module_exports_from_symvers_resolve() {
         arches: vec![d.clone()],
     };
     let opts = CheckOptions {
+        system_map: None,
         arch: Some(d.name.clone()),
         vmlinux: Some(vmlinux),
         symvers: Some(sv),

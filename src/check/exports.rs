@@ -134,6 +134,9 @@ pub fn check_export_table(
 ) -> Vec<ExportProblem> {
     let refs = References::build(table, symvers, modules);
     let mut out = Vec::new();
+    if let Some(s) = symvers {
+        symvers_membership(table, s, &mut out);
+    }
     for kind in TableKind::ALL {
         let t = table.table(kind);
         let names = &t.names;
@@ -156,9 +159,6 @@ pub fn check_export_table(
             p.slot = Some(i + 1);
             p.symbol = Some(names[i + 1].clone());
             out.push(p);
-        }
-        if let Some(s) = symvers {
-            symvers_membership(kind, names, s, &mut out);
         }
         if !table.modversions || names.is_empty() {
             continue;
@@ -185,7 +185,7 @@ pub fn check_export_table(
             out.push(p);
         }
         // Exports with no __crc_ label of their own (only meaningful when labels exist at all).
-        if !table.crc_labels.is_empty() {
+        if !table.crc_labels.is_empty() && !table.crc_labels_absolute {
             for (i, n) in names.iter().enumerate() {
                 if !table.crc_labels.contains_key(n) {
                     let mut p = ExportProblem::new(
@@ -226,47 +226,67 @@ pub fn check_export_table(
     out
 }
 
-fn symvers_membership(
-    kind: TableKind,
-    names: &[String],
-    s: &Symvers,
-    out: &mut Vec<ExportProblem>,
-) {
-    let want: std::collections::HashSet<&str> = s
-        .entries
-        .iter()
-        .filter(|e| e.module == "vmlinux" && (e.gpl == (kind == TableKind::Gpl)))
-        .map(|e| e.symbol.as_str())
-        .collect();
-    let have: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut missing: Vec<String> = want.difference(&have).map(|s| s.to_string()).collect();
-    let mut extra: Vec<String> = have.difference(&want).map(|s| s.to_string()).collect();
-    missing.sort();
-    extra.sort();
-    for (list, what) in [
-        (
-            missing,
-            "listed in Module.symvers but not exported by vmlinux",
-        ),
-        (extra, "exported by vmlinux but not in Module.symvers"),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        let mut p = ExportProblem::new(
-            ExportProblemKind::SymversMismatch,
-            Severity::Error,
-            kind,
-            format!(
-                "{} {} symbols are {what} (first: {}); do the files belong to the same build?",
-                list.len(),
-                kind.symvers_type(),
-                list[0]
+/// Module.symvers and vmlinux must list the same exports with the same licence side, GPL-only
+/// by table before 7.1 and by `__kflagstab` flag since.
+fn symvers_membership(table: &ExportTable, s: &Symvers, out: &mut Vec<ExportProblem>) {
+    use std::collections::HashSet;
+    for gpl in [false, true] {
+        let want: HashSet<&str> = s
+            .entries
+            .iter()
+            .filter(|e| e.module == "vmlinux" && e.gpl == gpl)
+            .map(|e| e.symbol.as_str())
+            .collect();
+        let have: HashSet<&str> = table
+            .tables()
+            .flat_map(|(k, t)| {
+                t.names
+                    .iter()
+                    .enumerate()
+                    .filter(move |&(i, _)| t.gpl_only(k, i) == gpl)
+                    .map(|(_, n)| n.as_str())
+            })
+            .collect();
+        let mut missing: Vec<String> = want.difference(&have).map(|s| s.to_string()).collect();
+        let mut extra: Vec<String> = have.difference(&want).map(|s| s.to_string()).collect();
+        missing.sort();
+        extra.sort();
+        let kind = if gpl {
+            TableKind::Gpl
+        } else {
+            TableKind::Normal
+        };
+        let label = if table.flagstab {
+            "__ksymtab/__kflagstab".to_string()
+        } else {
+            format!("{}/{}", kind.ksymtab(), kind.kcrctab())
+        };
+        for (list, what) in [
+            (
+                missing,
+                "listed in Module.symvers but not exported by vmlinux",
             ),
-        );
-        p.symbol = Some(list[0].clone());
-        p.symbols = list;
-        out.push(p);
+            (extra, "exported by vmlinux but not in Module.symvers"),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let mut p = ExportProblem::new(
+                ExportProblemKind::SymversMismatch,
+                Severity::Error,
+                kind,
+                format!(
+                    "{} {} symbols are {what} (first: {}); do the files belong to the same build?",
+                    list.len(),
+                    kind.symvers_type(),
+                    list[0]
+                ),
+            );
+            p.table = label.clone();
+            p.symbol = Some(list[0].clone());
+            p.symbols = list;
+            out.push(p);
+        }
     }
 }
 

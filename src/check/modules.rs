@@ -82,7 +82,7 @@ pub fn predict(
     for (i, m) in modules.iter().enumerate() {
         if let Ok(f) = &m.facts {
             for e in &f.exports {
-                let has_crcs = f.has_kcrctab[(e.table == TableKind::Gpl) as usize];
+                let has_crcs = f.has_kcrctab[e.table as usize];
                 providers
                     .entry(e.name.as_str())
                     .or_default()
@@ -272,18 +272,17 @@ fn check_one(
         .is_some_and(|l| GPL_COMPATIBLE.contains(&l));
     for u in &f.undefined {
         let sym = u.name.as_str();
-        let from_kernel = kernel
-            .lookup(sym)
-            .filter(|l| gplok || l.table == TableKind::Normal);
+        let from_kernel = kernel.lookup(sym).filter(|l| gplok || !l.gpl_only);
         let from_module = providers.get(sym).and_then(|ps| {
             ps.iter()
-                .find(|p| p.module != me && (gplok || p.export.table == TableKind::Normal))
+                .find(|p| p.module != me && (gplok || !p.export.gpl_only))
         });
         let (crc, namespace, owner) = match (from_kernel, from_module) {
             (Some(l), _) => (l.crc, l.namespace.map(str::to_string), "kernel".to_string()),
             (None, Some(p)) => {
                 used.push(p.module);
-                let crc = p.has_crcs.then_some(p.export.crc);
+                // Without CONFIG_MODVERSIONS the loader checks no versions at all.
+                let crc = (kernel.modversions && p.has_crcs).then_some(p.export.crc);
                 (
                     crc,
                     p.export.namespace.clone(),
@@ -303,7 +302,7 @@ fn check_one(
                     .warning(),
                 );
                 (
-                    Some(Some(e.crc)),
+                    kernel.modversions.then_some(Some(e.crc)),
                     e.namespace.clone(),
                     format!("module {} (per Module.symvers)", e.module),
                 )
@@ -347,9 +346,13 @@ fn check_one(
             }
         }
         if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
-            if !f.import_ns.contains(&ns) {
+            if !namespace_granted(&ns, &name, &f.import_ns) {
+                let fix = match ns.strip_prefix(MODULE_NS_PREFIX) {
+                    Some(list) => format!("`{sym}` is exported only to the modules {list} (EXPORT_SYMBOL_GPL_FOR_MODULES), and this module is `{name}`"),
+                    None => format!("`{sym}` is exported in namespace {ns}; the module lacks MODULE_IMPORT_NS({ns})"),
+                };
                 problems.push(
-                    Problem::new(Verdict::Namespace, format!("`{sym}` is exported in namespace {ns}; the module lacks MODULE_IMPORT_NS({ns})"))
+                    Problem::new(Verdict::Namespace, fix)
                         .symbol(sym)
                         .says(format!("{name}: module uses symbol ({sym}) from namespace {ns}, but does not import it."))
                         .says(format!("{name}: Unknown symbol {sym} (err -22)")),
@@ -380,6 +383,38 @@ fn check_one(
     used.sort_unstable();
     used.dedup();
     done(problems, used)
+}
+
+/// The namespace of exports limited to named modules (`EXPORT_SYMBOL_GPL_FOR_MODULES`, 6.18).
+const MODULE_NS_PREFIX: &str = "module:";
+
+/// `verify_namespace_is_imported()`: a `module:` namespace is granted by the importing
+/// module's own name (comma-separated patterns, a trailing `*` globs, `-` equals `_`);
+/// any other by an exact `import_ns=` entry.
+fn namespace_granted(ns: &str, module: &str, imports: &[String]) -> bool {
+    if let Some(patterns) = ns.strip_prefix(MODULE_NS_PREFIX) {
+        if module_matches(module, patterns) {
+            return true;
+        }
+    }
+    imports.iter().any(|i| i == ns)
+}
+
+/// `module_match()` of kernel/module/main.c, with `mod_strncmp`'s `-`/`_` equivalence.
+fn module_matches(module: &str, patterns: &str) -> bool {
+    let norm = |b: u8| if b == b'-' { b'_' } else { b };
+    patterns.split(',').filter(|p| !p.is_empty()).any(|p| {
+        let (p, glob) = match p.strip_suffix('*') {
+            Some(stem) => (stem, true),
+            None => (p, false),
+        };
+        let (pb, mb) = (p.as_bytes(), module.as_bytes());
+        (if glob {
+            mb.len() >= pb.len()
+        } else {
+            mb.len() == pb.len()
+        }) && pb.iter().zip(mb).all(|(&a, &b)| norm(a) == norm(b))
+    })
 }
 
 fn module_name(m: &ModuleInput) -> String {
@@ -462,5 +497,36 @@ fn propagate_dependency_failures(reports: &mut [ModuleReport], uses: &[Vec<usize
         if !changed {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_namespaces_are_granted_by_name_like_the_loader() {
+        let none: Vec<String> = vec![];
+        assert!(namespace_granted(
+            "module:kvm,kvm-amd,kvm-intel",
+            "kvm_amd",
+            &none
+        ));
+        assert!(namespace_granted(
+            "module:kvm,kvm-amd,kvm-intel",
+            "kvm",
+            &none
+        ));
+        assert!(!namespace_granted(
+            "module:kvm,kvm-amd,kvm-intel",
+            "kvm_amd2",
+            &none
+        ));
+        assert!(!namespace_granted("module:kvm", "kv", &none));
+        assert!(namespace_granted("module:snd-*", "snd_hda_intel", &none));
+        assert!(!namespace_granted("module:snd-*", "sn", &none));
+        assert!(!namespace_granted("CXL", "cxl_pci", &none));
+        assert!(namespace_granted("CXL", "cxl_pci", &["CXL".to_string()]));
+        assert!(!namespace_granted("module:autofs4", "nfs", &none));
     }
 }

@@ -5,6 +5,7 @@ use super::modules::{predict, wrong_arch_problem, ModuleInput, Policy};
 use super::{ModuleReport, Problem, Verdict};
 use crate::arch::{ArchDescriptor, ArchError, ArchRegistry};
 use crate::elf::exports::{ExportSource, ExportTable};
+use crate::elf::image::{self, KernelImage};
 use crate::elf::module::ElfIdentity;
 use crate::elf::{ElfFile, ModuleFacts, ParseError, Symvers};
 use crate::input::{self, InputError};
@@ -43,6 +44,8 @@ pub enum CheckError {
 pub struct CheckOptions {
     pub arch: Option<String>,
     pub vmlinux: Option<PathBuf>,
+    /// System.map of a raw Image (found beside the image when not given).
+    pub system_map: Option<PathBuf>,
     pub symvers: Option<PathBuf>,
     pub policy: Policy,
     pub paths: Vec<PathBuf>,
@@ -52,6 +55,9 @@ pub struct CheckOptions {
 pub struct KernelInfo {
     pub source: ExportSource,
     pub path: String,
+    /// How the kernel image was unwrapped to be read ("bzImage payload (xz)", …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpacked: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,47 +131,73 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
     let mut arch: Option<&ArchDescriptor> =
         opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
 
+    let mut unpacked = Vec::new();
     let (table, kernel_path) = match &opts.vmlinux {
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux {
+            let raw = std::fs::read(p).map_err(|source| CheckError::ReadVmlinux {
                 path: p.clone(),
                 source,
             })?;
-            let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux {
+            let bad = |m: String| CheckError::Vmlinux {
                 path: p.clone(),
-                source,
-            })?;
-            let id = ElfIdentity::of(&elf);
-            match arch {
-                Some(a) if !a.accepts_elf(id.machine, id.is_64, id.little) => {
-                    return Err(CheckError::Usage(format!(
-                        "{}: vmlinux is e_machine {} ({}-bit, {}-endian), not {}: drop --arch or pick the right one",
-                        p.display(),
-                        id.machine,
-                        if id.is_64 { 64 } else { 32 },
-                        if id.little { "little" } else { "big" },
-                        a.name
-                    )))
-                }
-                Some(_) => {}
-                None => {
-                    arch = Some(registry.by_elf(id.machine, id.is_64, id.little).ok_or_else(|| {
-                        CheckError::Usage(format!(
-                            "{}: no architecture descriptor for e_machine {} ({}-bit): add one under arches/ or pass --arch",
-                            p.display(),
-                            id.machine,
-                            if id.is_64 { 64 } else { 32 }
-                        ))
-                    })?)
-                }
-            }
-            let mut t =
-                ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(|source| {
-                    CheckError::Vmlinux {
+                source: ParseError::Malformed(m),
+            };
+            let mut t = match image::unwrap(raw, &mut unpacked).map_err(bad)? {
+                KernelImage::Elf(bytes) => {
+                    let elf = ElfFile::parse(&bytes).map_err(|source| CheckError::Vmlinux {
                         path: p.clone(),
                         source,
+                    })?;
+                    let id = ElfIdentity::of(&elf);
+                    arch = Some(arch_for_kernel(
+                        arch, registry, p, id.machine, id.is_64, id.little,
+                    )?);
+                    if elf.section("__ksymtab").is_none() && elf.section(".BTF").is_some() {
+                        return Err(bad(
+                            "this is the BTF-only vmlinux that linux-headers ships (type information, \
+                             no code and no export table); give the kernel image instead \
+                             (/boot/vmlinuz-VERSION, or vmlinuz in /usr/lib/modules/VERSION)"
+                                .into(),
+                        ));
                     }
-                })?;
+                    ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
+                        |source| CheckError::Vmlinux {
+                            path: p.clone(),
+                            source,
+                        },
+                    )?
+                }
+                KernelImage::Raw(bytes) => {
+                    let id = image::raw_identity(&bytes).expect("unwrap checked the header");
+                    arch = Some(arch_for_kernel(
+                        arch, registry, p, id.machine, id.is_64, id.little,
+                    )?);
+                    let map_path =
+                        system_map_for(p, opts.system_map.as_deref()).ok_or_else(|| {
+                            bad(format!(
+                            "a raw Image has no ELF headers: its export table is found through the \
+                             kernel's System.map; pass --system-map FILE (none beside {})",
+                            p.display()
+                        ))
+                        })?;
+                    let text = std::fs::read_to_string(&map_path).map_err(|source| {
+                        CheckError::ReadVmlinux {
+                            path: map_path.clone(),
+                            source,
+                        }
+                    })?;
+                    let map = image::parse_system_map(&text);
+                    let elf = image::map_raw(&bytes, &map, id)
+                        .map_err(|m| bad(format!("{}: {m}", map_path.display())))?;
+                    unpacked.push(format!("raw Image mapped through {}", map_path.display()));
+                    ExportTable::from_vmlinux(&elf, arch.map(|a| a.elf.ksymtab)).map_err(
+                        |source| CheckError::Vmlinux {
+                            path: p.clone(),
+                            source,
+                        },
+                    )?
+                }
+            };
             if let Some(sv) = &symvers {
                 t.add_symvers_modules(sv);
             }
@@ -218,6 +250,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         kernel: KernelInfo {
             source: table.source,
             path: kernel_path,
+            unpacked,
             release: table.release.clone(),
             vermagic: table.vermagic.clone(),
             modversions: table.modversions,
@@ -225,7 +258,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         },
         exports: ExportsReport {
             count: table.count(),
-            gpl: table.gpl.names.len(),
+            gpl: table.gpl_count(),
             consistent: export_errors == 0,
             problems: problems.clone(),
         },
@@ -258,6 +291,54 @@ pub fn load_module(p: &Path, arch: &ArchDescriptor) -> ModuleInput {
         stem: input::stem(p),
         facts,
     }
+}
+
+/// The descriptor for a kernel's ELF identity: `--arch` must agree with it, else it is
+/// looked up by `e_machine`, class and byte order.
+fn arch_for_kernel<'r>(
+    given: Option<&'r ArchDescriptor>,
+    registry: &'r ArchRegistry,
+    path: &Path,
+    machine: u16,
+    is_64: bool,
+    little: bool,
+) -> Result<&'r ArchDescriptor, CheckError> {
+    let what = format!(
+        "e_machine {machine} ({}-bit, {}-endian)",
+        if is_64 { 64 } else { 32 },
+        if little { "little" } else { "big" }
+    );
+    match given {
+        Some(a) if !a.accepts_elf(machine, is_64, little) => Err(CheckError::Usage(format!(
+            "{}: the kernel is {what}, not {}: drop --arch or pick the right one",
+            path.display(),
+            a.name
+        ))),
+        Some(a) => Ok(a),
+        None => registry.by_elf(machine, is_64, little).ok_or_else(|| {
+            CheckError::Usage(format!(
+                "{}: no architecture descriptor for {what}: add one under arches/ (see arches/README.md) or pass --arch",
+                path.display()
+            ))
+        }),
+    }
+}
+
+/// System.map beside an image: `System.map`, or `System.map-VERSION` for `vmlinuz-VERSION`
+/// (the /boot layout).
+fn system_map_for(image: &Path, given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(g) = given {
+        return Some(g.to_path_buf());
+    }
+    let dir = image.parent().unwrap_or(Path::new("."));
+    let name = image.file_name()?.to_string_lossy().into_owned();
+    let mut candidates = vec![dir.join("System.map")];
+    for prefix in ["vmlinuz-", "vmlinux-", "Image-"] {
+        if let Some(v) = name.strip_prefix(prefix) {
+            candidates.push(dir.join(format!("System.map-{v}")));
+        }
+    }
+    candidates.into_iter().find(|c| c.is_file())
 }
 
 fn infer_arch_from_modules<'r>(

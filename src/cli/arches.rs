@@ -9,7 +9,7 @@ pub struct ArchesArgs {}
 
 pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     println!(
-        "{:10} {:8} {:26} {:24} notes",
+        "{:10} {:9} {:26} {:24} notes",
         "arch", "ARCH=", "toolchain", "emulator"
     );
     for d in &registry.arches {
@@ -32,7 +32,7 @@ pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .map(|s| s.split(". ").next().unwrap_or(s))
             .unwrap_or("");
         println!(
-            "{:10} {:8} {:26} {:24} {}",
+            "{:10} {:9} {:26} {:24} {}",
             d.name, d.kernel_arch, tool, emu, notes
         );
     }

@@ -100,6 +100,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         arches: vec![arch.clone()],
     };
     let copts = CheckOptions {
+        system_map: None,
         arch: Some(arch.name.clone()),
         vmlinux: Some(art.vmlinux.clone()),
         symvers: Some(art.module_symvers.clone()),

@@ -17,16 +17,21 @@ pub enum Format {
 #[command(
     after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
 modverify check --vmlinux vmlinux --symvers Module.symvers --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
-modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n\n\
+modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n  \
+modverify check --vmlinux /boot/vmlinuz-$(uname -r) /lib/modules/$(uname -r)/kernel\n\n\
 Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run."
 )]
 pub struct CheckArgs {
     /// Target architecture (default: inferred from vmlinux or the modules)
     #[arg(long)]
     pub arch: Option<String>,
-    /// The kernel's ELF image (stripped is fine); a vmlinuz needs scripts/extract-vmlinux first
+    /// The kernel: an ELF vmlinux (stripped is fine) or the boot image as shipped (x86
+    /// bzImage, EFI zboot, gzip/xz/zstd-compressed, arm64/riscv Image with its System.map)
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
+    /// System.map for a raw Image (default: System.map or System.map-VERSION beside it)
+    #[arg(long, value_name = "FILE")]
+    pub system_map: Option<PathBuf>,
     /// Module.symvers: cross-checked against vmlinux, or the export source when there is no vmlinux
     #[arg(long, value_name = "FILE")]
     pub symvers: Option<PathBuf>,
@@ -50,6 +55,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut opts = CheckOptions {
         arch: a.arch,
         vmlinux: a.vmlinux,
+        system_map: a.system_map,
         symvers: a.symvers,
         policy: a.policy,
         paths: a.paths,

@@ -10,32 +10,75 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum TableKind {
-    /// `__ksymtab` / `__kcrctab` (EXPORT_SYMBOL)
+    /// `__ksymtab` / `__kcrctab` (EXPORT_SYMBOL; since 7.1 every export, GPL-only ones
+    /// flagged in `__kflagstab`)
     Normal,
-    /// `__ksymtab_gpl` / `__kcrctab_gpl` (EXPORT_SYMBOL_GPL)
+    /// `__ksymtab_gpl` / `__kcrctab_gpl` (EXPORT_SYMBOL_GPL, until 7.0)
     Gpl,
+    /// `__ksymtab_gpl_future` (EXPORT_SYMBOL_GPL_FUTURE, until 5.11)
+    GplFuture,
+    /// `__ksymtab_unused` (EXPORT_UNUSED_SYMBOL, CONFIG_UNUSED_SYMBOLS, until 5.11)
+    Unused,
+    /// `__ksymtab_unused_gpl` (EXPORT_UNUSED_SYMBOL_GPL, until 5.11)
+    UnusedGpl,
 }
 
 impl TableKind {
-    pub const ALL: [TableKind; 2] = [TableKind::Normal, TableKind::Gpl];
+    /// In `find_symbol()`'s search order (`kernel/module.c` before 5.12).
+    pub const ALL: [TableKind; 5] = [
+        TableKind::Normal,
+        TableKind::Gpl,
+        TableKind::GplFuture,
+        TableKind::Unused,
+        TableKind::UnusedGpl,
+    ];
     pub fn ksymtab(self) -> &'static str {
         match self {
             TableKind::Normal => "__ksymtab",
             TableKind::Gpl => "__ksymtab_gpl",
+            TableKind::GplFuture => "__ksymtab_gpl_future",
+            TableKind::Unused => "__ksymtab_unused",
+            TableKind::UnusedGpl => "__ksymtab_unused_gpl",
         }
     }
     pub fn kcrctab(self) -> &'static str {
         match self {
             TableKind::Normal => "__kcrctab",
             TableKind::Gpl => "__kcrctab_gpl",
+            TableKind::GplFuture => "__kcrctab_gpl_future",
+            TableKind::Unused => "__kcrctab_unused",
+            TableKind::UnusedGpl => "__kcrctab_unused_gpl",
         }
+    }
+    /// Whether the whole table is GPL-only (`find_symbol` skips it when `!gplok`).
+    pub fn gpl_only(self) -> bool {
+        matches!(self, TableKind::Gpl | TableKind::UnusedGpl)
     }
     pub fn symvers_type(self) -> &'static str {
         match self {
             TableKind::Normal => "EXPORT_SYMBOL",
             TableKind::Gpl => "EXPORT_SYMBOL_GPL",
+            TableKind::GplFuture => "EXPORT_SYMBOL_GPL_FUTURE",
+            TableKind::Unused => "EXPORT_UNUSED_SYMBOL",
+            TableKind::UnusedGpl => "EXPORT_UNUSED_SYMBOL_GPL",
         }
     }
+}
+
+/// `__kflagstab` bit for a GPL-only export (`enum ksym_flags`, include/linux/module_symbol.h, 7.1).
+pub const KSYM_FLAG_GPL_ONLY: u8 = 1;
+
+/// How a `__kcrctab` slot holds its CRC; read from the file, never from a version string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrcSlots {
+    /// A 32-bit CRC per slot (4.10 and later).
+    U32,
+    /// `unsigned long` slots (4.9 and before; 8 bytes on 64-bit kernels).
+    Word,
+    /// `CONFIG_MODULE_REL_CRCS` (ppc64/s390 relocatable, 4.10-5.18): the slot holds the
+    /// offset from itself to the CRC.
+    Relative,
 }
 
 /// One `__ksymtab*` table and its CRC table.
@@ -46,9 +89,22 @@ pub struct KsymTable {
     pub namespaces: Vec<Option<String>>,
     /// The raw `__kcrctab*` slots, as many as the section holds.
     pub crc_slots: Vec<u32>,
-    /// For entry i, the u32 the kernel reads at `__kcrctab + 4*i`, even past the table's end
-    /// (`None` where that address is not in the file).
+    /// For entry i, the CRC the kernel reads through `__kcrctab` slot i, even past the
+    /// table's end (`None` where that address is not in the file).
     pub effective_crcs: Vec<Option<u32>>,
+    /// `__kflagstab` bytes (7.1+), one per entry; empty before 7.1.
+    pub flags: Vec<u8>,
+}
+
+impl KsymTable {
+    /// Whether entry i is GPL-only: by its table before 7.1, by its flag byte since.
+    pub fn gpl_only(&self, kind: TableKind, i: usize) -> bool {
+        kind.gpl_only()
+            || self
+                .flags
+                .get(i)
+                .is_some_and(|f| f & KSYM_FLAG_GPL_ONLY != 0)
+    }
 }
 
 /// A `__crc_<sym>` label from `.symtab`: where modpost put that symbol's CRC.
@@ -75,10 +131,17 @@ pub struct ExportTable {
     pub layout: Option<KsymtabLayout>,
     /// Entries per `struct kernel_symbol`: 3 since v5.4 (namespace), 2 before.
     pub fields: usize,
-    pub normal: KsymTable,
-    pub gpl: KsymTable,
+    /// One table per [`TableKind`], in `TableKind::ALL` order (absent ones empty).
+    tables: [KsymTable; 5],
+    /// Whether `__kflagstab` carries the GPL-only bit (7.1+: one merged `__ksymtab`).
+    pub flagstab: bool,
     /// Whether the kernel has CRC tables at all (`CONFIG_MODVERSIONS`).
     pub modversions: bool,
+    /// How the CRC slots hold their CRCs (when `modversions`).
+    pub crc_slots: CrcSlots,
+    /// Whether the `__crc_*` labels are absolute symbols whose value is the CRC (before
+    /// 5.19), rather than labels on the slots themselves.
+    pub crc_labels_absolute: bool,
     pub release: Option<String>,
     pub vermagic: Option<String>,
     /// `__crc_*` labels when vmlinux still has a symbol table.
@@ -96,18 +159,36 @@ pub struct Lookup<'t> {
     pub namespace: Option<&'t str>,
     /// `None`: no CRC table (check skipped by the kernel). `Some(None)`: unreadable slot.
     pub crc: Option<Option<u32>>,
+    /// GPL-only: by its table before 7.1, by its `__kflagstab` byte since.
+    pub gpl_only: bool,
 }
 
 impl ExportTable {
     pub fn table(&self, kind: TableKind) -> &KsymTable {
-        match kind {
-            TableKind::Normal => &self.normal,
-            TableKind::Gpl => &self.gpl,
-        }
+        &self.tables[kind as usize]
+    }
+
+    pub fn table_mut(&mut self, kind: TableKind) -> &mut KsymTable {
+        &mut self.tables[kind as usize]
+    }
+
+    /// The tables that hold entries, with their kind.
+    pub fn tables(&self) -> impl Iterator<Item = (TableKind, &KsymTable)> {
+        TableKind::ALL
+            .into_iter()
+            .map(|k| (k, self.table(k)))
+            .filter(|(_, t)| !t.names.is_empty())
     }
 
     pub fn count(&self) -> usize {
-        self.normal.names.len() + self.gpl.names.len()
+        self.tables.iter().map(|t| t.names.len()).sum()
+    }
+
+    /// GPL-only exports, whether by table or by flag.
+    pub fn gpl_count(&self) -> usize {
+        self.tables()
+            .map(|(k, t)| (0..t.names.len()).filter(|&i| t.gpl_only(k, i)).count())
+            .sum()
     }
 
     /// The kernel's `find_symbol` over vmlinux: the normal table first, then the GPL one.
@@ -121,13 +202,15 @@ impl ExportTable {
             crc: self
                 .modversions
                 .then(|| t.effective_crcs.get(index).copied().flatten()),
+            gpl_only: t.gpl_only(table, index),
         })
     }
 
     fn build_index(&mut self) {
         let mut index = HashMap::with_capacity(self.count());
-        // Insert GPL first so a (buggy) duplicate in the normal table wins, as in find_symbol.
-        for kind in [TableKind::Gpl, TableKind::Normal] {
+        // Insert in reverse search order so a (buggy) duplicate in an earlier table wins,
+        // as in find_symbol.
+        for kind in TableKind::ALL.into_iter().rev() {
             for (i, n) in self.table(kind).names.iter().enumerate() {
                 index.insert(n.clone(), (kind, i));
             }
@@ -135,13 +218,18 @@ impl ExportTable {
         self.index = index;
     }
 
-    /// Decodes the export table of a final-linked vmlinux (stripped or not).
-    /// `layout` is the descriptor's expectation; the other layouts are tried if it does not fit.
+    /// Decodes the export table of a final-linked vmlinux (stripped or not), or of a raw
+    /// image mapped through System.map (see [`super::image`]).
+    /// `layout` is the descriptor's expectation; the other layouts are tried if it does not
+    /// fit, so a kernel from before PREL32 (4.19) or namespaces (5.4) is read by its sizes.
     pub fn from_vmlinux(
         elf: &ElfFile<'_>,
         layout: Option<KsymtabLayout>,
     ) -> Result<Self, ParseError> {
-        if elf.section("__ksymtab").is_none() && elf.section("__ksymtab_gpl").is_none() {
+        if !TableKind::ALL
+            .iter()
+            .any(|k| elf.section(k.ksymtab()).is_some())
+        {
             return Err(ParseError::Malformed(
                 "no __ksymtab section: this is not a vmlinux ELF (a compressed vmlinuz/bzImage needs \
                  scripts/extract-vmlinux first), or the kernel was built without modules"
@@ -165,13 +253,14 @@ impl ExportTable {
         let mut last_err = None;
         for (layout, fields) in candidates {
             match decode_tables(elf, layout, fields) {
-                Ok((normal, gpl)) => {
-                    let modversions = elf
-                        .section("__kcrctab")
-                        .into_iter()
-                        .chain(elf.section("__kcrctab_gpl"))
-                        .any(|s| s.shdr.sh_size > 0);
+                Ok(mut tables) => {
+                    let modversions = TableKind::ALL
+                        .iter()
+                        .any(|k| elf.section(k.kcrctab()).is_some_and(|s| s.shdr.sh_size > 0));
+                    let crc_slots = read_crc_slots(elf, &mut tables);
+                    let flagstab = read_flagstab(elf, &mut tables[TableKind::Normal as usize])?;
                     let (release, vermagic) = find_vermagic(elf.bytes);
+                    let (crc_labels, crc_labels_absolute) = crc_labels(elf, &tables)?;
                     let mut t = ExportTable {
                         source: ExportSource::Vmlinux,
                         machine: Some(elf.header.e_machine),
@@ -179,12 +268,14 @@ impl ExportTable {
                         little: elf.little(),
                         layout: Some(layout),
                         fields,
-                        normal,
-                        gpl,
+                        tables,
+                        flagstab,
                         modversions,
+                        crc_slots,
+                        crc_labels_absolute,
                         release,
                         vermagic,
-                        crc_labels: crc_labels(elf)?,
+                        crc_labels,
                         index: HashMap::new(),
                         symvers_modules: HashMap::new(),
                     };
@@ -199,21 +290,28 @@ impl ExportTable {
 
     /// An export table taken from Module.symvers alone: the vmlinux rows, in the strcmp order
     /// the linker gives them, each with its own CRC (no index shift can be seen this way).
+    /// A kernel without MODVERSIONS writes every CRC as 0: then there are no CRCs to check.
     pub fn from_symvers(symvers: &Symvers) -> Self {
-        let mut normal = KsymTable::default();
-        let mut gpl = KsymTable::default();
+        let mut tables: [KsymTable; 5] = Default::default();
         let mut rows: Vec<_> = symvers
             .entries
             .iter()
             .filter(|e| e.module == "vmlinux")
             .collect();
         rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
+        let modversions = rows.iter().any(|r| r.crc != 0);
         for r in rows {
-            let t = if r.gpl { &mut gpl } else { &mut normal };
+            let t = &mut tables[if r.gpl {
+                TableKind::Gpl
+            } else {
+                TableKind::Normal
+            } as usize];
             t.names.push(r.symbol.clone());
             t.namespaces.push(r.namespace.clone());
-            t.crc_slots.push(r.crc);
-            t.effective_crcs.push(Some(r.crc));
+            if modversions {
+                t.crc_slots.push(r.crc);
+                t.effective_crcs.push(Some(r.crc));
+            }
         }
         let mut t = ExportTable {
             source: ExportSource::Symvers,
@@ -222,9 +320,11 @@ impl ExportTable {
             little: true,
             layout: None,
             fields: 3,
-            normal,
-            gpl,
-            modversions: true,
+            tables,
+            flagstab: false,
+            modversions,
+            crc_slots: CrcSlots::U32,
+            crc_labels_absolute: false,
             release: None,
             vermagic: None,
             crc_labels: HashMap::new(),
@@ -257,91 +357,154 @@ fn decode_tables(
     elf: &ElfFile<'_>,
     layout: KsymtabLayout,
     fields: usize,
-) -> Result<(KsymTable, KsymTable), ParseError> {
+) -> Result<[KsymTable; 5], ParseError> {
     let strings = elf.section("__ksymtab_strings");
-    let mut out = Vec::new();
+    let mut out: [KsymTable; 5] = Default::default();
     for kind in TableKind::ALL {
-        let mut t = KsymTable::default();
-        if let Some(sec) = elf.section(kind.ksymtab()) {
-            let data = elf.data(sec)?;
-            let fsize = match layout {
-                KsymtabLayout::Prel32 => 4,
-                KsymtabLayout::Absolute => elf.word(),
-            };
-            let esize = fsize * fields;
-            if data.len() % esize != 0 {
-                return Err(ParseError::Malformed(format!(
-                    "{} is {} bytes, not a multiple of the {esize}-byte entry",
-                    kind.ksymtab(),
-                    data.len()
-                )));
-            }
-            let n = data.len() / esize;
-            t.names.reserve(n);
-            for i in 0..n {
-                let field = |f: usize| -> Option<u64> {
-                    let off = i * esize + f * fsize;
-                    match layout {
-                        KsymtabLayout::Absolute => elf.read_word(data, off),
-                        KsymtabLayout::Prel32 => {
-                            let rel = elf.read_i32(data, off)?;
-                            if rel == 0 && f == 2 {
-                                return Some(0);
-                            }
-                            Some(
-                                sec.shdr
-                                    .sh_addr
-                                    .wrapping_add(off as u64)
-                                    .wrapping_add(rel as i64 as u64),
-                            )
+        let t = &mut out[kind as usize];
+        let Some(sec) = elf.section(kind.ksymtab()) else {
+            continue;
+        };
+        let data = elf.data(sec)?;
+        let fsize = match layout {
+            KsymtabLayout::Prel32 => 4,
+            KsymtabLayout::Absolute => elf.word(),
+        };
+        let esize = fsize * fields;
+        if data.len() % esize != 0 {
+            return Err(ParseError::Malformed(format!(
+                "{} is {} bytes, not a multiple of the {esize}-byte entry",
+                kind.ksymtab(),
+                data.len()
+            )));
+        }
+        let n = data.len() / esize;
+        t.names.reserve(n);
+        for i in 0..n {
+            let field = |f: usize| -> Option<u64> {
+                let off = i * esize + f * fsize;
+                match layout {
+                    KsymtabLayout::Absolute => elf.read_word(data, off),
+                    KsymtabLayout::Prel32 => {
+                        let rel = elf.read_i32(data, off)?;
+                        if rel == 0 && f == 2 {
+                            return Some(0);
                         }
+                        Some(
+                            sec.shdr
+                                .sh_addr
+                                .wrapping_add(off as u64)
+                                .wrapping_add(rel as i64 as u64),
+                        )
                     }
+                }
+            };
+            let bad = || {
+                ParseError::Malformed(format!(
+                    "{} entry {i}: name does not point at a string",
+                    kind.ksymtab()
+                ))
+            };
+            let name_addr = field(1).ok_or_else(bad)?;
+            let name = va_cstr(elf, strings, name_addr)
+                .filter(|n| is_symbol_name(n))
+                .ok_or_else(bad)?;
+            let ns = if fields == 3 {
+                match field(2) {
+                    Some(0) | None => None,
+                    Some(a) => Some(va_cstr(elf, strings, a).ok_or_else(|| {
+                        ParseError::Malformed(format!(
+                            "{} entry {i} ({name}): bad namespace pointer",
+                            kind.ksymtab()
+                        ))
+                    })?),
+                }
+            } else {
+                None
+            };
+            t.names.push(name.to_string());
+            t.namespaces
+                .push(ns.filter(|s| !s.is_empty()).map(str::to_string));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every `__kcrctab*` slot and, for each export, the CRC the kernel reads through it.
+/// The slot format comes from the file: `unsigned long` slots make the table one word per
+/// export (4.9 and before); self-relative slots (`CONFIG_MODULE_REL_CRCS`) all point into
+/// the image, which raw CRCs practically never do.
+fn read_crc_slots(elf: &ElfFile<'_>, tables: &mut [KsymTable; 5]) -> CrcSlots {
+    let secs: Vec<_> = TableKind::ALL
+        .iter()
+        .map(|k| elf.section(k.kcrctab()).filter(|s| s.shdr.sh_size > 0))
+        .collect();
+    let word = elf.word() as u64;
+    let entries: u64 = tables.iter().map(|t| t.names.len() as u64).sum();
+    let bytes: u64 = secs.iter().flatten().map(|s| s.shdr.sh_size).sum();
+    let format = if word == 8 && entries > 0 && bytes == 8 * entries {
+        CrcSlots::Word
+    } else {
+        let (mut nonzero, mut inside) = (0usize, 0usize);
+        for (k, sec) in secs.iter().enumerate() {
+            let Some(sec) = sec else { continue };
+            let Ok(data) = elf.data(sec) else { continue };
+            for i in 0..(data.len() / 4).min(tables[k].names.len()).min(256) {
+                let Some(v) = elf.read_i32(data, i * 4).filter(|&v| v != 0) else {
+                    continue;
                 };
-                let bad = || {
-                    ParseError::Malformed(format!(
-                        "{} entry {i}: name does not point at a string",
-                        kind.ksymtab()
-                    ))
-                };
-                let name_addr = field(1).ok_or_else(bad)?;
-                let name = va_cstr(elf, strings, name_addr)
-                    .filter(|n| is_symbol_name(n))
-                    .ok_or_else(bad)?;
-                let ns = if fields == 3 {
-                    match field(2) {
-                        Some(0) | None => None,
-                        Some(a) => Some(va_cstr(elf, strings, a).ok_or_else(|| {
-                            ParseError::Malformed(format!(
-                                "{} entry {i} ({name}): bad namespace pointer",
-                                kind.ksymtab()
-                            ))
-                        })?),
-                    }
-                } else {
-                    None
-                };
-                t.names.push(name.to_string());
-                t.namespaces
-                    .push(ns.filter(|s| !s.is_empty()).map(str::to_string));
+                nonzero += 1;
+                let target = sec
+                    .shdr
+                    .sh_addr
+                    .wrapping_add(4 * i as u64)
+                    .wrapping_add(v as i64 as u64);
+                if elf.va_slice(target, 4).is_some() {
+                    inside += 1;
+                }
             }
         }
-        if let Some(sec) = elf.section(kind.kcrctab()).filter(|s| s.shdr.sh_size > 0) {
-            let data = elf.data(sec)?;
-            t.crc_slots = (0..data.len() / 4)
-                .filter_map(|i| elf.read_u32(data, i * 4))
-                .collect();
-            t.effective_crcs = (0..t.names.len())
-                .map(|i| {
-                    let addr = sec.shdr.sh_addr.wrapping_add(4 * i as u64);
-                    elf.va_slice(addr, 4).and_then(|b| elf.read_u32(b, 0))
-                })
-                .collect();
+        if nonzero >= 4 && inside * 10 >= nonzero * 9 {
+            CrcSlots::Relative
+        } else {
+            CrcSlots::U32
         }
-        out.push(t);
+    };
+    let size = if format == CrcSlots::Word { 8 } else { 4 };
+    for (k, sec) in secs.iter().enumerate() {
+        let Some(sec) = sec else { continue };
+        let Ok(data) = elf.data(sec) else { continue };
+        let t = &mut tables[k];
+        let read = |slot_addr: u64| -> Option<u32> {
+            let b = elf.va_slice(slot_addr, size)?;
+            match format {
+                CrcSlots::U32 => elf.read_u32(b, 0),
+                CrcSlots::Word => elf.read_word(b, 0).map(|w| w as u32),
+                CrcSlots::Relative => {
+                    let v = elf.read_i32(b, 0)?;
+                    let at = slot_addr.wrapping_add(v as i64 as u64);
+                    elf.va_slice(at, 4).and_then(|c| elf.read_u32(c, 0))
+                }
+            }
+        };
+        t.crc_slots = (0..data.len() / size as usize)
+            .filter_map(|i| read(sec.shdr.sh_addr + size * i as u64))
+            .collect();
+        t.effective_crcs = (0..t.names.len())
+            .map(|i| read(sec.shdr.sh_addr.wrapping_add(size * i as u64)))
+            .collect();
     }
-    let gpl = out.pop().unwrap_or_default();
-    let normal = out.pop().unwrap_or_default();
-    Ok((normal, gpl))
+    format
+}
+
+/// 7.1's `__kflagstab`: one byte per `__ksymtab` entry. Returns whether it was there.
+fn read_flagstab(elf: &ElfFile<'_>, normal: &mut KsymTable) -> Result<bool, ParseError> {
+    let Some(sec) = elf.section("__kflagstab") else {
+        return Ok(false);
+    };
+    let data = elf.data(sec)?;
+    normal.flags = data.to_vec();
+    Ok(true)
 }
 
 /// Export names are C identifiers (plus `.` on some arches); anything else means a wrong layout.
@@ -371,24 +534,57 @@ fn va_cstr<'a>(
     super::cstr_at(data, (addr - sec.shdr.sh_addr) as usize)
 }
 
-fn crc_labels(elf: &ElfFile<'_>) -> Result<HashMap<String, CrcLabel>, ParseError> {
+/// `__crc_<sym>` labels from `.symtab`, and whether they are absolute symbols.
+/// Since 5.19 each labels its symbol's slot; before, each is an absolute symbol whose value
+/// is the CRC itself (the slot was filled by the linker from it), or with REL_CRCS a label on
+/// the CRC the slot points at.
+fn crc_labels(
+    elf: &ElfFile<'_>,
+    tables: &[KsymTable; 5],
+) -> Result<(HashMap<String, CrcLabel>, bool), ParseError> {
     let mut out = HashMap::new();
     let Some(syms) = elf.symbols()? else {
-        return Ok(out);
+        return Ok((out, false));
     };
-    let tables: Vec<_> = TableKind::ALL
+    let crctabs: Vec<_> = TableKind::ALL
         .iter()
         .filter_map(|&k| elf.section(k.kcrctab()).map(|s| (k, s)))
         .collect();
+    let mut absolute = 0usize;
+    let mut position: Option<HashMap<&str, (TableKind, usize)>> = None;
     for s in syms {
         let Some(name) = s.name.strip_prefix("__crc_") else {
             continue;
         };
-        if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
-            // Before v5.19 a CRC was an absolute symbol whose value is the CRC.
+        let in_crctab = crctabs.iter().any(|(_, sec)| sec.index == s.shndx);
+        if !in_crctab {
+            // Before 5.19: an absolute symbol whose value is the CRC, or (REL_CRCS) a label
+            // on the CRC in .rodata that the slot points at.
+            let crc = if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
+                Some(s.value as u32)
+            } else {
+                elf.va_slice(s.value, 4).and_then(|b| elf.read_u32(b, 0))
+            };
+            let Some(crc) = crc else { continue };
+            absolute += 1;
+            let pos = position.get_or_insert_with(|| {
+                TableKind::ALL
+                    .iter()
+                    .flat_map(|&k| {
+                        tables[k as usize]
+                            .names
+                            .iter()
+                            .enumerate()
+                            .map(move |(i, n)| (n.as_str(), (k, i)))
+                    })
+                    .collect()
+            });
+            if let Some(&(table, slot)) = pos.get(name) {
+                out.insert(name.to_string(), CrcLabel { table, slot, crc });
+            }
             continue;
         }
-        let Some(&(table, sec)) = tables.iter().find(|(_, sec)| sec.index == s.shndx) else {
+        let Some(&(table, sec)) = crctabs.iter().find(|(_, sec)| sec.index == s.shndx) else {
             continue;
         };
         let off = s.value.wrapping_sub(sec.shdr.sh_addr);
@@ -407,7 +603,8 @@ fn crc_labels(elf: &ElfFile<'_>) -> Result<HashMap<String, CrcLabel>, ParseError
             },
         );
     }
-    Ok(out)
+    let abs = absolute > 0 && absolute * 2 >= out.len();
+    Ok((out, abs))
 }
 
 /// Finds `UTS_RELEASE` from the `Linux version` banner, then the kernel's `vermagic[]` string:

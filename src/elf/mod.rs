@@ -3,6 +3,7 @@
 //! `reader` is a bounds-checked view over goblin's headers; `exports` decodes a vmlinux
 //! export table; `module` reads the facts of one `.ko`; `symvers` parses Module.symvers.
 pub mod exports;
+pub mod image;
 pub mod module;
 pub mod reader;
 pub mod symvers;

@@ -34,6 +34,8 @@ pub struct ModuleExport {
     pub table: TableKind,
     pub index: usize,
     pub namespace: Option<String>,
+    /// GPL-only: by its table before 7.1, by its `__kflagstab` byte since.
+    pub gpl_only: bool,
     /// The CRC slot the kernel reads for this export (`None`: no CRC table or past its end).
     pub crc: Option<u32>,
     /// The CRC at this symbol's own `__crc_<name>` label, when the symbol table has it.
@@ -80,7 +82,8 @@ pub struct ModuleFacts {
     pub versions_format: VersionsFormat,
     pub undefined: Vec<UndefSymbol>,
     pub exports: Vec<ModuleExport>,
-    pub has_kcrctab: [bool; 2],
+    /// Per [`TableKind`] (in `TableKind::ALL` order): whether the module has that CRC table.
+    pub has_kcrctab: [bool; 5],
     /// Symbols the loader rejects outright (`SHN_COMMON`, invalid section index).
     pub bad_symbols: Vec<String>,
 }
@@ -152,7 +155,7 @@ impl ModuleFacts {
         }
         let softdep_pre = all("softdep").iter().flat_map(|v| softdep_pre(v)).collect();
         let mut exports = Vec::new();
-        let mut has_kcrctab = [false; 2];
+        let mut has_kcrctab = [false; 5];
         for (k, kind) in TableKind::ALL.into_iter().enumerate() {
             has_kcrctab[k] = elf
                 .section(kind.kcrctab())
@@ -268,7 +271,9 @@ fn read_versions(
 }
 
 /// A module's own exports. Names come from the `__ksymtab*` relocations, as the loader sees
-/// them; the `__ksymtab_<name>` labels fill in where a relocation is missing.
+/// them; the `__ksymtab_<name>` labels fill in where a relocation is missing. The entry
+/// layout (PREL32 or absolute, with or without the 5.4 namespace field) is read from where
+/// the name relocations or labels fall, not assumed.
 fn read_exports(
     elf: &ElfFile<'_>,
     facts: &ElfFacts,
@@ -278,42 +283,39 @@ fn read_exports(
     let Some(sec) = elf.section(kind.ksymtab()) else {
         return Ok(Vec::new());
     };
+    if sec.shdr.sh_size == 0 {
+        return Ok(Vec::new());
+    }
     let data = elf.data(sec)?;
-    let fsize = match facts.ksymtab {
-        KsymtabLayout::Prel32 => 4,
-        KsymtabLayout::Absolute => elf.word(),
+    let relocs = if symbols.is_some() {
+        elf.relocations_for(sec.index, facts)?
+    } else {
+        Vec::new()
     };
-    let esize = fsize * 3;
+    let labels: Vec<(u64, &str)> = symbols
+        .into_iter()
+        .flatten()
+        .filter(|s| s.shndx == sec.index)
+        .filter_map(|s| Some((s.value, s.name.strip_prefix("__ksymtab_")?)))
+        .collect();
+    let (fsize, fields) = entry_layout(elf, facts, data.len(), &relocs, &labels);
+    let esize = fsize * fields;
     let n = data.len() / esize;
     if n == 0 {
         return Ok(Vec::new());
     }
     let mut names: Vec<Option<String>> = vec![None; n];
     let mut namespaces: Vec<Option<String>> = vec![None; n];
-    let mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
     if let Some(syms) = symbols {
-        for r in elf.relocations_for(sec.index, mask)? {
+        for r in &relocs {
             let (i, field) = (
                 (r.offset as usize) / esize,
                 (r.offset as usize) % esize / fsize,
             );
-            if i >= n || field == 0 {
+            if i >= n || field == 0 || (r.offset as usize) % fsize != 0 {
                 continue;
             }
-            let Some(sym) = syms.get(r.sym) else { continue };
-            let addend = match r.addend {
-                Some(a) => a,
-                None if fsize == 4 => elf.read_i32(data, r.offset as usize).unwrap_or(0) as i64,
-                None => elf.read_word(data, r.offset as usize).unwrap_or(0) as i64,
-            };
-            let Some(target) = elf.sections.get(sym.shndx) else {
-                continue;
-            };
-            let Ok(tdata) = elf.data(target) else {
-                continue;
-            };
-            let off = sym.value.wrapping_add(addend as u64) as usize;
-            let Some(s) = super::cstr_at(tdata, off) else {
+            let Some(s) = reloc_target_str(elf, syms, r, data, fsize) else {
                 continue;
             };
             match field {
@@ -321,31 +323,18 @@ fn read_exports(
                 _ => namespaces[i] = Some(s.to_string()).filter(|s| !s.is_empty()),
             }
         }
-        for s in syms {
-            if let Some(x) = s.name.strip_prefix("__ksymtab_") {
-                if s.shndx == sec.index {
-                    let i = s.value as usize / esize;
-                    if i < n && names[i].is_none() {
-                        names[i] = Some(x.to_string());
-                    }
-                }
+        for &(value, x) in &labels {
+            let i = value as usize / esize;
+            if i < n && names[i].is_none() {
+                names[i] = Some(x.to_string());
             }
         }
     }
-    let crcsec = elf.section(kind.kcrctab()).filter(|s| s.shdr.sh_size > 0);
-    let crcdata = crcsec.map(|s| elf.data(s)).transpose()?;
-    let labels: std::collections::HashMap<&str, u32> = match (symbols, crcsec, crcdata) {
-        (Some(syms), Some(cs), Some(cd)) => syms
-            .iter()
-            .filter(|s| s.shndx == cs.index)
-            .filter_map(|s| {
-                Some((
-                    s.name.strip_prefix("__crc_")?,
-                    elf.read_u32(cd, s.value as usize)?,
-                ))
-            })
-            .collect(),
-        _ => Default::default(),
+    let crcs = module_crc_slots(elf, facts, kind, symbols, n)?;
+    let flags = if kind == TableKind::Normal {
+        elf.section_data("__kflagstab")?.unwrap_or(&[])
+    } else {
+        &[]
     };
     let mut out = Vec::with_capacity(n);
     for (i, (name, namespace)) in names.into_iter().zip(namespaces).enumerate() {
@@ -356,13 +345,167 @@ fn read_exports(
             )));
         };
         out.push(ModuleExport {
-            crc: crcdata.and_then(|d| elf.read_u32(d, i * 4)),
-            label_crc: labels.get(name.as_str()).copied(),
+            crc: crcs.slots.get(i).copied().flatten(),
+            label_crc: crcs.labels.get(name.as_str()).copied(),
+            gpl_only: kind.gpl_only()
+                || flags
+                    .get(i)
+                    .is_some_and(|f| f & super::exports::KSYM_FLAG_GPL_ONLY != 0),
             name,
             table: kind,
             index: i,
             namespace,
         });
+    }
+    Ok(out)
+}
+
+/// The string a relocation points at: S + A inside the symbol's section.
+fn reloc_target_str<'a>(
+    elf: &ElfFile<'a>,
+    syms: &[Symbol<'_>],
+    r: &super::reader::Relocation,
+    data: &[u8],
+    fsize: usize,
+) -> Option<&'a str> {
+    let sym = syms.get(r.sym)?;
+    let addend = match r.addend {
+        Some(a) => a,
+        None if fsize == 4 => elf.read_i32(data, r.offset as usize).unwrap_or(0) as i64,
+        None => elf.read_word(data, r.offset as usize).unwrap_or(0) as i64,
+    };
+    let target = elf.sections.get(sym.shndx)?;
+    let tdata = elf.data(target).ok()?;
+    let off = sym.value.wrapping_add(addend as u64) as usize;
+    super::cstr_at(tdata, off)
+}
+
+/// (field size, fields per entry) of a module's `struct kernel_symbol`: 3 fields since 5.4,
+/// 2 before; 4-byte fields for PREL32, a word for absolute pointers. Each entry has one name,
+/// at field 1: the layout is the one under which every entry has its name relocation (or its
+/// `__ksymtab_<name>` label at an entry boundary). The descriptor's layout breaks ties.
+fn entry_layout(
+    elf: &ElfFile<'_>,
+    facts: &ElfFacts,
+    size: usize,
+    relocs: &[super::reader::Relocation],
+    labels: &[(u64, &str)],
+) -> (usize, usize) {
+    let w = elf.word();
+    let preferred = match facts.ksymtab {
+        KsymtabLayout::Prel32 => 4,
+        KsymtabLayout::Absolute => w,
+    };
+    let mut candidates = vec![(preferred, 3), (if preferred == 4 { w } else { 4 }, 3)];
+    candidates.extend([(preferred, 2), (if preferred == 4 { w } else { 4 }, 2)]);
+    candidates.dedup();
+    let fits = |&(f, k): &(usize, usize)| -> bool {
+        let e = f * k;
+        if size % e != 0 {
+            return false;
+        }
+        let n = size / e;
+        if !labels.is_empty() {
+            return labels.len() == n
+                && labels
+                    .iter()
+                    .all(|(v, _)| *v as usize % e == 0 && (*v as usize) < size);
+        }
+        let mut named = vec![false; n];
+        for r in relocs {
+            let o = r.offset as usize;
+            if o < size && o % e == f {
+                named[o / e] = true;
+            } else if o % f != 0 || o >= size {
+                return false;
+            }
+        }
+        !relocs.is_empty() && named.iter().all(|&b| b)
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(fits)
+        .unwrap_or((preferred, 3))
+}
+
+/// What a module's `__kcrctab*` gives the kernel for each export, and its `__crc_` labels.
+struct ModuleCrcs<'a> {
+    slots: Vec<Option<u32>>,
+    labels: std::collections::HashMap<&'a str, u32>,
+}
+
+/// Reads a module's CRC slots. Since 5.19 they are plain data. Before, each slot is a
+/// relocation: against an absolute `__crc_<sym>` symbol whose value is the CRC (the slot's
+/// bytes are 0 in the file), or, with `CONFIG_MODULE_REL_CRCS`, a place-relative one
+/// against a label on the CRC in `.rodata`. Slots are a word wide up to 4.9.
+fn module_crc_slots<'a>(
+    elf: &ElfFile<'a>,
+    facts: &ElfFacts,
+    kind: TableKind,
+    symbols: Option<&[Symbol<'a>]>,
+    entries: usize,
+) -> Result<ModuleCrcs<'a>, ParseError> {
+    let mut out = ModuleCrcs {
+        slots: Vec::new(),
+        labels: Default::default(),
+    };
+    let Some(sec) = elf.section(kind.kcrctab()).filter(|s| s.shdr.sh_size > 0) else {
+        return Ok(out);
+    };
+    let data = elf.data(sec)?;
+    let size = if elf.word() == 8 && data.len() == 8 * entries && entries > 0 {
+        8
+    } else {
+        4
+    };
+    let read_raw = |off: usize| -> Option<u32> {
+        if size == 8 {
+            elf.read_word(data, off).map(|w| w as u32)
+        } else {
+            elf.read_u32(data, off)
+        }
+    };
+    out.slots = (0..data.len() / size).map(|i| read_raw(i * size)).collect();
+    let Some(syms) = symbols else {
+        return Ok(out);
+    };
+    // The value a symbol stands for as a CRC: its own value when absolute, else the u32
+    // stored at it.
+    let crc_at = |sym: &Symbol<'_>, addend: i64| -> Option<u32> {
+        if sym.shndx == goblin::elf::section_header::SHN_ABS as usize {
+            return Some(sym.value.wrapping_add(addend as u64) as u32);
+        }
+        let t = elf.sections.get(sym.shndx)?;
+        let d = elf.data(t).ok()?;
+        elf.read_u32(d, sym.value.wrapping_add(addend as u64) as usize)
+    };
+    for r in elf.relocations_for(sec.index, facts)? {
+        let i = r.offset as usize / size;
+        let Some(sym) = syms.get(r.sym) else { continue };
+        if i >= out.slots.len() || r.offset as usize % size != 0 {
+            continue;
+        }
+        let addend = match r.addend {
+            Some(a) => a,
+            None => read_raw(r.offset as usize).unwrap_or(0) as i32 as i64,
+        };
+        // A place-relative relocation (REL_CRCS) points at the CRC: read what is there.
+        // For REL the stored addend of `.long __crc_x - .` is 0 as well, so S + A is the
+        // label either way.
+        out.slots[i] = crc_at(sym, addend);
+    }
+    for s in syms {
+        let Some(name) = s.name.strip_prefix("__crc_") else {
+            continue;
+        };
+        if s.shndx == sec.index {
+            if let Some(c) = read_raw(s.value as usize) {
+                out.labels.insert(name, c);
+            }
+        } else if s.shndx == goblin::elf::section_header::SHN_ABS as usize {
+            out.labels.insert(name, s.value as u32);
+        }
     }
     Ok(out)
 }

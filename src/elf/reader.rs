@@ -2,6 +2,7 @@
 //!
 //! goblin does the decoding; this layer makes every offset and size checked against the
 //! file, so hostile bytes give a `ParseError`, never a panic or a huge allocation.
+use crate::arch::{ElfFacts, RelocInfo};
 use goblin::container::{Container, Ctx};
 use goblin::elf::header::Header;
 use goblin::elf::reloc::RelocSection;
@@ -170,12 +171,14 @@ impl<'a> ElfFile<'a> {
         Ok(Some(out))
     }
 
-    /// Relocations that apply to section `target` (RELA or REL), types masked by `type_mask`.
+    /// Relocations that apply to section `target` (RELA or REL), with symbol and type
+    /// decoded as the architecture packs them and the type masked by its `reloc_type_mask`.
     pub fn relocations_for(
         &self,
         target: usize,
-        type_mask: u32,
+        facts: &ElfFacts,
     ) -> Result<Vec<Relocation>, ParseError> {
+        let type_mask = facts.reloc_type_mask.unwrap_or(u32::MAX);
         let mut out = Vec::new();
         for s in &self.sections {
             let is_rela = match s.shdr.sh_type {
@@ -190,15 +193,40 @@ impl<'a> ElfFile<'a> {
             let rs =
                 RelocSection::parse(data, 0, data.len(), is_rela, self.ctx).map_err(malformed)?;
             for r in rs.iter() {
+                let (sym, rtype) = match facts.reloc_info {
+                    RelocInfo::Mips64 if self.is_64() => self.mips64_info(r.r_sym, r.r_type),
+                    _ => (r.r_sym, r.r_type),
+                };
                 out.push(Relocation {
                     offset: r.r_offset,
-                    sym: r.r_sym,
-                    rtype: r.r_type & type_mask,
+                    sym,
+                    rtype: rtype & type_mask,
                     addend: r.r_addend,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Symbol and primary type of an ELF64 MIPS relocation from goblin's standard split.
+    /// goblin read the 8 `r_info` bytes `{u32 r_sym; u8 r_ssym, r_type3, r_type2, r_type}`
+    /// as one word in file byte order: put the bytes back and read the fields from them.
+    /// The loader acts on `r_type` alone (`arch/mips/kernel/module.c`); type2/type3 are
+    /// R_MIPS_NONE in modules.
+    fn mips64_info(&self, r_sym: usize, r_type: u32) -> (usize, u32) {
+        let info = ((r_sym as u64) << 32) | u64::from(r_type);
+        let raw = if self.little() {
+            info.to_le_bytes()
+        } else {
+            info.to_be_bytes()
+        };
+        let sym = [raw[0], raw[1], raw[2], raw[3]];
+        let sym = if self.little() {
+            u32::from_le_bytes(sym)
+        } else {
+            u32::from_be_bytes(sym)
+        };
+        (sym as usize, u32::from(raw[7]))
     }
 
     /// Maps a virtual address range to file bytes through the section headers (vmlinux).
@@ -249,4 +277,66 @@ pub fn range(bytes: &[u8], off: u64, len: u64) -> Option<&[u8]> {
     let start = usize::try_from(off).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     bytes.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{ArchRegistry, Endian, KsymtabLayout};
+    use crate::synth::{ElfWriter, Rela, Target};
+
+    /// One R_MIPS_64 (18) against symbol 1 at offset 8, in a MIPS64 module of either byte
+    /// order. `raw` gives the synthetic writer's (sym, type) halves of the standard split
+    /// that put the MIPS64 bytes `{u32 r_sym; u8 r_ssym, r_type3, r_type2, r_type}` on disk.
+    fn mips64_module(little: bool, raw: (u32, u32)) -> Vec<u8> {
+        let target = Target {
+            is_64: true,
+            little,
+            machine: 8,
+            layout: KsymtabLayout::Absolute,
+        };
+        let mut w = ElfWriter::new(target, 1);
+        let data = w.progbits("__ksymtab", 0, vec![0; 24], true);
+        w.sym("__ksymtab_strings", 0, data as u16, false);
+        w.relocs.push((
+            data,
+            vec![Rela {
+                offset: 8,
+                sym: raw.0,
+                rtype: raw.1,
+                addend: 0,
+            }],
+        ));
+        w.finish()
+    }
+
+    #[test]
+    fn mips64_relocation_info_is_decoded_in_either_byte_order() {
+        let r = ArchRegistry::load(None).unwrap();
+        let mut facts = r.get("mips64el").unwrap().elf.clone();
+        // Little-endian: the u64 read in file order is sym | type << 56.
+        let bytes = mips64_module(true, (18 << 24, 1));
+        let elf = ElfFile::parse(&bytes).unwrap();
+        let sec = elf.section("__ksymtab").unwrap().index;
+        let rel = elf.relocations_for(sec, &facts).unwrap();
+        assert_eq!((rel[0].offset, rel[0].sym, rel[0].rtype), (8, 1, 18));
+        // Big-endian: sym << 32 | type, as the standard split reads it.
+        facts.endian = Endian::Big;
+        let bytes = mips64_module(false, (1, 18));
+        let elf = ElfFile::parse(&bytes).unwrap();
+        let sec = elf.section("__ksymtab").unwrap().index;
+        let rel = elf.relocations_for(sec, &facts).unwrap();
+        assert_eq!((rel[0].sym, rel[0].rtype), (1, 18));
+    }
+
+    #[test]
+    fn standard_relocation_info_is_untouched() {
+        let r = ArchRegistry::load(None).unwrap();
+        let facts = &r.get("riscv64").unwrap().elf;
+        let bytes = mips64_module(true, (1, 2));
+        let elf = ElfFile::parse(&bytes).unwrap();
+        let sec = elf.section("__ksymtab").unwrap().index;
+        let rel = elf.relocations_for(sec, facts).unwrap();
+        assert_eq!((rel[0].sym, rel[0].rtype), (1, 2));
+    }
 }

@@ -1,0 +1,265 @@
+//! Kernel images as distributions ship them, turned into something the export-table reader
+//! can map: x86's bzImage and EFI zboot images carry a compressed payload, arm64 and riscv64
+//! ship a raw `Image` (no ELF headers at all) whose addresses System.map gives.
+//! Bytes in, bytes out: no file I/O here.
+use super::reader::{ElfFile, Section};
+use goblin::container::{Container, Ctx};
+use goblin::elf::header::{
+    Header, EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB,
+};
+use goblin::elf::section_header::{SectionHeader, SHT_PROGBITS};
+use scroll::Endian;
+
+/// What a kernel image file holds once unwrapped.
+#[derive(Debug)]
+pub enum KernelImage {
+    /// An ELF vmlinux (possibly stripped).
+    Elf(Vec<u8>),
+    /// A raw memory image (arm64/riscv64 `Image`): needs System.map to be read.
+    Raw(Vec<u8>),
+}
+
+/// The ELF identity a raw image's header announces, where it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawIdentity {
+    pub machine: u16,
+    pub is_64: bool,
+    pub little: bool,
+}
+
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+/// Unwraps a kernel image down to an ELF vmlinux or a raw image. `steps` records what was
+/// done ("bzImage payload", "EFI zboot payload (gzip)", …) for the report.
+pub fn unwrap(bytes: Vec<u8>, steps: &mut Vec<String>) -> Result<KernelImage, String> {
+    let mut bytes = bytes;
+    for _ in 0..4 {
+        if bytes.starts_with(ELF_MAGIC) {
+            return Ok(KernelImage::Elf(bytes));
+        }
+        if raw_identity(&bytes).is_some() {
+            return Ok(KernelImage::Raw(bytes));
+        }
+        let (payload, what) = if let Some(p) = zboot_payload(&bytes) {
+            (p, "EFI zboot payload")
+        } else if let Some(p) = bzimage_payload(&bytes) {
+            (p, "bzImage payload")
+        } else if compression(&bytes).is_some() {
+            (&bytes[..], "compressed file")
+        } else {
+            break;
+        };
+        let kind = compression(payload).ok_or_else(|| {
+            format!("the {what} is compressed in a format modverify cannot read (it reads gzip, xz and zstd); run scripts/extract-vmlinux on it")
+        })?;
+        let out = crate::input::decompress(payload.to_vec())
+            .map_err(|e| format!("cannot decompress the {what} ({kind}): {e}"))?;
+        steps.push(format!("{what} ({kind})"));
+        bytes = out;
+    }
+    Err(if bytes.starts_with(b"MZ") {
+        "a PE/EFI file that is neither an EFI zboot image nor an x86 bzImage: not a kernel image modverify can read".into()
+    } else {
+        "not a kernel image: no ELF header, no bzImage or EFI zboot header, no gzip/xz/zstd \
+         data, no arm64/riscv Image header"
+            .into()
+    })
+}
+
+fn compression(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(&[0x1f, 0x8b]) {
+        Some("gzip")
+    } else if b.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else if b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some("zstd")
+    } else {
+        None
+    }
+}
+
+fn le32(b: &[u8], off: usize) -> Option<usize> {
+    let s = b.get(off..off + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+}
+
+/// EFI zboot (`drivers/firmware/efi/libstub/zboot-header.S`): "MZ", then "zimg", the
+/// payload's offset and size.
+fn zboot_payload(b: &[u8]) -> Option<&[u8]> {
+    if !b.starts_with(b"MZ") || b.get(4..8)? != b"zimg" {
+        return None;
+    }
+    let (off, len) = (le32(b, 8)?, le32(b, 12)?);
+    b.get(off..off.checked_add(len)?)
+}
+
+/// x86 boot protocol 2.08+: `payload_offset`/`payload_length` from the start of the
+/// protected-mode code, which follows `setup_sects` 512-byte sectors after the boot sector.
+fn bzimage_payload(b: &[u8]) -> Option<&[u8]> {
+    if b.get(0x202..0x206)? != b"HdrS" {
+        return None;
+    }
+    let setup_sects = match *b.get(0x1f1)? {
+        0 => 4,
+        n => n as usize,
+    };
+    let pm = (setup_sects + 1) * 512;
+    let (off, len) = (le32(b, 0x248)?, le32(b, 0x24c)?);
+    let start = pm.checked_add(off)?;
+    b.get(start..start.checked_add(len)?)
+}
+
+/// The arm64 (`ARM\x64` at 0x38) and riscv (`RSC\x05` at 0x38) Image headers.
+pub fn raw_identity(b: &[u8]) -> Option<RawIdentity> {
+    match b.get(0x38..0x3c)? {
+        b"ARM\x64" => Some(RawIdentity {
+            machine: 183,
+            is_64: true,
+            little: true,
+        }),
+        b"RSC\x05" => Some(RawIdentity {
+            machine: 243,
+            is_64: true,
+            little: true,
+        }),
+        _ => None,
+    }
+}
+
+/// Parses System.map (`ADDRESS TYPE NAME` per line) into name → address.
+pub fn parse_system_map(text: &str) -> std::collections::HashMap<&str, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+            let _kind = it.next()?;
+            Some((it.next()?, addr))
+        })
+        .collect()
+}
+
+/// Maps a raw image as an ELF view: one section per export table, bounded by System.map's
+/// `__start_<sec>`/`__stop_<sec>` symbols, plus the whole image for strings. The image's
+/// load address is the one at which `linux_banner` reads "Linux version".
+pub fn map_raw<'a>(
+    image: &'a [u8],
+    map: &std::collections::HashMap<&str, u64>,
+    id: RawIdentity,
+) -> Result<ElfFile<'a>, String> {
+    let banner = *map
+        .get("linux_banner")
+        .ok_or("System.map has no linux_banner: is it the map of this kernel?")?;
+    let base = ["_start", "_text", "_head", "_stext", "stext"]
+        .iter()
+        .filter_map(|s| map.get(s).copied())
+        .find(|&b| {
+            banner
+                .checked_sub(b)
+                .and_then(|o| image.get(o as usize..o as usize + 14))
+                == Some(b"Linux version ")
+        })
+        .ok_or("System.map does not match the image: linux_banner does not read \"Linux version\" at any start address it gives (_start, _text, _head, _stext)")?;
+    let ctx = Ctx::new(
+        if id.is_64 {
+            Container::Big
+        } else {
+            Container::Little
+        },
+        if id.little {
+            Endian::Little
+        } else {
+            Endian::Big
+        },
+    );
+    let mut header = Header::new(ctx);
+    header.e_ident[EI_CLASS] = if id.is_64 { ELFCLASS64 } else { ELFCLASS32 };
+    header.e_ident[EI_DATA] = if id.little { ELFDATA2LSB } else { ELFDATA2MSB };
+    header.e_machine = id.machine;
+    let section = |index: usize, name: &'a str, addr: u64, size: u64| Section {
+        index,
+        name,
+        shdr: SectionHeader {
+            sh_type: SHT_PROGBITS,
+            sh_addr: addr,
+            sh_offset: addr - base,
+            sh_size: size,
+            ..Default::default()
+        },
+    };
+    let mut sections = Vec::new();
+    const TABLES: [&str; 11] = [
+        "__ksymtab",
+        "__ksymtab_gpl",
+        "__ksymtab_gpl_future",
+        "__ksymtab_unused",
+        "__ksymtab_unused_gpl",
+        "__kcrctab",
+        "__kcrctab_gpl",
+        "__kcrctab_gpl_future",
+        "__kcrctab_unused",
+        "__kcrctab_unused_gpl",
+        "__kflagstab",
+    ];
+    for name in TABLES {
+        let (Some(&start), Some(&stop)) = (
+            map.get(format!("__start_{name}").as_str()),
+            map.get(format!("__stop_{name}").as_str()),
+        ) else {
+            continue;
+        };
+        if start < base || stop < start || (stop - base) as usize > image.len() {
+            return Err(format!(
+                "System.map places {name} at {start:#x}..{stop:#x}, outside the image"
+            ));
+        }
+        sections.push(section(sections.len(), name, start, stop - start));
+    }
+    sections.push(section(sections.len(), ".image", base, image.len() as u64));
+    Ok(ElfFile {
+        bytes: image,
+        header,
+        ctx,
+        sections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_image_is_mapped_through_system_map() {
+        let mut img = vec![0u8; 0x200];
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        img[0x100..0x10e].copy_from_slice(b"Linux version ");
+        let text = "ffff000000001000 T _text\nffff000000001100 D linux_banner\n\
+                    ffff000000001040 D __start___ksymtab\nffff000000001058 D __stop___ksymtab\n";
+        let map = parse_system_map(text);
+        let id = raw_identity(&img).unwrap();
+        let elf = map_raw(&img, &map, id).unwrap();
+        let s = elf.section("__ksymtab").unwrap();
+        assert_eq!((s.shdr.sh_offset, s.shdr.sh_size), (0x40, 0x18));
+        assert_eq!(elf.header.e_machine, 183);
+        let bad = parse_system_map("ffff000000002000 T _text\nffff000000001100 D linux_banner\n");
+        let e = map_raw(&img, &bad, id)
+            .err()
+            .expect("a mismatched map is refused");
+        assert!(e.contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn unwrap_finds_the_payload_or_says_why_not() {
+        let mut steps = vec![];
+        assert!(matches!(
+            unwrap(b"\x7fELF....".to_vec(), &mut steps),
+            Ok(KernelImage::Elf(_))
+        ));
+        let e = unwrap(b"hello world, not a kernel".to_vec(), &mut steps).unwrap_err();
+        assert!(e.contains("not a kernel image"), "{e}");
+        // A zboot header whose payload lies outside the file is not taken as one.
+        let mut z = b"MZ\0\0zimg".to_vec();
+        z.extend_from_slice(&1000u32.to_le_bytes());
+        z.extend_from_slice(&1000u32.to_le_bytes());
+        assert!(unwrap(z, &mut steps).is_err());
+    }
+}
