@@ -488,6 +488,98 @@ pub fn outcomes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::{RuntimeExport, RuntimeTable};
+    use crate::synth::{export, Generation, KernelSpec};
+
+    /// The static table of a synthetic kernel, and the runtime table a faithful agent would
+    /// send for it (full mode: every name, CRC, namespace; flags where the kernel has them).
+    fn kernel(g: Generation, modversions: bool) -> (ExportTable, GuestRun) {
+        let t = crate::synth::all_targets()[0];
+        let mut k = KernelSpec::new(
+            t,
+            vec![
+                export("kfree", false, 0x1111_0001),
+                export("crypto_alloc_shash", true, 0x4444_0004),
+                export("module_layout", false, 0x2222_0002),
+            ],
+        );
+        k.generation = g;
+        k.modversions = modversions;
+        let bytes = k.build();
+        let elf = crate::elf::ElfFile::parse(&bytes).unwrap();
+        let table = ExportTable::from_vmlinux(&elf, Some(t.layout)).unwrap();
+        let mut run = GuestRun {
+            done: true,
+            ..Default::default()
+        };
+        for (kind, st) in table.tables() {
+            let rt = RuntimeTable {
+                entries: st.names.len(),
+                crc_slots: st.crc_slots.len(),
+                flag_bytes: table.flagstab.then_some(st.flags.len()),
+                flags: st.flags.iter().map(|&f| Some(f)).collect(),
+                exports: (0..st.names.len())
+                    .map(|i| RuntimeExport {
+                        index: i,
+                        name: Some(st.names[i].clone()),
+                        crc: st.effective_crcs.get(i).copied().flatten(),
+                        namespace: st.namespaces[i].clone(),
+                    })
+                    .collect(),
+                name_digests: vec![],
+            };
+            run.tables
+                .insert(kind.ksymtab().trim_start_matches("__").to_string(), rt);
+        }
+        (table, run)
+    }
+
+    #[test]
+    fn a_7_1_table_is_compared_with_its_flags_and_says_so() {
+        let (table, mut run) = kernel(Generation::Flagstab, true);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert_eq!(c.runtime_exports, 3);
+        assert!(
+            c.compared.contains("__kflagstab") && c.compared.contains("GPL-only flag"),
+            "{}",
+            c.compared
+        );
+        // A GPL-only bit lost at run time is a difference of its own, named by symbol.
+        let i = table
+            .table(TableKind::Normal)
+            .names
+            .iter()
+            .position(|n| n == "crypto_alloc_shash")
+            .unwrap();
+        run.tables.get_mut("ksymtab").unwrap().flags[i] = Some(0);
+        let c = compare_tables(&run, &table);
+        assert!(!c.equal);
+        assert!(c.differences[0]
+            .detail
+            .contains("`crypto_alloc_shash`: not GPL-only at run time"));
+    }
+
+    #[test]
+    fn before_7_1_each_table_is_compared_and_named() {
+        let (table, run) = kernel(Generation::Modern, true);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert!(
+            c.compared.contains("__ksymtab_gpl (1 entries)"),
+            "{}",
+            c.compared
+        );
+        assert!(c.compared.contains("__kcrctab_gpl"));
+    }
+
+    #[test]
+    fn without_modversions_the_comparison_says_no_crcs() {
+        let (table, run) = kernel(Generation::Flagstab, false);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert!(c.compared.contains("no CRCs"), "{}", c.compared);
+    }
 
     fn gm(ret: i64, errno: i32, msgs: &[&str]) -> GuestModule {
         GuestModule {
