@@ -411,6 +411,11 @@ static void find_bounds(void)
 			continue;
 		if (!strcmp(name, "_text"))
 			image_va = addr;
+		/* kallsyms is in address order and the kernel parameters follow the export
+		 * tables (vmlinux.lds.h, RO_DATA): the tables a kernel lacks (_gpl before 7.1,
+		 * __kflagstab after) will not come, so the rest of the file need not be read. */
+		if (bound_addr[0] && !strcmp(name, "__start___param"))
+			break;
 		for (int i = 0; i < NBOUNDS; i++)
 			if (!bound_addr[i] && !strcmp(name, bounds[i])) {
 				bound_addr[i] = addr;
