@@ -153,10 +153,12 @@ fn fetch_tarball(
         if let Some(version) = candidate {
             let newer = match &best {
                 None => true,
-                Some((b, ..)) => Command::new("dpkg")
-                    .args(["--compare-versions", version, "gt", b])
-                    .status()
-                    .is_ok_and(|s| s.success()),
+                Some((b, ..)) => {
+                    let mut c = Command::new("dpkg");
+                    c.args(["--compare-versions", version, "gt", b]);
+                    crate::proc::run(c, None, &mut |_| {}, crate::proc::Limits::default())
+                        .is_ok_and(|e| e == crate::proc::Ended::Exited(0))
+                }
             };
             if newer {
                 best = Some((version.to_string(), suite, apt_dir.clone(), list.clone()));
@@ -403,4 +405,26 @@ pub fn kernel_version(src: &Path) -> Option<String> {
         get("PATCHLEVEL")?,
         get("SUBLEVEL")?
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_names_a_debian_tree_and_anything_else_does_not() {
+        assert_eq!(debian_version("6.12").as_deref(), Some("6.12"));
+        assert_eq!(debian_version("linux-source-7.2").as_deref(), Some("7.2"));
+        for bad in ["", "7", "7.", ".2", "7.2.1", "v7.2", "../linux", "6.x"] {
+            assert_eq!(debian_version(bad), None, "{bad}");
+        }
+        let e = resolve(
+            Path::new("/nonexistent/linux"),
+            Path::new("/nonexistent"),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no such directory") && e.contains("6.12"), "{e}");
+    }
 }
