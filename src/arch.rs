@@ -76,6 +76,10 @@ pub struct ElfFacts {
     /// Undefined-symbol types the arch loader turns into absolute ones (sparc's STT_REGISTER).
     #[serde(default)]
     pub skip_undefined_types: Vec<u8>,
+    /// Undefined symbols the arch loader defines itself (powerpc64's `.TOC.`, made absolute
+    /// by `arch/powerpc/kernel/module_64.c`), so they are never "unknown".
+    #[serde(default)]
+    pub loader_defined_symbols: Vec<String>,
 }
 
 impl ElfFacts {

@@ -47,6 +47,36 @@ impl Target {
     }
 }
 
+/// A static-only descriptor for a synthetic target (what the tests check against).
+pub fn descriptor(t: Target, name: &str) -> crate::arch::ArchDescriptor {
+    use crate::arch::{ArchDescriptor, ElfFacts, Endian, Unsupported};
+    ArchDescriptor {
+        name: name.into(),
+        aliases: vec![],
+        kernel_arch: "synth".into(),
+        cross_compile: String::new(),
+        toolchain_packages: vec![],
+        elf: ElfFacts {
+            machine: t.machine,
+            also_machines: vec![],
+            class: if t.is_64 { 64 } else { 32 },
+            endian: if t.little {
+                Endian::Little
+            } else {
+                Endian::Big
+            },
+            ksymtab: t.layout,
+            reloc_type_mask: None,
+            reloc_info: Default::default(),
+            skip_undefined_types: vec![],
+            loader_defined_symbols: vec![],
+        },
+        build: None,
+        qemu: None,
+        unsupported: Unsupported::default(),
+    }
+}
+
 /// Which kernel generation's module-versioning format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Generation {

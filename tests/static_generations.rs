@@ -4,36 +4,13 @@
 //! (4.10–5.18), self-relative REL_CRCS slots, labelled slots (5.19–7.0), `__kflagstab` (7.1+),
 //! and kernels without MODVERSIONS. The descriptor always claims the modern layout: the
 //! format must come from the files.
-use modverify::arch::{ArchDescriptor, ArchRegistry, ElfFacts, Endian, Unsupported};
+use modverify::arch::{ArchDescriptor, ArchRegistry};
 use modverify::check::run::{run_check, CheckOptions, CheckReport};
 use modverify::check::{Policy, Verdict};
 use modverify::synth::{all_targets, export, Export, Generation, KernelSpec, ModuleSpec, Target};
 
 fn descriptor(t: Target) -> ArchDescriptor {
-    ArchDescriptor {
-        name: "synth".into(),
-        aliases: vec![],
-        kernel_arch: "synth".into(),
-        cross_compile: String::new(),
-        toolchain_packages: vec![],
-        elf: ElfFacts {
-            machine: t.machine,
-            also_machines: vec![],
-            class: if t.is_64 { 64 } else { 32 },
-            endian: if t.little {
-                Endian::Little
-            } else {
-                Endian::Big
-            },
-            ksymtab: t.layout,
-            reloc_type_mask: None,
-            reloc_info: Default::default(),
-            skip_undefined_types: vec![],
-        },
-        build: None,
-        qemu: None,
-        unsupported: Unsupported::default(),
-    }
+    modverify::synth::descriptor(t, "synth")
 }
 
 fn kernel_exports() -> Vec<Export> {

@@ -1,42 +1,22 @@
 //! The static checker on synthetic ELF files: 32/64-bit × little/big endian × absolute/PREL32,
 //! GPL and namespaced exports, a shifted kcrctab, flipped and missing CRCs, hostile bytes.
-use modverify::arch::{ArchDescriptor, ArchRegistry, ElfFacts, Endian, KsymtabLayout, Unsupported};
+use modverify::arch::{ArchDescriptor, ArchRegistry, KsymtabLayout};
 use modverify::check::run::{run_check, CheckOptions, CheckReport};
 use modverify::check::{ExportProblemKind, Policy, Verdict};
 use modverify::synth::{all_targets, export, Export, KernelSpec, ModuleSpec, Target};
 use std::path::PathBuf;
 
 fn descriptor(t: Target) -> ArchDescriptor {
-    ArchDescriptor {
-        name: format!(
+    modverify::synth::descriptor(
+        t,
+        &format!(
             "synth{}{}{:?}",
             if t.is_64 { 64 } else { 32 },
             if t.little { "le" } else { "be" },
             t.layout
         )
         .to_lowercase(),
-        aliases: vec![],
-        kernel_arch: "synth".into(),
-        cross_compile: String::new(),
-        toolchain_packages: vec![],
-        elf: ElfFacts {
-            machine: t.machine,
-            also_machines: vec![],
-            class: if t.is_64 { 64 } else { 32 },
-            endian: if t.little {
-                Endian::Little
-            } else {
-                Endian::Big
-            },
-            ksymtab: t.layout,
-            reloc_type_mask: None,
-            reloc_info: Default::default(),
-            skip_undefined_types: vec![],
-        },
-        build: None,
-        qemu: None,
-        unsupported: Unsupported::default(),
-    }
+    )
 }
 
 fn exports() -> Vec<Export> {

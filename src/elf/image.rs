@@ -52,7 +52,24 @@ pub fn unwrap(bytes: Vec<u8>, steps: &mut Vec<String>) -> Result<KernelImage, St
         let kind = compression(payload).ok_or_else(|| {
             format!("the {what} is compressed in a format modverify cannot read (it reads gzip, xz and zstd); run scripts/extract-vmlinux on it")
         })?;
-        let out = crate::input::decompress(payload.to_vec())
+        // The kernel's build appends the uncompressed size (4 bytes, `size_append`) to its
+        // compressed payloads; a strict decoder reads it as trailing garbage.
+        let sized_zstd = || -> Option<Vec<u8>> {
+            // `zstd -22` streams need a 128 MiB window unless decoded into a buffer of the
+            // known size, which the appended size gives.
+            let n = payload.len().checked_sub(4)?;
+            let size = le32(payload, n)?;
+            (kind == "zstd" && size < (1 << 30))
+                .then(|| zstd::bulk::decompress(&payload[..n], size).ok())
+                .flatten()
+        };
+        let out = sized_zstd()
+            .ok_or(String::new())
+            .or_else(|_| crate::input::decompress(payload.to_vec()))
+            .or_else(|e| match payload.len().checked_sub(4) {
+                Some(n) if n > 0 => crate::input::decompress(payload[..n].to_vec()).map_err(|_| e),
+                _ => Err(e),
+            })
             .map_err(|e| format!("cannot decompress the {what} ({kind}): {e}"))?;
         steps.push(format!("{what} ({kind})"));
         bytes = out;

@@ -134,7 +134,10 @@ impl ModuleFacts {
             let shnum = elf.sections.len();
             for s in syms.iter().skip(1) {
                 if s.shndx == SHN_UNDEF as usize {
-                    if s.name.is_empty() || facts.skip_undefined_types.contains(&s.kind) {
+                    if s.name.is_empty()
+                        || facts.skip_undefined_types.contains(&s.kind)
+                        || facts.loader_defined_symbols.iter().any(|n| n == s.name)
+                    {
                         continue;
                     }
                     undefined.push(UndefSymbol {

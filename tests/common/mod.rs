@@ -48,16 +48,24 @@ pub fn json(args: &[&str]) -> (i32, Value, Output) {
     (o.status.code().unwrap(), v, o)
 }
 
-/// Debian's amd64 kernel, fetched once into the cache by ci/fetch-debian-kernel.
+/// Debian's bookworm amd64 kernel, fetched once into the cache by ci/fetch-debian-kernel.
 pub fn debian_kernel() -> PathBuf {
+    debian_kernel_of("bookworm", "amd64")
+}
+
+/// A Debian kernel of any suite and architecture (newest ABI the mirror serves, fetched once
+/// into the cache outside the clone): vmlinuz, vmlinux where extractable, modules/,
+/// Module.symvers.
+pub fn debian_kernel_of(suite: &str, arch: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("bash")
         .arg(root.join("ci/fetch-debian-kernel"))
+        .args([suite, arch])
         .output()
         .expect("run ci/fetch-debian-kernel");
     assert!(
         out.status.success(),
-        "ci/fetch-debian-kernel failed:\n{}",
+        "ci/fetch-debian-kernel {suite} {arch} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
