@@ -105,6 +105,11 @@ pub struct BuildFacts {
     /// Kconfig fragment lines this arch needs on top of the base config.
     #[serde(default)]
     pub config: Vec<String>,
+    /// Options the guest agent needs from this kernel together with this arch's emulator,
+    /// each with the reason: applied like `config`, losing one is an error, and `build`
+    /// warns where tinyconfig turns one off that Kconfig defaults on.
+    #[serde(default)]
+    pub guest_config: Vec<GuestNeed>,
     /// Extra linker flags for the static guest agent.
     #[serde(default)]
     pub guest_ldflags: Vec<String>,
@@ -112,6 +117,15 @@ pub struct BuildFacts {
     /// through /dev/mem where /proc/kcore does not map it (alpha).
     #[serde(default)]
     pub kernel_va_minus_pa: Option<u64>,
+}
+
+/// One Kconfig line the guest needs, and why (shown when it is lost or when tinyconfig would
+/// lose it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestNeed {
+    pub line: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -69,6 +69,9 @@ pub struct ModuleOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted: Option<Verdict>,
     pub agrees: bool,
+    /// Why a `not_run` module was not tried (the guest died first: one reason for all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run_reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
 }
@@ -167,62 +170,145 @@ pub struct TableComparison {
     pub runtime_exports: usize,
     pub static_exports: usize,
     pub equal: bool,
+    /// What was compared, in words: which tables and which fields of each entry.
+    pub compared: String,
     pub differences: Vec<TableDifference>,
 }
 
-/// Compares every runtime entry (name, namespace, CRC slot) with the static table.
+/// One export as the static side describes it, at the index the kernel uses.
+struct StaticEntry<'a> {
+    name: &'a str,
+    namespace: Option<&'a str>,
+    crc: Option<u32>,
+    /// GPL-only, where the ELF reading tells (a `_gpl` table, or a flags byte).
+    gpl: Option<bool>,
+}
+
+/// One runtime table and the static entries it is compared with.
+struct View<'a> {
+    /// Key of the runtime table (`ksymtab`, `ksymtab_gpl`).
+    key: &'static str,
+    ksymtab: &'static str,
+    kcrctab: &'static str,
+    entries: Vec<StaticEntry<'a>>,
+    crc_slots: usize,
+}
+
+fn entries_of(t: &crate::elf::exports::KsymTable, gpl: Option<bool>) -> Vec<StaticEntry<'_>> {
+    (0..t.names.len())
+        .map(|i| StaticEntry {
+            name: &t.names[i],
+            namespace: t.namespaces.get(i).and_then(|n| n.as_deref()),
+            crc: t.effective_crcs.get(i).copied().flatten(),
+            gpl,
+        })
+        .collect()
+}
+
+/// The static tables in the shape the running kernel has them: 7.1+ (`__kflagstab` at run
+/// time) has one `__ksymtab` holding the GPL-only exports too, flagged; older kernels have a
+/// table per kind (those absent on both sides are skipped: `_gpl_future` before 5.12, …).
+fn static_views<'a>(run: &GuestRun, table: &'a ExportTable) -> Vec<View<'a>> {
+    let flagged = run
+        .tables
+        .get("ksymtab")
+        .is_some_and(|t| t.flag_bytes.is_some());
+    if flagged {
+        let t = table.table(TableKind::Normal);
+        let mut entries = entries_of(t, None);
+        if table.flagstab {
+            for (i, e) in entries.iter_mut().enumerate() {
+                e.gpl = Some(t.gpl_only(TableKind::Normal, i));
+            }
+        }
+        return vec![View {
+            key: "ksymtab",
+            ksymtab: "__ksymtab",
+            kcrctab: "__kcrctab",
+            entries,
+            crc_slots: t.crc_slots.len(),
+        }];
+    }
+    TableKind::ALL
+        .iter()
+        .filter(|&&kind| {
+            let key = kind.ksymtab().trim_start_matches("__");
+            !table.table(kind).names.is_empty() || run.tables.contains_key(key)
+        })
+        .map(|&kind| View {
+            key: match kind {
+                TableKind::Normal => "ksymtab",
+                TableKind::Gpl => "ksymtab_gpl",
+                TableKind::GplFuture => "ksymtab_gpl_future",
+                TableKind::Unused => "ksymtab_unused",
+                TableKind::UnusedGpl => "ksymtab_unused_gpl",
+            },
+            ksymtab: kind.ksymtab(),
+            kcrctab: kind.kcrctab(),
+            entries: entries_of(table.table(kind), Some(kind.gpl_only())),
+            crc_slots: table.table(kind).crc_slots.len(),
+        })
+        .collect()
+}
+
+/// Compares every runtime entry (name, namespace, CRC slot, GPL flag) with the static table.
 pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
     let mut differences = Vec::new();
     let mut runtime_exports = 0;
-    for kind in TableKind::ALL {
-        let key = kind.ksymtab().trim_start_matches("__");
-        let t = table.table(kind);
-        if t.names.is_empty() && !run.tables.contains_key(key) {
-            continue; // a table this kernel does not have (e.g. `_gpl_future` before 5.12)
-        }
-        let Some(rt) = run.tables.get(key) else {
+    let views = static_views(run, table);
+    let mut tables_compared: Vec<String> = Vec::new();
+    let mut flags_compared = false;
+    let mut flags_unknown = false;
+    for v in &views {
+        let Some(rt) = run.tables.get(v.key) else {
+            let why = run
+                .table_notes
+                .iter()
+                .find(|n| n.starts_with(&format!("{} ", v.key)) || n.starts_with("kcore"))
+                .map(|n| format!(" (the agent said: {n})"))
+                .unwrap_or_default();
             differences.push(TableDifference {
-                table: kind.ksymtab(),
+                table: v.ksymtab,
                 index: None,
-                detail: "the guest sent no runtime table".into(),
+                detail: format!("the guest sent no runtime table{why}"),
             });
             continue;
         };
         runtime_exports += rt.exports.len();
-        if rt.entries != t.names.len() || rt.exports.len() != t.names.len() {
+        tables_compared.push(format!("{} ({} entries)", v.ksymtab, rt.entries));
+        if rt.entries != v.entries.len() || rt.exports.len() != v.entries.len() {
             differences.push(TableDifference {
-                table: kind.ksymtab(),
+                table: v.ksymtab,
                 index: None,
                 detail: format!(
                     "{} entries at run time ({} received), {} in the ELF",
                     rt.entries,
                     rt.exports.len(),
-                    t.names.len()
+                    v.entries.len()
                 ),
             });
         }
-        if table.modversions && rt.crc_slots != t.crc_slots.len() {
+        if table.modversions && rt.crc_slots != v.crc_slots {
             differences.push(TableDifference {
-                table: kind.kcrctab(),
+                table: v.kcrctab,
                 index: None,
                 detail: format!(
                     "{} CRC slots at run time, {} in the ELF",
-                    rt.crc_slots,
-                    t.crc_slots.len()
+                    rt.crc_slots, v.crc_slots
                 ),
             });
         }
         for d in &rt.name_digests {
             let mut bytes = Vec::new();
-            for i in d.start..(d.start + d.len).min(t.names.len()) {
-                bytes.extend_from_slice(t.names[i].as_bytes());
+            for e in v.entries.iter().skip(d.start).take(d.len) {
+                bytes.extend_from_slice(e.name.as_bytes());
                 bytes.push(0);
-                bytes.extend_from_slice(t.namespaces[i].as_deref().unwrap_or("").as_bytes());
+                bytes.extend_from_slice(e.namespace.unwrap_or("").as_bytes());
                 bytes.push(0);
             }
             if crate::qemu::console::crc32(&bytes) != d.crc {
                 differences.push(TableDifference {
-                    table: kind.ksymtab(),
+                    table: v.ksymtab,
                     index: Some(d.start),
                     detail: format!(
                         "entries {}..{}: names or namespaces differ from the ELF's (is this vmlinux the running kernel?)",
@@ -234,51 +320,120 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         }
         for e in &rt.exports {
             let i = e.index;
-            let (Some(name), Some(ns)) = (t.names.get(i), t.namespaces.get(i)) else {
+            let Some(st) = v.entries.get(i) else {
                 differences.push(TableDifference {
-                    table: kind.ksymtab(),
+                    table: v.ksymtab,
                     index: Some(i),
                     detail: format!("runtime entry {i} has no static counterpart"),
                 });
                 continue;
             };
+            let name = st.name;
             if let Some(rname) = &e.name {
                 if name != rname {
                     differences.push(TableDifference {
-                        table: kind.ksymtab(),
+                        table: v.ksymtab,
                         index: Some(i),
                         detail: format!("entry {i}: `{rname}` at run time, `{name}` in the ELF"),
                     });
                 }
-                if *ns != e.namespace {
+                if st.namespace != e.namespace.as_deref() {
                     differences.push(TableDifference {
-                        table: kind.ksymtab(),
+                        table: v.ksymtab,
                         index: Some(i),
                         detail: format!(
-                            "entry {i} `{name}`: namespace {:?} at run time, {ns:?} in the ELF",
-                            e.namespace
+                            "entry {i} `{name}`: namespace {:?} at run time, {:?} in the ELF",
+                            e.namespace, st.namespace
                         ),
                     });
                 }
             }
-            let stat = t.effective_crcs.get(i).copied().flatten();
-            if table.modversions && e.crc != stat {
+            if table.modversions && e.crc != st.crc {
                 differences.push(TableDifference {
-                    table: kind.kcrctab(),
+                    table: v.kcrctab,
                     index: Some(i),
                     detail: format!(
                         "slot {i} `{name}`: {:?} at run time, {:?} in the ELF",
                         e.crc.map(|c| format!("{c:#010x}")),
-                        stat.map(|c| format!("{c:#010x}"))
+                        st.crc.map(|c| format!("{c:#010x}"))
                     ),
                 });
             }
         }
+        if let Some(n) = rt.flag_bytes {
+            if n != rt.entries {
+                differences.push(TableDifference {
+                    table: "__kflagstab",
+                    index: None,
+                    detail: format!(
+                        "{n} flag bytes for {} __ksymtab entries at run time",
+                        rt.entries
+                    ),
+                });
+            }
+            for (i, st) in v.entries.iter().enumerate() {
+                let rflag = rt.flags.get(i).copied().flatten();
+                let Some(sgpl) = st.gpl else {
+                    flags_unknown = true;
+                    continue;
+                };
+                flags_compared = true;
+                let rgpl = rflag.map(|f| f & 1 != 0);
+                if rgpl != Some(sgpl) {
+                    differences.push(TableDifference {
+                        table: "__kflagstab",
+                        index: Some(i),
+                        detail: format!(
+                            "entry {i} `{}`: {} at run time, {} in the ELF",
+                            st.name,
+                            match rgpl {
+                                Some(true) => "GPL-only",
+                                Some(false) => "not GPL-only",
+                                None => "no flags byte",
+                            },
+                            if sgpl { "GPL-only" } else { "not GPL-only" }
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    // Said in words, so a reader knows what "equal" covers on this kernel.
+    let flagged = views.len() == 1;
+    let mut compared = format!(
+        "{}: names and namespaces",
+        if flagged {
+            "__ksymtab + __kflagstab (7.1+ layout)".to_string()
+        } else {
+            tables_compared.join(", ")
+        }
+    );
+    if flagged {
+        compared += if flags_compared {
+            ", the GPL-only flag of each entry"
+        } else if flags_unknown {
+            "; GPL-only flags not compared (the ELF reading gives no per-entry flags)"
+        } else {
+            ""
+        };
+    }
+    if table.modversions {
+        compared += &format!(
+            "; every CRC slot the kernel reads ({})",
+            if flagged {
+                "__kcrctab"
+            } else {
+                "__kcrctab, __kcrctab_gpl"
+            }
+        );
+    } else {
+        compared += "; no CRCs (the kernel has no __kcrctab: built without MODVERSIONS)";
     }
     TableComparison {
         runtime_exports,
         static_exports: table.count(),
         equal: differences.is_empty(),
+        compared,
         differences,
     }
 }
@@ -316,7 +471,14 @@ pub fn outcomes(
             unloaded,
             unload_errno: m.unload.filter(|(r, _)| *r != 0).map(|(_, e)| e),
             predicted: prediction,
-            agrees: prediction.is_none_or(|p| agrees(p, verdict)),
+            // A module never tried cannot disagree with anything.
+            agrees: verdict == RuntimeVerdict::NotRun
+                || prediction.is_none_or(|p| agrees(p, verdict)),
+            not_run_reason: (verdict == RuntimeVerdict::NotRun).then(|| {
+                run.boot_failure
+                    .clone()
+                    .unwrap_or_else(|| "the guest stopped before reaching it".into())
+            }),
             console_excerpt: m.console_excerpt.clone(),
         });
     }
@@ -326,6 +488,98 @@ pub fn outcomes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::{RuntimeExport, RuntimeTable};
+    use crate::synth::{export, Generation, KernelSpec};
+
+    /// The static table of a synthetic kernel, and the runtime table a faithful agent would
+    /// send for it (full mode: every name, CRC, namespace; flags where the kernel has them).
+    fn kernel(g: Generation, modversions: bool) -> (ExportTable, GuestRun) {
+        let t = crate::synth::all_targets()[0];
+        let mut k = KernelSpec::new(
+            t,
+            vec![
+                export("kfree", false, 0x1111_0001),
+                export("crypto_alloc_shash", true, 0x4444_0004),
+                export("module_layout", false, 0x2222_0002),
+            ],
+        );
+        k.generation = g;
+        k.modversions = modversions;
+        let bytes = k.build();
+        let elf = crate::elf::ElfFile::parse(&bytes).unwrap();
+        let table = ExportTable::from_vmlinux(&elf, Some(t.layout)).unwrap();
+        let mut run = GuestRun {
+            done: true,
+            ..Default::default()
+        };
+        for (kind, st) in table.tables() {
+            let rt = RuntimeTable {
+                entries: st.names.len(),
+                crc_slots: st.crc_slots.len(),
+                flag_bytes: table.flagstab.then_some(st.flags.len()),
+                flags: st.flags.iter().map(|&f| Some(f)).collect(),
+                exports: (0..st.names.len())
+                    .map(|i| RuntimeExport {
+                        index: i,
+                        name: Some(st.names[i].clone()),
+                        crc: st.effective_crcs.get(i).copied().flatten(),
+                        namespace: st.namespaces[i].clone(),
+                    })
+                    .collect(),
+                name_digests: vec![],
+            };
+            run.tables
+                .insert(kind.ksymtab().trim_start_matches("__").to_string(), rt);
+        }
+        (table, run)
+    }
+
+    #[test]
+    fn a_7_1_table_is_compared_with_its_flags_and_says_so() {
+        let (table, mut run) = kernel(Generation::Flagstab, true);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert_eq!(c.runtime_exports, 3);
+        assert!(
+            c.compared.contains("__kflagstab") && c.compared.contains("GPL-only flag"),
+            "{}",
+            c.compared
+        );
+        // A GPL-only bit lost at run time is a difference of its own, named by symbol.
+        let i = table
+            .table(TableKind::Normal)
+            .names
+            .iter()
+            .position(|n| n == "crypto_alloc_shash")
+            .unwrap();
+        run.tables.get_mut("ksymtab").unwrap().flags[i] = Some(0);
+        let c = compare_tables(&run, &table);
+        assert!(!c.equal);
+        assert!(c.differences[0]
+            .detail
+            .contains("`crypto_alloc_shash`: not GPL-only at run time"));
+    }
+
+    #[test]
+    fn before_7_1_each_table_is_compared_and_named() {
+        let (table, run) = kernel(Generation::Modern, true);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert!(
+            c.compared.contains("__ksymtab_gpl (1 entries)"),
+            "{}",
+            c.compared
+        );
+        assert!(c.compared.contains("__kcrctab_gpl"));
+    }
+
+    #[test]
+    fn without_modversions_the_comparison_says_no_crcs() {
+        let (table, run) = kernel(Generation::Flagstab, false);
+        let c = compare_tables(&run, &table);
+        assert!(c.equal, "{:#?}", c.differences);
+        assert!(c.compared.contains("no CRCs"), "{}", c.compared);
+    }
 
     fn gm(ret: i64, errno: i32, msgs: &[&str]) -> GuestModule {
         GuestModule {

@@ -24,6 +24,18 @@ fn nightly_pipeline_is_a_valid_github_actions_workflow() {
     for arch in ["sparc64", "alpha", "riscv64"] {
         assert!(text.contains(arch));
     }
+    // It follows a kernel branch: URL and ref as inputs (mainline master by default), the
+    // tree checked out once and built by every arch job.
+    let wf_yaml: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let inputs = &wf_yaml["on"]["workflow_dispatch"]["inputs"];
+    assert!(inputs["kernel_git"]["default"]
+        .as_str()
+        .unwrap()
+        .contains("torvalds/linux.git"));
+    assert_eq!(inputs["kernel_ref"]["default"].as_str(), Some("master"));
+    assert!(wf_yaml["jobs"]["tree"].is_mapping());
+    assert_eq!(wf_yaml["jobs"]["arch"]["needs"].as_str(), Some("tree"));
+    assert!(text.contains("--source linux") && text.matches("git -C linux fetch").count() == 1);
     assert!(
         text.contains("modverify merge")
             && text.contains("--format junit")

@@ -4,8 +4,10 @@
  * Mounts /proc, /sys, /dev; loads every module of /modverify/plan in order with
  * finit_module (each in a forked child, so an oops in a module's init kills the child, not
  * us); captures the return value, errno and the kernel's own messages (/dev/kmsg) for each;
- * reads the running kernel's export table (__ksymtab*, __kcrctab*) from live memory through
- * /proc/kcore, located through /proc/kallsyms; unloads the modules in reverse order; reports
+ * reads the running kernel's export table from live memory through /proc/kcore, located
+ * through /proc/kallsyms: __ksymtab + __ksymtab_gpl with their __kcrctab*, or, from 7.1 on,
+ * one __ksymtab with a __kflagstab byte per entry (bit 0: GPL-only) and no _gpl tables; a
+ * kernel without MODVERSIONS has no __kcrctab at all; unloads the modules in reverse order; reports
  * "done" and powers off.
  *
  * Results go to the console as framed records that no kernel message can forge or break:
@@ -389,8 +391,10 @@ static int kstring(uint64_t addr, char *out, size_t cap)
 static const char *const bounds[] = {
 	"__start___ksymtab", "__stop___ksymtab", "__start___ksymtab_gpl", "__stop___ksymtab_gpl",
 	"__start___kcrctab", "__stop___kcrctab", "__start___kcrctab_gpl", "__stop___kcrctab_gpl",
+	"__start___kflagstab", "__stop___kflagstab",
 };
-static uint64_t bound_addr[8];
+#define NBOUNDS ((int)(sizeof bounds / sizeof bounds[0]))
+static uint64_t bound_addr[NBOUNDS];
 
 static void find_bounds(void)
 {
@@ -400,14 +404,19 @@ static void find_bounds(void)
 	int found = 0;
 	if (!f)
 		return;
-	while (found < 8 && fgets(line, sizeof line, f)) {
+	while (found < NBOUNDS && fgets(line, sizeof line, f)) {
 		if (!strstr(line, " __st") && !strstr(line, " _text"))
 			continue;
 		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
 			continue;
 		if (!strcmp(name, "_text"))
 			image_va = addr;
-		for (int i = 0; i < 8; i++)
+		/* kallsyms is in address order and the kernel parameters follow the export
+		 * tables (vmlinux.lds.h, RO_DATA): the tables a kernel lacks (_gpl before 7.1,
+		 * __kflagstab after) will not come, so the rest of the file need not be read. */
+		if (bound_addr[0] && !strcmp(name, "__start___param"))
+			break;
+		for (int i = 0; i < NBOUNDS; i++)
 			if (!bound_addr[i] && !strcmp(name, bounds[i])) {
 				bound_addr[i] = addr;
 				found++;
@@ -418,7 +427,7 @@ static void find_bounds(void)
 
 static uint64_t ksym(const char *want)
 {
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < NBOUNDS; i++)
 		if (!strcmp(bounds[i], want))
 			return bound_addr[i];
 	return 0;
@@ -450,7 +459,9 @@ static void crc32_feed(uint32_t *c, const char *s)
 	} while (*p++);
 }
 
-static void export_table(const char *tab, const char *crctab)
+/* One table: its entries (name, namespace), the CRC slot the kernel reads for each (none
+ * without MODVERSIONS) and, where the kernel has one (7.1+), its flags byte. */
+static void export_table(const char *tab, const char *crctab, const char *flagtab)
 {
 	char s[128], n[128];
 	snprintf(s, sizeof s, "__start___%s", tab);
@@ -467,7 +478,17 @@ static void export_table(const char *tab, const char *crctab)
 	}
 	size_t count = (size_t)(stop - start) / esize;
 	size_t ncrc = cstart && cstop >= cstart ? (size_t)(cstop - cstart) / 4 : 0;
-	record("table", "%s %zu %zu", tab, count, ncrc);
+	uint64_t fstart = 0, fstop = 0;
+	if (flagtab) {
+		snprintf(s, sizeof s, "__start___%s", flagtab);
+		snprintf(n, sizeof n, "__stop___%s", flagtab);
+		fstart = ksym(s);
+		fstop = ksym(n);
+	}
+	if (fstart && fstop >= fstart)
+		record("table", "%s %zu %zu %zu", tab, count, ncrc, (size_t)(fstop - fstart));
+	else
+		record("table", "%s %zu %zu", tab, count, ncrc);
 
 	/* One read per table and one for the strings: every pread of /proc/kcore is costly on
 	 * an emulated CPU. The CRC of entry i is read at cstart + 4i even past the table's end,
@@ -485,6 +506,13 @@ static void export_table(const char *tab, const char *crctab)
 		return;
 	}
 	int crcs_ok = cstart && kread(cstart, crcbuf, count * 4) == 0;
+	/* The flags byte of entry i is read at fstart + i, as the kernel's find_symbol() does. */
+	unsigned char *flags = fstart ? malloc(count + 1) : NULL;
+	if (flags && kread(fstart, flags, count) < 0) {
+		record("table", "%s flags unreadable at %llx", tab, (unsigned long long)fstart);
+		free(flags);
+		flags = NULL;
+	}
 	uint64_t lo = UINT64_MAX, hi = 0;
 	for (size_t i = 0; i < count; i++) {
 		uint64_t e = start + i * esize;
@@ -554,6 +582,16 @@ static void export_table(const char *tab, const char *crctab)
 			names_crc = 0xffffffffu;
 		}
 	}
+	/* Flags: one hex digit per entry, 512 entries a record. */
+	for (size_t i = 0; flags && i < count; i += 512) {
+		char hexs[513];
+		size_t k = 0;
+		for (; k < 512 && i + k < count; k++)
+			hexs[k] = "0123456789abcdef"[flags[i + k] & 15];
+		hexs[k] = 0;
+		record("kflags", "%s %zu %s", tab, i, hexs);
+	}
+	free(flags);
 	free(ents);
 	free(crcbuf);
 	free(name_at);
@@ -639,8 +677,10 @@ int main(void)
 	find_bounds();
 	find_image_pa();
 	if (kcore_open() == 0) {
-		export_table("ksymtab", "kcrctab");
-		export_table("ksymtab_gpl", "kcrctab_gpl");
+		export_table("ksymtab", "kcrctab", "kflagstab");
+		/* 7.1 folded the GPL-only exports into __ksymtab (flagged in __kflagstab). */
+		if (!ksym("__start___kflagstab") || ksym("__start___ksymtab_gpl"))
+			export_table("ksymtab_gpl", "kcrctab_gpl", NULL);
 	} else {
 		record("table", "kcore unavailable %s", strerror(errno));
 	}

@@ -1,8 +1,8 @@
 //! Kernel configuration: a base (`tinyconfig`, …) or the user's own `.config`, plus fragments,
 //! brought up with `olddefconfig` — then every requested line is checked against the result,
 //! because Kconfig drops options with unmet dependencies without a word.
-use serde::Serialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// What modverify itself needs in every kernel: modules with versions and unloading,
@@ -70,6 +70,286 @@ pub const DEFAULT_MODULES: &[&str] = &[
     "CONFIG_LZO_COMPRESS=m",
     "CONFIG_LZO_DECOMPRESS=m",
 ];
+
+/// Substitutes for default modules a tree no longer offers (7.x made the CRC libraries and
+/// CRYPTO_MANAGER internal, and dropped LIBCRC32C and CRYPTO_CRCT10DIF): generic algorithms
+/// with no hardware behind them, each a module that imports from vmlinux and from the crypto
+/// core, some in pairs (blowfish_common ← blowfish_generic), so the graph keeps real edges.
+pub const SUBSTITUTE_MODULES: &[&str] = &[
+    "CONFIG_CRYPTO_SHA1=m",
+    "CONFIG_CRYPTO_SHA512=m",
+    "CONFIG_CRYPTO_SHA3=m",
+    "CONFIG_CRYPTO_MD4=m",
+    "CONFIG_CRYPTO_RMD160=m",
+    "CONFIG_CRYPTO_WP512=m",
+    "CONFIG_CRYPTO_BLOWFISH=m",
+    "CONFIG_CRYPTO_TWOFISH=m",
+    "CONFIG_CRYPTO_CAST5=m",
+    "CONFIG_CRYPTO_CAST6=m",
+    "CONFIG_CRYPTO_SERPENT=m",
+    "CONFIG_CRYPTO_DES=m",
+    "CONFIG_CRYPTO_ECB=m",
+    "CONFIG_CRYPTO_CBC=m",
+    "CONFIG_CRYPTO_CTR=m",
+    "CONFIG_CRYPTO_HMAC=m",
+    "CONFIG_CRYPTO_XXHASH=m",
+    "CONFIG_CRYPTO_TEA=m",
+    "CONFIG_CRYPTO_KHAZAD=m",
+    "CONFIG_CRYPTO_ANUBIS=m",
+    "CONFIG_CRYPTO_LZ4=m",
+    "CONFIG_CRYPTO_CRC32=m",
+];
+
+/// How many substitutes beyond one per left-out module: the crypto chain and the CRC
+/// libraries that disappear with the left-out options were several modules each.
+const SUBSTITUTE_MARGIN: usize = 6;
+
+/// What the tree's Kconfig files say about each symbol (read once per build).
+#[derive(Debug, Default)]
+pub struct Kconfig {
+    /// Symbols with a `config`/`menuconfig` entry.
+    pub defined: HashSet<String>,
+    /// Symbols with a prompt: a user (or a fragment) can set them.
+    pub prompted: HashSet<String>,
+    /// Symbols with a `default y` (possibly conditional).
+    pub default_y: HashSet<String>,
+    pub depends: HashMap<String, Vec<String>>,
+    /// Symbol → the symbols it selects.
+    pub selects: HashMap<String, Vec<String>>,
+}
+
+impl Kconfig {
+    /// Every `Kconfig*` file of the tree. Enclosing `if`/`menu` conditions are not followed:
+    /// the direct `depends on` lines are what users fix.
+    pub fn read(src: &Path) -> Self {
+        let mut k = Kconfig::default();
+        let mut stack = vec![src.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    if !name.starts_with('.') && name != "Documentation" && name != "tools" {
+                        stack.push(p);
+                    }
+                } else if name.starts_with("Kconfig") {
+                    if let Ok(text) = std::fs::read_to_string(&p) {
+                        k.add_file(&text);
+                    }
+                }
+            }
+        }
+        k
+    }
+
+    fn add_file(&mut self, text: &str) {
+        let mut current: Option<String> = None;
+        let mut in_help = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(sym) = t
+                .strip_prefix("config ")
+                .or_else(|| t.strip_prefix("menuconfig "))
+            {
+                let sym = sym.trim().to_string();
+                self.defined.insert(sym.clone());
+                current = Some(sym);
+                in_help = false;
+                continue;
+            }
+            if !line.starts_with(char::is_whitespace) && !t.is_empty() {
+                current = None;
+                continue;
+            }
+            let Some(sym) = &current else { continue };
+            if in_help || t.is_empty() {
+                continue;
+            }
+            if t == "help" || t == "---help---" {
+                in_help = true;
+            } else if let Some(dep) = t.strip_prefix("depends on ") {
+                self.depends
+                    .entry(sym.clone())
+                    .or_default()
+                    .push(dep.trim().to_string());
+            } else if let Some(sel) = t.strip_prefix("select ") {
+                let target = sel.split_whitespace().next().unwrap_or("").to_string();
+                self.selects.entry(sym.clone()).or_default().push(target);
+            } else if t == "default y" || t.starts_with("default y if ") {
+                self.default_y.insert(sym.clone());
+            } else {
+                let rest = ["bool", "tristate", "prompt"]
+                    .iter()
+                    .find_map(|kw| t.strip_prefix(kw));
+                if rest.is_some_and(|r| {
+                    let r = r.trim_start();
+                    r.starts_with('"') || r.starts_with('\'')
+                }) {
+                    self.prompted.insert(sym.clone());
+                }
+            }
+        }
+    }
+
+    /// No Kconfig was read (not a kernel tree, or a unit test): nothing can be decided.
+    pub fn is_empty(&self) -> bool {
+        self.defined.is_empty()
+    }
+
+    /// Who selects `sym` (up to `max` names).
+    fn selected_by(&self, sym: &str, max: usize) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .selects
+            .iter()
+            .filter(|(_, t)| t.iter().any(|s| s == sym))
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v.truncate(max);
+        v
+    }
+}
+
+/// A line modverify wanted but did not ask for in this tree, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LeftOut {
+    pub option: String,
+    pub reason: String,
+}
+
+/// The default module set as chosen for one tree.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModuleSet {
+    /// Fragment lines asked for.
+    pub lines: Vec<String>,
+    /// Lines of DEFAULT_MODULES this tree does not offer.
+    pub left_out: Vec<LeftOut>,
+    /// SUBSTITUTE_MODULES lines added in their place.
+    pub added: Vec<String>,
+}
+
+/// Chooses the default modules for a tree: every DEFAULT_MODULES line whose option exists and
+/// can be set there (it has a prompt, or an option of the set selects it, as CRYPTO_DEFLATE
+/// selects ZLIB_DEFLATE); for each `=m` line left out, a substitute, plus a margin, so every
+/// tree builds 30+ modules with dependencies between them.
+pub fn default_modules(kc: &Kconfig) -> ModuleSet {
+    if kc.is_empty() {
+        return ModuleSet {
+            lines: DEFAULT_MODULES.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+    }
+    let sym = |l: &str| parse_line(l).map(|(k, _)| k.trim_start_matches("CONFIG_").to_string());
+    // What the set's own options select, transitively: options without a prompt are set
+    // through these.
+    let mut selected: HashSet<String> = HashSet::new();
+    let mut todo: Vec<String> = DEFAULT_MODULES
+        .iter()
+        .filter_map(|l| sym(l))
+        .filter(|s| kc.prompted.contains(s))
+        .collect();
+    while let Some(s) = todo.pop() {
+        for t in kc.selects.get(&s).into_iter().flatten() {
+            if selected.insert(t.clone()) {
+                todo.push(t.clone());
+            }
+        }
+    }
+    let mut set = ModuleSet::default();
+    let mut missing_modules = 0;
+    for l in DEFAULT_MODULES {
+        let Some(s) = sym(l) else { continue };
+        let reason = if !kc.defined.contains(&s) {
+            "not in this tree".to_string()
+        } else if !kc.prompted.contains(&s) && !selected.contains(&s) {
+            let by = kc.selected_by(&s, 3);
+            if by.is_empty() {
+                "not user-selectable in this tree (no prompt)".to_string()
+            } else {
+                format!(
+                    "not user-selectable in this tree (no prompt; selected by {}{})",
+                    by.join(", "),
+                    if by.len() == 3 { ", …" } else { "" }
+                )
+            }
+        } else {
+            set.lines.push(l.to_string());
+            continue;
+        };
+        if l.ends_with("=m") {
+            missing_modules += 1;
+        }
+        set.left_out.push(LeftOut {
+            option: format!("CONFIG_{s}"),
+            reason,
+        });
+    }
+    if missing_modules > 0 {
+        let want = missing_modules + SUBSTITUTE_MARGIN;
+        for l in SUBSTITUTE_MODULES {
+            if set.added.len() == want {
+                break;
+            }
+            if sym(l).is_some_and(|s| kc.prompted.contains(&s)) && !set.lines.iter().any(|x| x == l)
+            {
+                set.lines.push(l.to_string());
+                set.added.push(l.to_string());
+            }
+        }
+    }
+    set
+}
+
+/// Keeps the lines of modverify's own fragments whose option exists in this tree (an option
+/// the tree never had cannot be "dropped"; RISCV_ISA_FALLBACK is not in 6.1). Options
+/// modverify cannot work without are always kept, so losing one stays an error.
+pub fn in_tree(kc: &Kconfig, lines: &[String]) -> (Vec<String>, Vec<LeftOut>) {
+    let mut kept = Vec::new();
+    let mut absent = Vec::new();
+    for l in lines {
+        match parse_line(l) {
+            Some((k, _))
+                if !kc.is_empty()
+                    && !ESSENTIAL.contains(&k)
+                    && !kc.defined.contains(k.trim_start_matches("CONFIG_")) =>
+            {
+                absent.push(LeftOut {
+                    option: k.to_string(),
+                    reason: "not in this tree".into(),
+                })
+            }
+            _ => kept.push(l.clone()),
+        }
+    }
+    (kept, absent)
+}
+
+/// Options a descriptor needs that tinyconfig (allnoconfig underneath) turns off although
+/// Kconfig defaults them on: newer trees add such defaults (RISCV_ISA_FALLBACK, 6.6) and a
+/// tinyconfig build silently loses them. One warning line each.
+pub fn tinyconfig_traps(
+    kc: &Kconfig,
+    needs: &[crate::arch::GuestNeed],
+    origin: &str,
+) -> Vec<String> {
+    needs
+        .iter()
+        .filter_map(|n| {
+            let (k, v) = parse_line(&n.line)?;
+            let s = k.trim_start_matches("CONFIG_");
+            (v != "n" && kc.prompted.contains(s) && kc.default_y.contains(s)).then(|| {
+                format!(
+                    "{k}: Kconfig defaults it to y in this tree, but tinyconfig turns it off; {origin} sets it because {}",
+                    n.why
+                )
+            })
+        })
+        .collect()
+}
 
 /// A fragment and where it came from (shown when one of its lines is dropped).
 #[derive(Debug, Clone, Serialize)]
@@ -147,7 +427,13 @@ impl std::fmt::Display for Dropped {
 }
 
 /// Compares the requested lines with the final `.config`.
-pub fn dropped(final_config: &str, fragments: &[Fragment], src: &Path) -> Vec<Dropped> {
+/// `essential`: options besides ESSENTIAL whose loss is an error (the descriptor's guest needs).
+pub fn dropped(
+    final_config: &str,
+    fragments: &[Fragment],
+    kc: &Kconfig,
+    essential: &[String],
+) -> Vec<Dropped> {
     let got = parse_config(final_config);
     let mut want: Vec<(String, String, String)> = Vec::new();
     for f in fragments {
@@ -159,20 +445,19 @@ pub fn dropped(final_config: &str, fragments: &[Fragment], src: &Path) -> Vec<Dr
         }
     }
     let mut out = Vec::new();
-    let mut kconfig: Option<HashMap<String, Vec<String>>> = None;
     for (k, v, origin) in want {
         let have = got.get(&k).map(String::as_str).unwrap_or("n");
         if have == v {
             continue;
         }
-        let deps = kconfig.get_or_insert_with(|| kconfig_depends(src));
         let sym = k.trim_start_matches("CONFIG_");
-        let depends_on = deps
+        let depends_on = kc
+            .depends
             .get(sym)
             .map(|exprs| exprs.iter().map(|e| annotate(e, &got)).collect())
             .unwrap_or_default();
         out.push(Dropped {
-            essential: ESSENTIAL.contains(&k.as_str()),
+            essential: ESSENTIAL.contains(&k.as_str()) || essential.contains(&k),
             option: k,
             wanted: v,
             got: have.to_string(),
@@ -209,50 +494,6 @@ fn annotate(expr: &str, got: &HashMap<String, String>) -> String {
     }
 }
 
-/// `config SYM` → its `depends on` expressions, from every Kconfig file of the tree.
-/// Enclosing `if`/`menu` conditions are not followed: the direct ones are what users fix.
-fn kconfig_depends(src: &Path) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                if !name.starts_with('.') && name != "Documentation" && name != "tools" {
-                    stack.push(p);
-                }
-            } else if name.starts_with("Kconfig") {
-                let Ok(text) = std::fs::read_to_string(&p) else {
-                    continue;
-                };
-                let mut current: Option<String> = None;
-                for line in text.lines() {
-                    let t = line.trim();
-                    if let Some(sym) = t
-                        .strip_prefix("config ")
-                        .or_else(|| t.strip_prefix("menuconfig "))
-                    {
-                        current = Some(sym.trim().to_string());
-                    } else if !line.starts_with(char::is_whitespace) && !t.is_empty() {
-                        current = None;
-                    } else if let (Some(sym), Some(dep)) = (&current, t.strip_prefix("depends on "))
-                    {
-                        out.entry(sym.clone())
-                            .or_default()
-                            .push(dep.trim().to_string());
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,9 +522,107 @@ mod tests {
                 "# CONFIG_C is not set".into(),
             ],
         }];
-        let d = dropped("CONFIG_A=y\n", &f, Path::new("/nonexistent"));
+        let d = dropped("CONFIG_A=y\n", &f, &Kconfig::default(), &[]);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].option, "CONFIG_B");
         assert_eq!(d[0].got, "n");
+    }
+
+    fn kconfig(text: &str) -> Kconfig {
+        let mut k = Kconfig::default();
+        k.add_file(text);
+        k
+    }
+
+    #[test]
+    fn kconfig_prompts_selects_and_help_text() {
+        let k = kconfig(
+            "config A\n\ttristate \"A thing\"\n\tselect B\n\tdefault y\n\thelp\n\t  depends on nothing\n\
+             config B\n\ttristate\n\tdepends on C\nmenuconfig C\n\tbool\n",
+        );
+        assert!(k.prompted.contains("A") && !k.prompted.contains("B") && !k.prompted.contains("C"));
+        assert!(k.default_y.contains("A"));
+        assert_eq!(k.selects["A"], vec!["B".to_string()]);
+        assert_eq!(k.depends.get("A"), None, "help text is not a dependency");
+        assert_eq!(k.depends["B"], vec!["C".to_string()]);
+    }
+
+    #[test]
+    fn default_modules_follow_the_tree() {
+        // A 6.1-like tree offers every default option: the set is unchanged.
+        let mut all = String::new();
+        for l in DEFAULT_MODULES.iter().chain(SUBSTITUTE_MODULES) {
+            let (k, _) = parse_line(l).unwrap();
+            all += &format!(
+                "config {}\n\ttristate \"x\"\n",
+                k.trim_start_matches("CONFIG_")
+            );
+        }
+        let set = default_modules(&kconfig(&all));
+        assert_eq!(set.lines, DEFAULT_MODULES.to_vec());
+        assert!(set.left_out.is_empty() && set.added.is_empty());
+        // A 7.x-like tree: LIBCRC32C gone, CRC7 without a prompt: both left out, with the
+        // reason, and substitutes (one each plus the margin) take their place.
+        let seven = all
+            .replace("config LIBCRC32C\n\ttristate \"x\"\n", "")
+            .replace(
+                "config CRC7\n\ttristate \"x\"\n",
+                "config CRC7\n\ttristate\n",
+            )
+            + "config MMC_SPI\n\ttristate \"y\"\n\tselect CRC7\n";
+        let set = default_modules(&kconfig(&seven));
+        assert_eq!(set.left_out.len(), 2);
+        assert_eq!(set.left_out[0].reason, "not in this tree");
+        assert!(
+            set.left_out[1].reason.contains("selected by MMC_SPI"),
+            "{:?}",
+            set.left_out
+        );
+        assert_eq!(set.added.len(), 2 + SUBSTITUTE_MARGIN);
+        assert!(!set
+            .lines
+            .iter()
+            .any(|l| l.contains("CRC7") || l.contains("LIBCRC32C")));
+        // No Kconfig at all (not a tree we can read): the list as it is.
+        assert_eq!(
+            default_modules(&Kconfig::default()).lines.len(),
+            DEFAULT_MODULES.len()
+        );
+    }
+
+    #[test]
+    fn options_the_tree_never_had_are_left_out_but_essential_ones_kept() {
+        let k = kconfig("config MODULES\n\tbool \"m\"\nconfig FPU\n\tbool \"f\"\n");
+        let lines: Vec<String> = [
+            "CONFIG_FPU=y",
+            "CONFIG_RISCV_ISA_FALLBACK=y",
+            "CONFIG_MODVERSIONS=y",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (kept, absent) = in_tree(&k, &lines);
+        assert_eq!(kept, vec!["CONFIG_FPU=y", "CONFIG_MODVERSIONS=y"]);
+        assert_eq!(absent[0].option, "CONFIG_RISCV_ISA_FALLBACK");
+    }
+
+    #[test]
+    fn tinyconfig_traps_name_default_y_options() {
+        let k = kconfig(
+            "config RISCV_ISA_FALLBACK\n\tbool \"p\"\n\tdefault y\nconfig X\n\tbool \"x\"\n",
+        );
+        let needs = vec![
+            crate::arch::GuestNeed {
+                line: "CONFIG_RISCV_ISA_FALLBACK=y".into(),
+                why: "QEMU".into(),
+            },
+            crate::arch::GuestNeed {
+                line: "CONFIG_X=y".into(),
+                why: "x".into(),
+            },
+        ];
+        let w = tinyconfig_traps(&k, &needs, "arches/riscv64.yaml");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("CONFIG_RISCV_ISA_FALLBACK: Kconfig defaults it to y"));
     }
 }

@@ -75,6 +75,16 @@ pub struct ConfigInfo {
     pub fragments: Vec<String>,
     #[serde(default)]
     pub dropped: Vec<Dropped>,
+    /// Lines of modverify's own fragments whose option this tree does not have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<super::config::LeftOut>,
+    /// The default module set chosen for this tree (none with --no-default-modules).
+    #[serde(default)]
+    pub module_set: Option<super::config::ModuleSet>,
+    /// Options the descriptor needs that tinyconfig turns off although Kconfig defaults
+    /// them on (set anyway; shown so a hand-made tinyconfig build does not lose them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +172,9 @@ impl BuildManifest {
                     .unwrap_or_else(|| format!("{:?}", opts.base).to_lowercase()),
                 fragments: fragments.iter().map(|f| f.origin.clone()).collect(),
                 dropped: vec![],
+                left_out: vec![],
+                module_set: None,
+                warnings: vec![],
             },
             toolchain,
             ccache,

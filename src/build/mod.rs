@@ -339,7 +339,7 @@ pub fn run_build(
     std::fs::create_dir_all(&src_dir).map_err(|e| BuildError::io(&src_dir, e))?;
     let src_lock = DirLock::take(&src_dir, events)?;
     let base_src = match &opts.source {
-        Some(d) => source::user_source(d)?,
+        Some(d) => source::resolve(d, &cache, &mut note)?,
         None => source::default_source(&cache, &mut note)?,
     };
     let src = if opts.patches.is_empty() {
@@ -350,22 +350,67 @@ pub fn run_build(
     drop(src_lock);
 
     // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
-    let mut fragments = vec![Fragment {
-        origin: "modverify required".into(),
-        lines: config::REQUIRED.iter().map(|s| s.to_string()).collect(),
-    }];
-    fragments.push(Fragment {
-        origin: format!("arches/{}.yaml", arch.name),
-        lines: facts.config.clone(),
-    });
-    if !opts.no_default_modules {
+    // modverify's own lines are fitted to the tree: an option it never had is left out
+    // (noted), and the default module set is chosen from what the tree offers.
+    let kconfig = config::Kconfig::read(&src);
+    let descriptor = format!("arches/{}.yaml", arch.name);
+    let mut left_out = Vec::new();
+    let own = |origin: String, lines: Vec<String>, left_out: &mut Vec<config::LeftOut>| {
+        let (lines, absent) = config::in_tree(&kconfig, &lines);
+        left_out.extend(absent);
+        Fragment { origin, lines }
+    };
+    let mut fragments = vec![own(
+        "modverify required".into(),
+        config::REQUIRED.iter().map(|s| s.to_string()).collect(),
+        &mut left_out,
+    )];
+    fragments.push(own(descriptor.clone(), facts.config.clone(), &mut left_out));
+    let guest = own(
+        format!("{descriptor} (guest_config)"),
+        facts.guest_config.iter().map(|n| n.line.clone()).collect(),
+        &mut left_out,
+    );
+    let guest_essential: Vec<String> = guest
+        .lines
+        .iter()
+        .filter_map(|l| config::parse_line(l).map(|(k, _)| k.to_string()))
+        .collect();
+    fragments.push(guest);
+    let module_set = (!opts.no_default_modules).then(|| config::default_modules(&kconfig));
+    if let Some(set) = &module_set {
         fragments.push(Fragment {
             origin: "modverify default modules".into(),
-            lines: config::DEFAULT_MODULES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            lines: set.lines.clone(),
         });
+        for l in &set.left_out {
+            events.note(&format!(
+                "default modules: {} left out: {}",
+                l.option, l.reason
+            ));
+        }
+        if !set.added.is_empty() {
+            events.note(&format!(
+                "default modules: {} added in their place: {}",
+                set.added.len(),
+                set.added
+                    .iter()
+                    .map(|l| l.trim_start_matches("CONFIG_").trim_end_matches("=m"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    for l in &left_out {
+        events.note(&format!("{} left out: {}", l.option, l.reason));
+    }
+    let tinyconfig_traps = if opts.config.is_none() && opts.base == BaseConfig::Tinyconfig {
+        config::tinyconfig_traps(&kconfig, &facts.guest_config, &descriptor)
+    } else {
+        Vec::new()
+    };
+    for w in &tinyconfig_traps {
+        events.note(&format!("warning: {w}"));
     }
     for f in &opts.fragments {
         let text = std::fs::read_to_string(f).map_err(|e| BuildError::io(f, e))?;
@@ -434,6 +479,9 @@ pub fn run_build(
         proc::command_line(&make.command(&full_targets)),
         make.ccache,
     );
+    manifest.config.left_out = left_out;
+    manifest.config.module_set = module_set;
+    manifest.config.warnings = tinyconfig_traps;
     manifest.write(&out)?;
     let mut steps = Steps {
         make,
@@ -469,7 +517,8 @@ pub fn run_build(
         }
         let final_cfg =
             std::fs::read_to_string(&cfg_path).map_err(|e| BuildError::io(&cfg_path, e))?;
-        manifest.config.dropped = config::dropped(&final_cfg, &fragments, &src);
+        manifest.config.dropped =
+            config::dropped(&final_cfg, &fragments, &kconfig, &guest_essential);
         manifest.durations.config_s = t.elapsed().as_secs_f64();
         for d in &manifest.config.dropped {
             events.note(&format!("dropped by Kconfig: {d}"));

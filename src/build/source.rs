@@ -1,26 +1,81 @@
-//! The kernel tree to build: Debian's linux-source-6.1 unpacked once into the cache, or the
-//! user's tree; with `--patch`, a private hard-linked copy with the patches applied, so the
-//! user's tree is never written (GNU patch replaces files rather than editing them in place).
+//! The kernel tree to build: Debian's linux-source-X.Y unpacked once into the cache (6.1 by
+//! default, from /usr/src; another version fetched from the Debian suite that ships it), or
+//! the user's tree or git checkout; with `--patch`, a private hard-linked copy with the
+//! patches applied, so the user's tree is never written (GNU patch replaces files rather than
+//! editing them in place).
 use super::BuildError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub const DEFAULT_VERSION: &str = "6.1";
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 const MARKER: &str = ".modverify-complete";
+/// Suites searched for a linux-source-X.Y this machine's apt does not have, in this order:
+/// the first whose index has the package gives its newest version.
+pub const SUITES: &[&str] = &["bookworm", "trixie", "forky", "sid"];
 
 /// The default tree, unpacked into `cache/src` on first use.
 pub fn default_source(cache: &Path, note: &mut dyn FnMut(&str)) -> Result<PathBuf, BuildError> {
-    let dir = cache.join("src/linux-source-6.1");
+    debian_source(cache, DEFAULT_VERSION, note)
+}
+
+/// `--source SPEC`: a directory (a kernel tree or a git checkout), or a version `X.Y` (or
+/// `linux-source-X.Y`) naming Debian's linux-source-X.Y.
+pub fn resolve(
+    spec: &Path,
+    cache: &Path,
+    note: &mut dyn FnMut(&str),
+) -> Result<PathBuf, BuildError> {
+    if spec.is_dir() {
+        return user_source(spec);
+    }
+    match debian_version(&spec.to_string_lossy()) {
+        Some(v) => debian_source(cache, &v, note),
+        None => Err(BuildError::BadInput(format!(
+            "{}: no such directory; --source takes a kernel tree, a git checkout, or a version such as 6.12 for Debian's linux-source-6.12",
+            spec.display()
+        ))),
+    }
+}
+
+/// `6.12` or `linux-source-6.12` → `6.12`.
+pub fn debian_version(spec: &str) -> Option<String> {
+    let v = spec.strip_prefix("linux-source-").unwrap_or(spec);
+    let mut parts = v.split('.');
+    let ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.next().is_none();
+    ok.then(|| v.to_string())
+}
+
+/// Debian's linux-source-`version`, unpacked into `cache/src` on first use: from
+/// /usr/src when the package is installed, otherwise downloaded (see `fetch_tarball`).
+pub fn debian_source(
+    cache: &Path,
+    version: &str,
+    note: &mut dyn FnMut(&str),
+) -> Result<PathBuf, BuildError> {
+    let name = format!("linux-source-{version}");
+    let dir = cache.join("src").join(&name);
     if dir.join(MARKER).exists() {
         return Ok(dir);
     }
-    let tarball = Path::new(DEFAULT_TARBALL);
-    if !tarball.exists() {
-        return Err(BuildError::Missing {
-            what: DEFAULT_TARBALL.into(),
-            package: "linux-source-6.1".into(),
-        });
-    }
+    let installed = PathBuf::from(format!("/usr/src/{name}.tar.xz"));
+    let parent = dir.parent().unwrap();
+    std::fs::create_dir_all(parent).map_err(|e| BuildError::io(parent, e))?;
+    let download = tempfile::Builder::new()
+        .prefix(".fetch")
+        .tempdir_in(parent)
+        .map_err(|e| BuildError::io(parent, e))?;
+    let tarball = if installed.exists() {
+        installed
+    } else {
+        fetch_tarball(cache, &name, download.path(), note)?
+    };
     note(&format!(
         "unpacking {} into {} (once)",
         tarball.display(),
@@ -35,16 +90,207 @@ pub fn default_source(cache: &Path, note: &mut dyn FnMut(&str)) -> Result<PathBu
     run_quiet(
         Command::new("tar")
             .arg("-xJf")
-            .arg(tarball)
+            .arg(&tarball)
             .arg("-C")
             .arg(tmp.path()),
         "tar",
     )?;
-    let unpacked = tmp.path().join("linux-source-6.1");
+    let unpacked = tmp.path().join(&name);
+    if !unpacked.join("Makefile").is_file() {
+        return Err(BuildError::BadInput(format!(
+            "{}: holds no {name}/Makefile; is it Debian's {name} tarball?",
+            tarball.display()
+        )));
+    }
     std::fs::write(unpacked.join(MARKER), b"").map_err(|e| BuildError::io(&unpacked, e))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&unpacked, &dir).map_err(|e| BuildError::io(&dir, e))?;
     Ok(dir)
+}
+
+/// Downloads Debian's `package` (`linux-source-X.Y`) into `work` and returns the tarball it
+/// ships. Through a private apt configuration under the cache (its own lists, sources and
+/// archive cache: the system's apt state is untouched), with the mirror this machine already
+/// uses, trying SUITES in order; the version is whatever the suite serves today.
+fn fetch_tarball(
+    cache: &Path,
+    package: &str,
+    work: &Path,
+    note: &mut dyn FnMut(&str),
+) -> Result<PathBuf, BuildError> {
+    let mirror = debian_mirror().ok_or_else(|| BuildError::Missing {
+        what: format!("a Debian mirror in /etc/apt/sources.list(.d) to fetch {package} from"),
+        package: package.into(),
+    })?;
+    let host_arch = tool_output(Command::new("dpkg").arg("--print-architecture"), "dpkg")?
+        .trim()
+        .to_string();
+    // Every suite's index first, then the newest version any of them serves.
+    let mut best: Option<(String, &str, PathBuf, PathBuf)> = None;
+    for suite in SUITES {
+        let apt_dir = cache.join("debian/apt").join(format!("{suite}-source"));
+        for d in ["lists/partial", "cache/archives/partial", "parts"] {
+            let p = apt_dir.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| BuildError::io(&p, e))?;
+        }
+        let list = apt_dir.join("sources.list");
+        std::fs::write(&list, format!("deb {mirror} {suite} main\n"))
+            .map_err(|e| BuildError::io(&list, e))?;
+        note(&format!(
+            "looking for {package} in Debian {suite} ({mirror})"
+        ));
+        let mut update = apt_command("apt-get", &apt_dir, &list, &host_arch);
+        update.args(["-qq", "update"]);
+        tool_output(&mut update, "apt-get update")?;
+        let mut policy = apt_command("apt-cache", &apt_dir, &list, &host_arch);
+        policy.args(["policy", package]);
+        let out = tool_output(&mut policy, "apt-cache policy")?;
+        let candidate = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Candidate:"))
+            .map(str::trim)
+            .filter(|v| *v != "(none)");
+        if let Some(version) = candidate {
+            let newer = match &best {
+                None => true,
+                Some((b, ..)) => {
+                    let mut c = Command::new("dpkg");
+                    c.args(["--compare-versions", version, "gt", b]);
+                    crate::proc::run(c, None, &mut |_| {}, crate::proc::Limits::default())
+                        .is_ok_and(|e| e == crate::proc::Ended::Exited(0))
+                }
+            };
+            if newer {
+                best = Some((version.to_string(), suite, apt_dir.clone(), list.clone()));
+            }
+        }
+    }
+    if let Some((version, suite, apt_dir, list)) = best {
+        note(&format!(
+            "downloading {package} {version} from Debian {suite}"
+        ));
+        let mut download = apt_command("apt-get", &apt_dir, &list, &host_arch);
+        download
+            .args(["-qq", "download"])
+            .arg(format!("{package}={version}"))
+            .current_dir(work);
+        tool_output(&mut download, "apt-get download")?;
+        let deb = std::fs::read_dir(work)
+            .map_err(|e| BuildError::io(work, e))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            .ok_or_else(|| {
+                BuildError::BadInput(format!(
+                    "apt-get download {package} left no .deb in {}",
+                    work.display()
+                ))
+            })?;
+        let root = work.join("root");
+        tool_output(
+            Command::new("dpkg").arg("-x").arg(&deb).arg(&root),
+            "dpkg -x",
+        )?;
+        let _ = std::fs::remove_file(&deb);
+        let tarball = root.join(format!("usr/src/{package}.tar.xz"));
+        if !tarball.exists() {
+            return Err(BuildError::BadInput(format!(
+                "{}: holds no usr/src/{package}.tar.xz",
+                deb.display()
+            )));
+        }
+        return Ok(tarball);
+    }
+    Err(BuildError::BadInput(format!(
+        "{package} is in none of the Debian suites {} at {mirror}: pass an unpacked tree or a git checkout with --source instead",
+        SUITES.join(", ")
+    )))
+}
+
+/// apt-get/apt-cache on the private configuration in `apt_dir`.
+fn apt_command(tool: &str, apt_dir: &Path, list: &Path, host_arch: &str) -> Command {
+    let mut c = Command::new(tool);
+    for (k, v) in [
+        (
+            "Dir::State::Lists",
+            apt_dir.join("lists").display().to_string(),
+        ),
+        ("Dir::Etc::SourceList", list.display().to_string()),
+        (
+            "Dir::Etc::SourceParts",
+            apt_dir.join("parts").display().to_string(),
+        ),
+        ("Dir::Cache", apt_dir.join("cache").display().to_string()),
+        ("APT::Architecture", host_arch.to_string()),
+        ("Acquire::Languages", "none".into()),
+        ("Debug::NoLocking", "1".into()),
+    ] {
+        c.arg("-o").arg(format!("{k}={v}"));
+    }
+    c
+}
+
+/// The Debian mirror this machine uses (deb822 or one-line sources), never a hard-coded host.
+fn debian_mirror() -> Option<String> {
+    let mut uris = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "sources"))
+        {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for l in text.lines() {
+                if let Some(v) = l.trim().strip_prefix("URIs:") {
+                    uris.extend(v.split_whitespace().map(str::to_string));
+                }
+            }
+        }
+    }
+    let text = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    for l in text.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.first() == Some(&"deb") {
+            if let Some(u) = w.iter().find(|x| x.contains("://")) {
+                uris.push(u.to_string());
+            }
+        }
+    }
+    uris.into_iter().find(|u| !u.contains("-security"))
+}
+
+/// Runs a short tool through proc.rs (own process group, killed on Ctrl-C); its output, or
+/// an error with the command line and what it printed.
+fn tool_output(cmd: &mut Command, name: &str) -> Result<String, BuildError> {
+    let line = crate::proc::command_line(cmd);
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    let mut text = String::new();
+    let ended = crate::proc::run(
+        c,
+        None,
+        &mut |l: &str| {
+            text.push_str(l);
+            text.push('\n');
+        },
+        crate::proc::Limits::default(),
+    )
+    .map_err(|e| BuildError::Spawn {
+        cmd: name.into(),
+        source: e,
+    })?;
+    match ended {
+        crate::proc::Ended::Exited(0) => Ok(text),
+        crate::proc::Ended::Interrupted => Err(BuildError::Interrupted(PathBuf::from(name))),
+        _ => Err(BuildError::Tool {
+            cmd: line,
+            output: text,
+        }),
+    }
 }
 
 /// Checks that a user-named directory is a kernel tree that can be built out of tree.
@@ -141,17 +387,7 @@ pub fn patched(
 }
 
 fn run_quiet(cmd: &mut Command, name: &str) -> Result<(), BuildError> {
-    let out = cmd.output().map_err(|e| BuildError::Spawn {
-        cmd: name.into(),
-        source: e,
-    })?;
-    if !out.status.success() {
-        return Err(BuildError::Tool {
-            cmd: crate::proc::command_line(cmd),
-            output: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    Ok(())
+    tool_output(cmd, name).map(|_| ())
 }
 
 /// The kernel release of a tree, from its Makefile (`VERSION.PATCHLEVEL.SUBLEVEL`).
@@ -169,4 +405,26 @@ pub fn kernel_version(src: &Path) -> Option<String> {
         get("PATCHLEVEL")?,
         get("SUBLEVEL")?
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_names_a_debian_tree_and_anything_else_does_not() {
+        assert_eq!(debian_version("6.12").as_deref(), Some("6.12"));
+        assert_eq!(debian_version("linux-source-7.2").as_deref(), Some("7.2"));
+        for bad in ["", "7", "7.", ".2", "7.2.1", "v7.2", "../linux", "6.x"] {
+            assert_eq!(debian_version(bad), None, "{bad}");
+        }
+        let e = resolve(
+            Path::new("/nonexistent/linux"),
+            Path::new("/nonexistent"),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no such directory") && e.contains("6.12"), "{e}");
+    }
 }

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 /// Which kernel tree and configuration: shared by build, run and bisect-step.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Kernel tree (default: Debian's linux-source-6.1, unpacked once into the cache); never written
-    #[arg(long, value_name = "DIR")]
+    /// Kernel tree or git checkout, or a version X.Y for Debian's linux-source-X.Y (e.g. 6.12,
+    /// 7.2: fetched from the Debian suite that ships it and unpacked once into the cache);
+    /// default 6.1. Never written
+    #[arg(long, value_name = "DIR|X.Y")]
     pub source: Option<PathBuf>,
     /// Your own .config (plain or gzip, e.g. /proc/config.gz), taken through olddefconfig
     #[arg(long, value_name = "FILE", conflicts_with = "base")]

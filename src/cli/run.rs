@@ -12,6 +12,7 @@ use std::time::Duration;
 #[derive(Args, Debug)]
 #[command(
     after_help = "With no arguments: sparc64, alpha and riscv64 from Debian's linux-source-6.1.\n\
+--source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
 Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
 (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
 renders it again as table, json, junit, kcidb or html.\n\n\

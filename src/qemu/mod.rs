@@ -62,6 +62,13 @@ pub struct RuntimeExport {
 pub struct RuntimeTable {
     pub entries: usize,
     pub crc_slots: usize,
+    /// Bytes of `__kflagstab` (7.1+: one per entry, bit 0 GPL-only); `None` where the kernel
+    /// has none and GPL-only exports live in `__ksymtab_gpl` instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag_bytes: Option<usize>,
+    /// The flags byte of each entry, by index, as received.
+    #[serde(skip)]
+    pub flags: Vec<Option<u8>>,
     pub exports: Vec<RuntimeExport>,
     /// Digest mode: CRC-32 over "name\0namespace\0" of entries start..start+len.
     pub name_digests: Vec<NameDigest>,
@@ -72,6 +79,34 @@ pub struct NameDigest {
     pub start: usize,
     pub len: usize,
     pub crc: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::init_death;
+
+    #[test]
+    fn init_killed_by_a_signal_is_named() {
+        let lines = [
+            "[    0.52] init[1]: unhandled signal 4 code 0x1 at 0x00000000000104f6 in init[104f6,10000+6e000]".to_string(),
+            "[    0.53] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000004".to_string(),
+        ];
+        assert_eq!(
+            init_death(&lines).unwrap(),
+            "init (the guest agent) was killed by signal 4 (SIGILL) at 0x00000000000104f6 in init[104f6,10000+6e000]"
+        );
+        let exited = [
+            "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100".to_string(),
+        ];
+        assert_eq!(
+            init_death(&exited).unwrap(),
+            "init (the guest agent) exited with status 1"
+        );
+        assert_eq!(
+            init_death(&["Kernel panic - not syncing: VFS".to_string()]),
+            None
+        );
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +131,9 @@ pub struct GuestRun {
     pub lost_records: u64,
     /// Why the kernel could not be booted at all, if so.
     pub boot_failure: Option<String>,
+    /// What the agent said when it could not read a table ("ksymtab_gpl missing", …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub table_notes: Vec<String>,
     pub seconds_to_done: Option<f64>,
 }
 
@@ -189,6 +227,9 @@ pub fn boot_and_collect(
         let mut saw_hello = false;
         let mut saw_done = false;
         let mut crash_lines = Vec::new();
+        // The kernel's words on init (the agent) dying: "init[1]: unhandled signal 4 …" and
+        // "Attempted to kill init! exitcode=0x00000004".
+        let mut init_lines: Vec<String> = Vec::new();
         let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let t0 = Instant::now();
         let mut handle_line = |line: &str| {
@@ -196,6 +237,11 @@ pub fn boot_and_collect(
                 recent.pop_front();
             }
             recent.push_back(line.to_string());
+            if (line.contains("init[1]") || line.contains("Attempted to kill init"))
+                && init_lines.len() < 8
+            {
+                init_lines.push(line.trim().to_string());
+            }
             for ev in parser.feed(line) {
                 match ev {
                     ConsoleEvent::Record(r) => {
@@ -271,7 +317,12 @@ pub fn boot_and_collect(
                 start = i + 1;
             }
             None if !saw_hello => {
-                run.boot_failure = Some(match ended {
+                run.boot_failure = Some(match init_death(&init_lines) {
+                    Some(death) => format!(
+                        "{death}, before it reported anything: the kernel booted, the agent could not run on it (console in {})",
+                        console_path.display()
+                    ),
+                    None => match ended {
                     Ended::TimedOut | Ended::Silent => format!(
                         "the kernel did not reach the agent: QEMU {ended} (console in {})",
                         console_path.display()
@@ -283,19 +334,62 @@ pub fn boot_and_collect(
                         "QEMU {ended} before the agent started (console in {})",
                         console_path.display()
                     ),
+                    },
                 });
                 break;
             }
             None => {
                 // The agent ran but died between modules (e.g. reading the export table).
-                run.boot_failure = Some(format!(
-                    "the guest stopped after its loads without reporting done: QEMU {ended}"
-                ));
+                run.boot_failure = Some(match init_death(&init_lines) {
+                    Some(death) => format!(
+                        "{death}, after its loads and before reporting done (console in {})",
+                        console_path.display()
+                    ),
+                    None => format!(
+                        "the guest stopped after its loads without reporting done: QEMU {ended}"
+                    ),
+                });
                 break;
             }
         }
     }
     Ok(run)
+}
+
+/// "init (the guest agent) was killed by signal 4 (SIGILL) at 0x104f6 in init[…]" from the
+/// kernel's lines about init, or `None` if init did not die.
+pub fn init_death(lines: &[String]) -> Option<String> {
+    let code = lines.iter().find_map(|l| {
+        let hex = l.split("exitcode=").nth(1)?;
+        let hex = hex.trim().trim_start_matches("0x");
+        u32::from_str_radix(hex.split(|c: char| !c.is_ascii_hexdigit()).next()?, 16).ok()
+    })?;
+    // Where, from the arch's "unhandled signal" line: "… at 0x… in init[…]".
+    let place = lines
+        .iter()
+        .find(|l| l.contains("init[1]") && !l.contains("Attempted"))
+        .and_then(|l| l.find(" at ").map(|p| l[p + 1..].trim().to_string()))
+        .map(|p| format!(" {p}"))
+        .unwrap_or_default();
+    let signal = code & 0x7f;
+    Some(if signal != 0 {
+        // The numbers the same on every Linux arch; others are shown as numbers.
+        let name = match signal {
+            4 => " (SIGILL)",
+            5 => " (SIGTRAP)",
+            6 => " (SIGABRT)",
+            8 => " (SIGFPE)",
+            9 => " (SIGKILL)",
+            11 => " (SIGSEGV)",
+            _ => "",
+        };
+        format!("init (the guest agent) was killed by signal {signal}{name}{place}")
+    } else {
+        format!(
+            "init (the guest agent) exited with status {}{place}",
+            code >> 8
+        )
+    })
 }
 
 fn apply_record(
@@ -359,6 +453,31 @@ fn apply_record(
                 let t = run.tables.entry(name.to_string()).or_default();
                 t.entries = n;
                 t.crc_slots = c;
+                t.flag_bytes = words.get(3).and_then(|s| s.parse().ok());
+            } else {
+                run.table_notes.push(words.join(" "));
+            }
+        }
+        "kflags" => {
+            // tab start "0101…": one hex digit per entry
+            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
+            let (Some(table), Some(start), Some(list)) = (
+                words.first(),
+                words.get(1).and_then(|s| s.parse::<usize>().ok()),
+                words.get(2),
+            ) else {
+                return;
+            };
+            let t = run.tables.entry(table.to_string()).or_default();
+            for (k, c) in list.chars().enumerate() {
+                let i = start + k;
+                if i >= 1 << 24 {
+                    break; // a damaged index, not a table of 16M exports
+                }
+                if t.flags.len() <= i {
+                    t.flags.resize(i + 1, None);
+                }
+                t.flags[i] = c.to_digit(16).map(|d| d as u8);
             }
         }
         "ksym" => {

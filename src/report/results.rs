@@ -141,8 +141,22 @@ pub fn table(r: &Value) -> String {
         }
         let mut failing: Vec<(String, String, Vec<String>)> = Vec::new();
         if let Some(mods) = a["boot"]["modules"].as_array() {
+            let not_run: Vec<&serde_json::Value> =
+                mods.iter().filter(|m| m["verdict"] == "not_run").collect();
+            if let Some(first) = not_run.first() {
+                // One reason for all of them (the guest died first): said once.
+                failing.push((
+                    format!("{} module(s)", not_run.len()),
+                    "not_run".into(),
+                    vec![first["not_run_reason"]
+                        .as_str()
+                        .unwrap_or("no result arrived")
+                        .to_string()],
+                ));
+            }
             for m in mods.iter().filter(|m| {
-                m["verdict"] != "loaded" || m["unloaded"] == false || m["agrees"] == false
+                m["verdict"] != "not_run"
+                    && (m["verdict"] != "loaded" || m["unloaded"] == false || m["agrees"] == false)
             }) {
                 let mut v = m["verdict"].as_str().unwrap_or("?").to_string();
                 if m["agrees"] == false {

@@ -381,9 +381,27 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
             r.damaged_records, r.lost_records, r.console_log
         );
     }
+    // Modules never tried share one reason (the guest died first): said once.
+    let not_run: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.verdict == crate::verdict::RuntimeVerdict::NotRun)
+        .collect();
+    if let Some(first) = not_run.first() {
+        let _ = writeln!(
+            o,
+            "\n{} module(s) not run: {}",
+            not_run.len(),
+            first
+                .not_run_reason
+                .as_deref()
+                .unwrap_or("no result arrived")
+        );
+    }
     let failed: Vec<_> = r
         .modules
         .iter()
+        .filter(|m| m.verdict != crate::verdict::RuntimeVerdict::NotRun)
         .filter(|m| m.failed() || !m.agrees)
         .collect();
     if !failed.is_empty() {
@@ -435,12 +453,17 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
     }
     if let Some(t) = &r.export_table {
         if t.equal {
-            let _ = writeln!(o, "\nRunning export table: {} exports, identical to the ELF's (names, namespaces, CRC slots)", t.runtime_exports);
+            let _ = writeln!(
+                o,
+                "\nRunning export table: {} exports, identical to the ELF's ({})",
+                t.runtime_exports, t.compared
+            );
         } else {
             let _ = writeln!(
                 o,
-                "\nRunning export table differs from the ELF's ({} differences):",
-                t.differences.len()
+                "\nRunning export table differs from the ELF's ({} differences; compared {}):",
+                t.differences.len(),
+                t.compared
             );
             for d in t.differences.iter().take(20) {
                 let _ = writeln!(o, "  {}: {}", d.table, d.detail);
