@@ -184,7 +184,8 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         arch,
         &inputs,
         &tok,
-        opts.module_timeout.as_secs() as u32,
+        // The agent counts whole seconds: round up, never down to 0.
+        opts.module_timeout.as_millis().div_ceil(1000).max(1) as u32,
         &crate::build::cache_dir(),
         &initrd,
     )?;

@@ -5,6 +5,12 @@ use crate::host::on_path;
 use clap::Args;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Lists every descriptor (arches/*.yaml, plus --arch-dir) with what can be done \
+for it here: check, build (cross compiler installed?), boot (QEMU installed?), and why not.\n\n\
+Examples:\n  modverify arches\n  modverify --arch-dir my-arches/ arches\n\nExit status: 0, or 2 \
+if a descriptor is invalid."
+)]
 pub struct ArchesArgs {}
 
 pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {

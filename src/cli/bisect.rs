@@ -21,6 +21,7 @@ pub const ABORT: i32 = 128;
 (or ci/bisect GOOD BAD --arch sparc64). Exit status: 0 good, 1 bad, 125 skip, 128 abort (bad flags)."
 )]
 pub struct BisectArgs {
+    /// Target architecture (`modverify arches` lists them)
     #[arg(long)]
     pub arch: String,
     /// Only this module's verdict decides (default: any failing module or export-table error)

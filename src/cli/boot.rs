@@ -11,16 +11,30 @@ use std::time::Duration;
 
 /// Parses `90`, `90s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, mult) = match s.trim().chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1),
-        Some('m') => (&s[..s.len() - 1], 60),
-        Some('h') => (&s[..s.len() - 1], 3600),
-        _ => (s, 1),
+    let t = s.trim();
+    let bad = || {
+        format!(
+            "`{s}` is not a duration: a positive number with ms, s, m or h (90, 90s, 500ms, 2m)"
+        )
     };
-    num.trim()
-        .parse::<u64>()
-        .map(|n| Duration::from_secs(n * mult))
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 90, 90s, 2m)"))
+    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+    if ms == 0 {
+        // A zero limit would mark every module hung (or every boot timed out).
+        return Err(format!("`{s}` is zero: a limit must be positive"));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 #[derive(Args, Debug)]
@@ -33,6 +47,7 @@ Exit status: 0 every module loaded and unloaded and the running export table equ
 2 bad input, 4 QEMU or a tool failed, 130 interrupted."
 )]
 pub struct BootArgs {
+    /// Target architecture (`modverify arches` lists them)
     #[arg(long)]
     pub arch: String,
     /// A `modverify build` directory (kernel image, vmlinux, Module.symvers, modules)
@@ -47,9 +62,10 @@ pub struct BootArgs {
     /// The kernel's ELF, for the static prediction and the export-table comparison
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
+    /// Module.symvers, cross-checked against vmlinux (or the export source without it)
     #[arg(long, value_name = "FILE")]
     pub symvers: Option<PathBuf>,
-    /// Time for the kernel to boot to the agent
+    /// Time for the kernel to boot to the agent (DURATION: 90, 90s, 500ms, 2m)
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Time one module may take to load before it counts as hung
@@ -67,8 +83,11 @@ pub struct BootArgs {
     /// Results directory [default: BUILD/boot, or a cache directory]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// How a missing version entry is treated in the static prediction: upstream warns and
+    /// accepts, Debian rejects
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
+    /// table for people, json for programs
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -224,4 +243,23 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     } else {
         crate::exit::FINDINGS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_units_and_refuse_zero() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["0", "0s", "0ms", "", "s", "-1", "1.5s", "ten"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("0").unwrap_err().contains("positive"));
+    }
 }

@@ -38,6 +38,7 @@ pub struct CheckArgs {
     /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
+    /// table for people (wrapped to the terminal), json for programs (docs/json-schema.md)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Also list the modules that load

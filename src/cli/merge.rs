@@ -4,6 +4,12 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  modverify merge sparc64/results.json alpha/results.json -o merged.json\n  \
+modverify merge */results.json --baseline last-night/merged.json -o merged.json\n\n\
+Exit status: 0 merged (and no regression against --baseline), 1 regressions, 2 bad input \
+(an unreadable file, an arch in two files without --later-wins, an unwritable -o)."
+)]
 pub struct MergeArgs {
     /// results.json files, one or more arches each (one CI job per arch or shard)
     #[arg(required = true)]

@@ -13,9 +13,15 @@ pub enum ReportFormat {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  modverify report out/results.json\n  \
+modverify report out/results.json --format junit -o junit.xml\n  \
+modverify report merged.json --format kcidb --origin mylab -o kcidb.json\n  \
+modverify report merged.json --format html -o index.html\n\n\
+Exit status: 0 written, 2 the results file is unreadable or the output unwritable.")]
 pub struct ReportArgs {
     /// A results.json written by `modverify run` (or `modverify merge`)
     pub results: PathBuf,
+    /// table and html for people, json for programs, junit and kcidb (v5.3) for CI systems
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// KCIDB origin ([a-z0-9_]+)

@@ -16,7 +16,7 @@ use std::time::Duration;
 Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
 (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
 renders it again as table, json, junit, kcidb or html.\n\n\
-Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 4 infrastructure, 130 interrupted."
+Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 3 a build failed, 4 infrastructure, 130 interrupted."
 )]
 pub struct RunArgs {
     /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are present)
@@ -39,12 +39,17 @@ pub struct RunArgs {
     /// Build and check only: no QEMU
     #[arg(long)]
     pub static_only: bool,
+    /// How a missing version entry is treated in the static check: upstream warns and
+    /// accepts, Debian rejects
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
+    /// Time for each kernel to boot to the agent (DURATION: 90, 90s, 500ms, 2m)
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = super::boot::parse_duration)]
     pub timeout: Duration,
+    /// Time one module may take to load before it counts as hung
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = super::boot::parse_duration)]
     pub module_timeout: Duration,
+    /// Time without console output before a guest counts as hung
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = super::boot::parse_duration)]
     pub silence: Duration,
 }
