@@ -171,6 +171,12 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
             opts.kernel.display()
         )));
     }
+    if let Some(why) = kernel_mismatch(&opts.kernel, arch) {
+        return Err(BootError::BadInput(format!(
+            "{}: {why}",
+            opts.kernel.display()
+        )));
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| BootError::Io {
         path: opts.out.clone(),
         source: e,
@@ -178,6 +184,34 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
     let paths =
         crate::input::discover(&opts.modules).map_err(|e| BootError::BadInput(e.to_string()))?;
     let inputs: Vec<_> = paths.iter().map(|p| load_module(p, arch)).collect();
+    let where_ = || {
+        opts.modules
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if inputs.is_empty() {
+        return Err(BootError::BadInput(format!(
+            "no module files (.ko, .ko.xz, .ko.gz, .ko.zst) in {}: nothing to load",
+            where_()
+        )));
+    }
+    if let Some(p) = inputs
+        .iter()
+        .map(|m| &m.facts)
+        .try_fold(None, |first, f| match f {
+            Err(p) if p.kind == crate::check::Verdict::WrongArch => Some(first.or(Some(p))),
+            _ => None,
+        })
+        .flatten()
+    {
+        return Err(BootError::BadInput(format!(
+            "every module in {} is for another architecture: {}; pick the right --arch",
+            where_(),
+            p.detail
+        )));
+    }
     let tok = token();
     let initrd = opts.out.join("initramfs.cpio");
     let image = crate::image::write_initramfs(
@@ -328,11 +362,62 @@ fn static_view(
 }
 
 /// Where a build directory's boot results go.
-pub fn default_out(build_dir: Option<&Path>, kernel: &Path) -> PathBuf {
+/// Why a file cannot be this arch's kernel: an ELF or Image header naming another machine,
+/// or text. Other formats (compressed, PE, firmware-specific) are left to QEMU.
+fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<String> {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let n = std::fs::File::open(kernel).ok()?.read(&mut head).ok()?;
+    head.truncate(n);
+    if head.starts_with(b"\x7fELF") {
+        let elf = crate::elf::ElfFile::parse(&head).ok();
+        let (machine, is_64, little) = match &elf {
+            Some(e) => (e.header.e_machine, e.is_64(), e.little()),
+            None => {
+                // Section headers lie past the first 4 KiB: read the identity by hand.
+                let little = head.get(5) == Some(&1);
+                let m = head.get(18..20)?;
+                let machine = if little {
+                    u16::from_le_bytes([m[0], m[1]])
+                } else {
+                    u16::from_be_bytes([m[0], m[1]])
+                };
+                (machine, head.get(4) == Some(&2), little)
+            }
+        };
+        return (!arch.accepts_elf(machine, is_64, little)).then(|| {
+            format!(
+                "an ELF kernel for e_machine {machine} ({}-bit), not {}: pick the right --arch",
+                if is_64 { 64 } else { 32 },
+                arch.name
+            )
+        });
+    }
+    if let Some(id) = crate::elf::image::raw_identity(&head) {
+        return (!arch.accepts_elf(id.machine, id.is_64, id.little)).then(|| {
+            format!(
+                "an Image for e_machine {}, not {}: pick the right --arch",
+                id.machine, arch.name
+            )
+        });
+    }
+    let text = !head.is_empty()
+        && head
+            .iter()
+            .take(512)
+            .all(|&b| b == b'\n' || b == b'\t' || b == b'\r' || (0x20..0x7f).contains(&b));
+    text.then(|| "a text file, not a kernel image".to_string())
+}
+
+/// Where a boot writes its initramfs and results when `--out` is not given: inside the build
+/// directory (one per arch), or per arch, kernel and modules in the cache, so two arches
+/// booted with the same kernel path never share an initramfs.
+pub fn default_out(build_dir: Option<&Path>, kernel: &Path, modules: &Path, arch: &str) -> PathBuf {
     match build_dir {
         Some(d) => d.join("boot"),
-        None => crate::build::cache_dir()
-            .join("boot")
-            .join(crate::build::short_hash(&kernel.display().to_string())),
+        None => crate::build::cache_dir().join("boot").join(format!(
+            "{arch}-{}",
+            crate::build::short_hash(&format!("{}\0{}", kernel.display(), modules.display()))
+        )),
     }
 }

@@ -410,3 +410,50 @@ fn mistaken_inputs_are_named_and_exit_2() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// `boot` checks what it is given before it starts QEMU: a kernel or modules of another
+/// arch, a text file as the kernel, no modules at all are bad input (exit 2), named.
+#[test]
+fn boot_refuses_a_kernel_or_modules_of_another_arch() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let text_file = tmp.path().join("notes.txt");
+    std::fs::write(&text_file, "not a kernel\n").unwrap();
+    let run = |arch: &str, kernel: &std::path::Path, modules: &std::path::Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+            .args(["boot", "--arch", arch, "--show-command", "--kernel"])
+            .arg(kernel)
+            .arg("--modules")
+            .arg(modules)
+            .arg("--out")
+            .arg(tmp.path().join(format!("out-{arch}")))
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let vmlinuz = d.join("vmlinuz");
+    let modules = d.join("modules");
+    for (arch, kernel, mods, says) in [
+        ("riscv64", &d.join("vmlinux"), &modules, "e_machine 62"),
+        ("riscv64", &text_file, &modules, "a text file"),
+        ("riscv64", &vmlinuz, &modules, "for another architecture"),
+        ("x86_64", &vmlinuz, &empty, "no module files"),
+    ] {
+        let (code, err) = run(arch, kernel, mods);
+        assert_eq!(code, 2, "{arch} {}: {err}", kernel.display());
+        assert!(err.contains(says), "{arch} {}: {err}", kernel.display());
+    }
+}
+
+/// Without --out, two arches booted with the same kernel path get separate directories.
+#[test]
+fn boot_default_directories_differ_per_arch() {
+    let a = modverify::boot::default_out(None, "k".as_ref(), "m".as_ref(), "riscv64");
+    let b = modverify::boot::default_out(None, "k".as_ref(), "m".as_ref(), "sparc64");
+    assert_ne!(a, b);
+}

@@ -6,7 +6,7 @@ use crate::boot::{default_out, prepare, run_boot, BootError, BootOptions};
 use crate::check::Policy;
 use crate::report::progress::Progress;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Parses `90`, `90s`, `2m`, `1h`.
@@ -135,10 +135,14 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
         }
     };
     Ok(BootOptions {
-        out: a
-            .out
-            .clone()
-            .unwrap_or_else(|| default_out(a.build.as_deref(), &kernel)),
+        out: a.out.clone().unwrap_or_else(|| {
+            default_out(
+                a.build.as_deref(),
+                &kernel,
+                a.modules.as_deref().unwrap_or(Path::new("")),
+                &arch.name,
+            )
+        }),
         kernel,
         modules,
         vmlinux,
