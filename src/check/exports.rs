@@ -63,6 +63,10 @@ pub struct ExportProblem {
     pub delta: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_slot: Option<usize>,
+    /// For an index shift whose start cannot be pinned down (the slots before it have no
+    /// reference CRC): the earliest slot where it may begin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earliest_slot: Option<usize>,
     /// Every symbol the problem affects, in slot order (never truncated here).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub symbols: Vec<String>,
@@ -82,6 +86,7 @@ impl ExportProblem {
             reference: None,
             delta: None,
             last_slot: None,
+            earliest_slot: None,
             symbols: vec![],
             detail,
         }
@@ -317,6 +322,20 @@ fn shifts_and_mismatches(
         });
         bad.push((i, delta));
     }
+    // A wrong slot whose neighbour has no reference cannot show its delta; when the next
+    // wrong slot does, with no right slot between, it belongs to that run (seen from the
+    // end, so a chain of them does).
+    let right = |j: usize| {
+        reference(j).is_some_and(|r| t.effective_crcs.get(j).copied().flatten() == Some(r.0))
+    };
+    for x in (0..bad.len().saturating_sub(1)).rev() {
+        let (i, d) = bad[x];
+        let (next, nd) = bad[x + 1];
+        let got = t.effective_crcs.get(i).copied().flatten();
+        if d.is_none() && nd.is_some() && got.is_some_and(|g| g != 0) && !(i + 1..next).any(right) {
+            bad[x].1 = nd;
+        }
+    }
     let mut k = 0;
     // The last index-shift run found: (last slot, delta).
     let mut prev_run: Option<(usize, i64)> = None;
@@ -324,8 +343,24 @@ fn shifts_and_mismatches(
         let delta = bad[k].1;
         let mut end = k;
         if delta.is_some() {
-            while end + 1 < bad.len() && bad[end + 1].1 == delta && bad[end + 1].0 == bad[end].0 + 1
-            {
+            // A run goes on over slots without a reference CRC (sparse when the modules'
+            // __versions are the only reference) and over mismatching slots whose neighbour
+            // has no reference to explain them, as long as no slot in between is right: one
+            // lost slot is one shift, not dozens. A zero or unreadable slot ends it (the
+            // table's end, where the shift reads past it).
+            let right_between = |a: usize, b: usize| {
+                (a + 1..b).any(|j| {
+                    reference(j)
+                        .is_some_and(|r| t.effective_crcs.get(j).copied().flatten() == Some(r.0))
+                })
+            };
+            while end + 1 < bad.len() {
+                let (next, nd) = bad[end + 1];
+                let got = t.effective_crcs.get(next).copied().flatten();
+                let fits = nd == delta || (nd.is_none() && got.is_some_and(|g| g != 0));
+                if !fits || right_between(bad[end].0, next) {
+                    break;
+                }
                 end += 1;
             }
         }
@@ -364,7 +399,18 @@ fn shifts_and_mismatches(
                 .get((first as i64 + d) as usize)
                 .map(String::as_str)
                 .unwrap_or("?");
+            // Slots before `first` with no reference CRC cannot say whether they are shifted:
+            // the shift starts somewhere after the last slot known to be right.
+            let mut earliest = first;
+            while earliest > 0 && reference(earliest - 1).is_none() {
+                earliest -= 1;
+            }
             let lost = match lost_names.as_slice() {
+                _ if earliest < first => format!(
+                    "the slot was lost at or before slot {first}, after slot {} (the slots between \
+                     belong to exports no reference CRC covers: give Module.symvers to pin it down)",
+                    earliest.saturating_sub(1)
+                ),
                 [] => format!("slot {first} holds the CRC of `{holds}`"),
                 l => format!(
                     "{} no slot of {}, so slot {first} holds the CRC of `{holds}`",
@@ -396,6 +442,7 @@ fn shifts_and_mismatches(
             );
             p.slot = Some(first);
             p.last_slot = Some(last);
+            p.earliest_slot = (earliest < first).then_some(earliest);
             p.delta = Some(d);
             p.symbol = Some(lost_symbol);
             prev_run = Some((last, d));
