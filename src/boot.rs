@@ -85,7 +85,10 @@ impl BootOptions {
 pub struct BootSummary {
     pub modules: usize,
     pub loaded: usize,
+    /// Modules the kernel refused or that crashed, hung or failed in init.
     pub failed: usize,
+    /// Modules that never got a verdict (the guest died before them): not failures of theirs.
+    pub not_run: usize,
     pub unload_failures: usize,
     pub disagreements: usize,
     pub by_verdict: BTreeMap<&'static str, usize>,
@@ -121,6 +124,7 @@ impl BootReport {
         self.done
             && self.boot_failure.is_none()
             && self.summary.failed == 0
+            && self.summary.not_run == 0
             && self.summary.unload_failures == 0
             && self.summary.disagreements == 0
             && self.export_table.as_ref().is_none_or(|t| t.equal)
@@ -296,7 +300,11 @@ pub fn run_boot(
             .count(),
         failed: modules
             .iter()
-            .filter(|m| m.verdict != RuntimeVerdict::Loaded)
+            .filter(|m| !matches!(m.verdict, RuntimeVerdict::Loaded | RuntimeVerdict::NotRun))
+            .count(),
+        not_run: modules
+            .iter()
+            .filter(|m| m.verdict == RuntimeVerdict::NotRun)
             .count(),
         unload_failures: modules.iter().filter(|m| m.unloaded == Some(false)).count(),
         disagreements: modules.iter().filter(|m| !m.agrees).count(),

@@ -123,7 +123,21 @@ pub fn html(r: &Value) -> String {
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</table>\n<h2>Export-table findings</h2>\n<ul>\n");
+    o.push_str("</table>\n");
+    // Why a column says FAILED or dropped: the same cause lines as the table.
+    let causes: Vec<String> = arches
+        .iter()
+        .flat_map(|a| {
+            let arch = a["arch"].as_str().unwrap_or("").to_string();
+            super::results::causes(a)
+                .into_iter()
+                .map(move |c| format!("<li class=\"bad\">{}: {}</li>", esc(&arch), esc(&c)))
+        })
+        .collect();
+    if !causes.is_empty() {
+        let _ = writeln!(o, "<h2>Causes</h2>\n<ul>\n{}\n</ul>", causes.join("\n"));
+    }
+    o.push_str("<h2>Export-table findings</h2>\n<ul>\n");
     let mut any = false;
     for a in &arches {
         for p in a["check"]["exports"]["problems"]
@@ -161,7 +175,7 @@ pub fn html(r: &Value) -> String {
     if !any {
         o.push_str("<li>none: every kcrctab slot belongs to its symbol</li>\n");
     }
-    o.push_str("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span><span style=\"background:#e0e0e0\">skipped</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>");
+    o.push_str("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span><span style=\"background:#e0e0e0\">not run / dependency failed</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>");
     for a in &arches {
         let _ = write!(o, "<th>{}</th>", esc(a["arch"].as_str().unwrap_or("?")));
     }

@@ -92,7 +92,14 @@ pub fn junit(r: &Value) -> String {
                 let v = m["verdict"].as_str().unwrap_or("?");
                 let msgs: Vec<String> = super::kernel_messages(m).into_iter().collect();
                 let mut failure = None;
-                if v != "loaded" {
+                let mut skipped = None;
+                if v == "not_run" {
+                    // Never tried (the guest died first): the boot case carries the failure.
+                    skipped = Some(format!(
+                        "not run: {}",
+                        m["not_run_reason"].as_str().unwrap_or("no result arrived")
+                    ));
+                } else if v != "loaded" {
                     failure = Some((
                         format!(
                             "{v}{}",
@@ -121,7 +128,7 @@ pub fn junit(r: &Value) -> String {
                     name: format!("module.{}", m["name"].as_str().unwrap_or("?")),
                     seconds: m["load_micros"].as_f64().unwrap_or(0.0) / 1e6,
                     failure,
-                    skipped: None,
+                    skipped,
                 });
             }
         } else if let Some(mods) = a["check"]["modules"].as_array() {

@@ -8,7 +8,18 @@ pub fn arch_row(a: &Value) -> [String; 7] {
     let build = match a["status"].as_str() {
         Some("build_failed") => "FAILED".to_string(),
         _ if a["build"].is_object() => {
-            format!("ok {:.0}s", a["seconds"]["build_s"].as_f64().unwrap_or(0.0))
+            let dropped = a["build"]["config"]["dropped"]
+                .as_array()
+                .map_or(0, Vec::len);
+            format!(
+                "ok {:.0}s{}",
+                a["seconds"]["build_s"].as_f64().unwrap_or(0.0),
+                if dropped > 0 {
+                    format!(", {dropped} dropped")
+                } else {
+                    String::new()
+                }
+            )
         }
         _ => "-".into(),
     };
@@ -33,8 +44,13 @@ pub fn arch_row(a: &Value) -> [String; 7] {
         (
             b,
             format!(
-                "{} loaded, {} failed",
-                boot["summary"]["loaded"], boot["summary"]["failed"]
+                "{} loaded, {} failed{}",
+                boot["summary"]["loaded"],
+                boot["summary"]["failed"],
+                match boot["summary"]["not_run"].as_u64() {
+                    Some(n) if n > 0 => format!(", {n} not run"),
+                    _ => String::new(),
+                }
             ),
         )
     } else {
@@ -70,6 +86,65 @@ pub fn arch_row(a: &Value) -> [String; 7] {
         table,
         agree,
     ]
+}
+
+/// The causes behind an arch's columns, one line each: options Kconfig dropped, why the
+/// boot failed, how the running export table differs (the first few of each, then a count).
+pub fn causes(a: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    // The causes behind the columns: options Kconfig dropped, why the boot failed, how
+    // the running export table differs.
+    const SHOWN: usize = 5;
+    let dropped = a["build"]["config"]["dropped"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for d in dropped.iter().take(SHOWN) {
+        let deps: Vec<&str> = d["depends_on"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push(format!(
+            "build: {}={} was dropped by Kconfig (now {}){}",
+            d["option"].as_str().unwrap_or("?"),
+            d["wanted"].as_str().unwrap_or("?"),
+            d["got"].as_str().unwrap_or("?"),
+            if deps.is_empty() {
+                String::new()
+            } else {
+                format!(": depends on {}", deps.join("; "))
+            }
+        ));
+    }
+    if dropped.len() > SHOWN {
+        out.push(format!(
+            "build: … and {} more dropped options (build.json)",
+            dropped.len() - SHOWN
+        ));
+    }
+    if let Some(f) = a["boot"]["boot_failure"].as_str() {
+        out.push(format!("boot failed: {f}"));
+    }
+    let diffs = a["boot"]["export_table"]["differences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for d in diffs.iter().take(SHOWN) {
+        out.push(format!(
+            "running export table: {} {}",
+            d["table"].as_str().unwrap_or(""),
+            d["detail"].as_str().unwrap_or("")
+        ));
+    }
+    if diffs.len() > SHOWN {
+        out.push(format!(
+            "running export table: … and {} more differences (results.json)",
+            diffs.len() - SHOWN
+        ));
+    }
+    out
 }
 
 pub fn table(r: &Value) -> String {
@@ -126,6 +201,9 @@ pub fn table(r: &Value) -> String {
         let arch = a["arch"].as_str().unwrap_or("?");
         for reason in a["reasons"].as_array().into_iter().flatten() {
             let _ = writeln!(o, "{arch}: {}", reason.as_str().unwrap_or(""));
+        }
+        for line in causes(a) {
+            let _ = writeln!(o, "{arch}: {line}");
         }
         for p in a["check"]["exports"]["problems"]
             .as_array()
@@ -186,4 +264,44 @@ pub fn table(r: &Value) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A run whose boot failed: the table says why, says which options were dropped, and
+    /// counts the modules that never ran as "not run", not as failures.
+    #[test]
+    fn the_table_shows_the_causes_behind_its_columns() {
+        let r = json!({"arches": {"riscv64": {
+            "arch": "riscv64", "status": "findings", "seconds": {"build_s": 4.0},
+            "build": {"config": {"dropped": [
+                {"option": "CONFIG_CRC7", "wanted": "m", "got": "n", "origin": "default",
+                 "depends_on": [], "essential": false}]}},
+            "check": {"summary": {"ok": 16, "modules": 16}, "exports": {"consistent": true}},
+            "boot": {"boot_failure": "Kernel panic - not syncing: Attempted to kill init!",
+                     "summary": {"loaded": 0, "failed": 0, "not_run": 16, "disagreements": 0},
+                     "export_table": {"equal": false, "differences": [
+                         {"table": "__ksymtab_gpl", "detail": "the guest sent no runtime table"}]},
+                     "modules": []}}}});
+        let t = table(&r);
+        assert!(t.contains("ok 4s, 1 dropped"), "{t}");
+        assert!(t.contains("0 loaded, 0 failed, 16 not run"), "{t}");
+        assert!(
+            t.contains("riscv64: boot failed: Kernel panic - not syncing: Attempted to kill init!"),
+            "{t}"
+        );
+        assert!(
+            t.contains("riscv64: build: CONFIG_CRC7=m was dropped by Kconfig (now n)"),
+            "{t}"
+        );
+        assert!(t.contains("the guest sent no runtime table"), "{t}");
+        let h = super::super::html::html(&r);
+        assert!(
+            h.contains("Attempted to kill init") && h.contains("CONFIG_CRC7"),
+            "{h}"
+        );
+    }
 }
