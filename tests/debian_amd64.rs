@@ -476,3 +476,61 @@ fn boot_default_directories_differ_per_arch() {
     let b = modverify::boot::default_out(None, "k".as_ref(), "m".as_ref(), "sparc64");
     assert_ne!(a, b);
 }
+
+/// What modprobe/depmod users reach for: a module filter, -q, JSON from `arches`.
+#[test]
+fn check_filters_modules_and_stays_quiet() {
+    let d = debian_kernel();
+    let bin = env!("CARGO_BIN_EXE_modverify");
+    let vmlinux = d.join("vmlinux");
+    let modules = d.join("modules");
+    let (code, r) = check(&[
+        "--vmlinux".as_ref(),
+        vmlinux.as_os_str(),
+        "--module".as_ref(),
+        "vfat".as_ref(),
+        "--module".as_ref(),
+        "snd-hda-*".as_ref(),
+        modules.as_os_str(),
+    ]);
+    assert_eq!(code, 0);
+    let names = names_with(&r, "ok");
+    assert!(names.contains("vfat") && names.iter().any(|n| n.starts_with("snd_hda_")));
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "vfat" || n.starts_with("snd_hda_")),
+        "{names:?}"
+    );
+    assert_eq!(
+        r["summary"]["modules"].as_u64().unwrap() as usize,
+        names.len()
+    );
+    let o = Command::new(bin)
+        .args(["check", "-q", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg(&modules)
+        .output()
+        .unwrap();
+    assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
+    let o = Command::new(bin)
+        .args(["check", "--module", "no_such_module", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg(&modules)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = Command::new(bin)
+        .args(["arches", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let x86 = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "x86_64")
+        .unwrap();
+    assert_eq!(x86["check"], "ok");
+    assert_eq!(x86["e_machine"], 62);
+}

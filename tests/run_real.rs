@@ -272,6 +272,25 @@ fn merge_joins_per_arch_results() {
     );
     let o = modverify(&["merge", "--later-wins", &files[0], &files[0]]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // `report -` reads the results from standard input (a pipe from merge).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["report", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        &std::fs::read(&merged).unwrap(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("riscv64"),
+        "{}",
+        text(&o)
+    );
     let o = modverify(&["report", merged.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("alpha")

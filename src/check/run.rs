@@ -120,6 +120,21 @@ impl CheckReport {
     pub fn clean(&self) -> bool {
         self.summary.failed == 0 && self.summary.export_errors == 0
     }
+
+    /// Keeps only the modules `keep` selects (every module was still checked, so their
+    /// dependencies count), and recounts the summary.
+    pub fn retain_modules(&mut self, keep: impl Fn(&ModuleReport) -> bool) {
+        self.modules.retain(|m| keep(m));
+        let mut by_verdict = BTreeMap::new();
+        for r in &self.modules {
+            *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
+        }
+        let failed = self.modules.iter().filter(|m| m.failed()).count();
+        self.summary.modules = self.modules.len();
+        self.summary.ok = self.modules.len() - failed;
+        self.summary.failed = failed;
+        self.summary.by_verdict = by_verdict;
+    }
 }
 
 pub const CHECK_SCHEMA: &str = "modverify.check/1";

@@ -8,12 +8,80 @@ use clap::Args;
 #[command(
     after_help = "Lists every descriptor (arches/*.yaml, plus --arch-dir) with what can be done \
 for it here: check, build (cross compiler installed?), boot (QEMU installed?), and why not.\n\n\
-Examples:\n  modverify arches\n  modverify --arch-dir my-arches/ arches\n\nExit status: 0, or 2 \
-if a descriptor is invalid."
+Examples:\n  modverify arches\n  modverify arches --format json | jq '.[] | select(.boot == \"ok\")'\n  \
+modverify --arch-dir my-arches/ arches\n\nExit status: 0, or 2 if a descriptor is invalid."
 )]
-pub struct ArchesArgs {}
+pub struct ArchesArgs {
+    /// table for people, json for scripts (one object per arch: check, build, boot status)
+    #[arg(long, value_enum, default_value_t = super::check::Format::Table)]
+    pub format: super::check::Format,
+}
 
-pub fn run(_a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+/// One arch's status for `--format json`.
+#[derive(serde::Serialize)]
+struct ArchStatus<'a> {
+    name: &'a str,
+    aliases: &'a [String],
+    kernel_arch: &'a str,
+    e_machine: u16,
+    class: u8,
+    endian: crate::arch::Endian,
+    /// Always "ok": the static check needs nothing but the descriptor.
+    check: &'static str,
+    /// "ok", "missing", or "unsupported".
+    build: &'static str,
+    boot: &'static str,
+    /// Debian packages to install for what is missing.
+    missing_packages: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsupported_build: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsupported_boot: Option<&'a str>,
+}
+
+pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    if matches!(a.format, super::check::Format::Json) {
+        let list: Vec<ArchStatus> = registry
+            .arches
+            .iter()
+            .map(|d| {
+                let cc = format!("{}gcc", d.cross_compile);
+                let mut missing = Vec::new();
+                let build = if d.unsupported.build.is_some() || d.build.is_none() {
+                    "unsupported"
+                } else if on_path(&cc) {
+                    "ok"
+                } else {
+                    missing.extend(d.toolchain_packages.iter().map(String::as_str));
+                    "missing"
+                };
+                let boot = match &d.qemu {
+                    None => "unsupported",
+                    Some(q) if on_path(&q.binary) => "ok",
+                    Some(q) => {
+                        missing.extend(q.packages.iter().map(String::as_str));
+                        "missing"
+                    }
+                };
+                ArchStatus {
+                    name: &d.name,
+                    aliases: &d.aliases,
+                    kernel_arch: &d.kernel_arch,
+                    e_machine: d.elf.machine,
+                    class: d.elf.class,
+                    endian: d.elf.endian,
+                    check: "ok",
+                    build,
+                    boot,
+                    missing_packages: missing,
+                    unsupported_build: d.unsupported.build.as_deref(),
+                    unsupported_boot: d.unsupported.boot.as_deref(),
+                }
+            })
+            .collect();
+        println!("{}", crate::report::json::to_string(&list));
+        return Ok(crate::exit::OK);
+    }
     println!(
         "{:10} {:9} {:26} {:24} notes",
         "arch", "ARCH=", "toolchain", "emulator"

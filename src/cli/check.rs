@@ -41,9 +41,17 @@ pub struct CheckArgs {
     /// table for people (wrapped to the terminal), json for programs (docs/json-schema.md)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also list the modules that load
-    #[arg(short, long)]
+    /// Also list the modules that load, and every problem of each module
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Print nothing when all is well, only the summary line when not (the exit status
+    /// says it all)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Report only these modules (repeatable; `*` globs, `-` and `_` are the same). Every
+    /// module is still checked, so a dependency's failure still counts
+    #[arg(long, value_name = "NAME")]
+    pub module: Vec<String>,
     /// A `modverify build` directory: its vmlinux, Module.symvers and modules
     #[arg(long, value_name = "DIR", conflicts_with_all = ["vmlinux", "symvers"])]
     pub build: Option<PathBuf>,
@@ -78,8 +86,37 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             opts.paths = art.modules;
         }
     }
-    let report =
+    let mut report =
         run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
+    if !a.module.is_empty() {
+        report.retain_modules(|m| a.module.iter().any(|p| name_matches(p, &m.name)));
+        if report.modules.is_empty() {
+            return Err(Failure::new(
+                exit::USAGE,
+                CheckError::Usage(format!(
+                    "no module named {} among those checked",
+                    a.module.join(", ")
+                )),
+            ));
+        }
+    }
+    if a.quiet {
+        if !report.clean() {
+            let t = crate::report::table::check_table(&report, false, usize::MAX);
+            print!(
+                "{}",
+                t.lines()
+                    .last()
+                    .map(|l| format!("{l}\n"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(if report.clean() {
+            exit::OK
+        } else {
+            exit::FINDINGS
+        });
+    }
     match a.format {
         Format::Table => print!(
             "{}",
@@ -92,4 +129,45 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     } else {
         exit::FINDINGS
     })
+}
+
+/// A `--module` pattern against a module name: `*` matches any run, `-` equals `_`.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let norm = |s: &str| s.replace('-', "_");
+    let (p, n) = (norm(pattern), norm(name));
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == n;
+    }
+    let mut rest = n.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn module_patterns() {
+        use super::name_matches as m;
+        assert!(m("vfat", "vfat"));
+        assert!(m("snd-hda-*", "snd_hda_intel"));
+        assert!(m("*_cs", "3c574_cs"));
+        assert!(m("crc*c", "crc32c"));
+        assert!(!m("vfat", "vfat2"));
+        assert!(!m("snd*", "asnd"));
+    }
 }

@@ -19,7 +19,7 @@ modverify report merged.json --format kcidb --origin mylab -o kcidb.json\n  \
 modverify report merged.json --format html -o index.html\n\n\
 Exit status: 0 written, 2 the results file is unreadable or the output unwritable.")]
 pub struct ReportArgs {
-    /// A results.json written by `modverify run` (or `modverify merge`)
+    /// A results.json written by `modverify run` (or `modverify merge`); `-` reads stdin
     pub results: PathBuf,
     /// table and html for people, json for programs, junit and kcidb (v5.3) for CI systems
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -35,7 +35,14 @@ pub struct ReportArgs {
 pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
     let usage =
         |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
-    let text = std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+    let text = if p.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| usage(format!("standard input: {e}")))?;
+        t
+    } else {
+        std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?
+    };
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| usage(format!("{}: not JSON: {e}", p.display())))?;
     if !v["schema"]
