@@ -19,7 +19,8 @@ fn main() {
         Ok(code) => code,
         Err(f) => {
             let top = f.error.to_string();
-            eprintln!("modverify: error: {top}");
+            // The same prefix as clap's own usage errors: one shape for every error.
+            eprintln!("error: {top}");
             // Layers put their cause into their own message ("PATH: …: cause"); a cause
             // line is printed only where it adds something.
             let mut said = top;

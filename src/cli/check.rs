@@ -15,6 +15,8 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 #[command(
+    override_usage = "modverify check [OPTIONS] (--vmlinux FILE | --symvers FILE) PATH...\n       \
+modverify check [OPTIONS] --build DIR [PATH]...",
     after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
 modverify check --vmlinux vmlinux --symvers Module.symvers --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
 modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n  \

@@ -86,7 +86,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
     match &a.output {
         Some(p) => std::fs::write(p, text).map_err(|e| {
             Failure::new(
-                crate::exit::INFRA,
+                crate::exit::USAGE,
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
