@@ -222,15 +222,20 @@ pub fn table(r: &Value) -> String {
             let not_run: Vec<&serde_json::Value> =
                 mods.iter().filter(|m| m["verdict"] == "not_run").collect();
             if let Some(first) = not_run.first() {
-                // One reason for all of them (the guest died first): said once.
-                failing.push((
-                    format!("{} module(s)", not_run.len()),
-                    "not_run".into(),
-                    vec![first["not_run_reason"]
+                // One reason for all of them (the guest died first): said once, apart from
+                // the failures, since none of these modules was tried.
+                let _ = writeln!(
+                    o,
+                    "{arch}: {} not run: {}",
+                    if not_run.len() == 1 {
+                        "1 module".to_string()
+                    } else {
+                        format!("{} modules", not_run.len())
+                    },
+                    first["not_run_reason"]
                         .as_str()
                         .unwrap_or("no result arrived")
-                        .to_string()],
-                ));
+                );
             }
             for m in mods.iter().filter(|m| {
                 m["verdict"] != "not_run"
