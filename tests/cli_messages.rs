@@ -137,7 +137,7 @@ fn modules_that_never_ran_are_not_run_in_every_format() {
         &results,
         r#"{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{"riscv64":{
  "arch":"riscv64","status":"findings","seconds":{"build_s":4.0},"reasons":[],
- "build":{"config":{"dropped":[]}},
+ "build":{"config":{"dropped":[{"option":"CONFIG_CRC7","wanted":"m","got":"n","origin":"default","depends_on":[],"essential":false}]}},
  "check":{"summary":{"ok":1,"modules":1},"exports":{"consistent":true,"problems":[]},"modules":[]},
  "boot":{"boot_failure":"Kernel panic - not syncing: Attempted to kill init!",
    "summary":{"loaded":0,"failed":0,"not_run":1,"disagreements":0},
@@ -163,9 +163,20 @@ fn modules_that_never_ran_are_not_run_in_every_format() {
         "{case}"
     );
     assert!(!case.contains("<failure"), "{case}");
+    // The options Kconfig dropped are in every format for people and CI.
+    let build = junit
+        .split("<testcase")
+        .find(|c| c.contains("name=\"build\""))
+        .unwrap();
+    assert!(
+        build.contains("<system-out>build: CONFIG_CRC7=m was dropped"),
+        "{build}"
+    );
+    assert!(table.contains("ok 4s, 1 dropped") && table.contains("CONFIG_CRC7=m was dropped"));
     let (_, html, _) = run(&["report", r, "--format", "html"]);
     assert!(html.contains("not run / dependency failed"), "legend");
     assert!(html.contains("Attempted to kill init"), "the cause");
+    assert!(html.contains("CONFIG_CRC7"), "dropped options");
     let (_, kcidb, _) = run(&["report", r, "--format", "kcidb"]);
     assert!(kcidb.contains("\"MISS\""), "{kcidb}");
 }

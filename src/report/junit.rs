@@ -22,6 +22,8 @@ struct Case {
     seconds: f64,
     failure: Option<(String, String)>,
     skipped: Option<String>,
+    /// Notes for `<system-out>` (the options Kconfig dropped from a build that passed).
+    out: String,
 }
 
 pub fn junit(r: &Value) -> String {
@@ -44,6 +46,11 @@ pub fn junit(r: &Value) -> String {
             failure: (status == "build_failed")
                 .then(|| ("build failed".into(), reasons.join("\n"))),
             skipped: (a["build"].is_null() && status != "build_failed").then(|| reasons.join("; ")),
+            out: super::results::causes(a)
+                .into_iter()
+                .filter(|c| c.starts_with("build: "))
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
         if a["check"].is_object() {
             let probs = super::export_table_errors(a);
@@ -53,6 +60,7 @@ pub fn junit(r: &Value) -> String {
                 failure: (!probs.is_empty())
                     .then(|| ("export table inconsistent".into(), probs.join("\n"))),
                 skipped: None,
+                out: String::new(),
             });
         }
         let boot = &a["boot"];
@@ -68,6 +76,7 @@ pub fn junit(r: &Value) -> String {
                             .then(|| ("no done from the guest".into(), String::new()))
                     }),
                 skipped: None,
+                out: String::new(),
             });
             if let Some(eq) = boot["export_table"]["equal"].as_bool() {
                 let diffs: Vec<String> = boot["export_table"]["differences"]
@@ -86,6 +95,7 @@ pub fn junit(r: &Value) -> String {
                         )
                     }),
                     skipped: None,
+                    out: String::new(),
                 });
             }
             for m in boot["modules"].as_array().into_iter().flatten() {
@@ -129,6 +139,7 @@ pub fn junit(r: &Value) -> String {
                     seconds: m["load_micros"].as_f64().unwrap_or(0.0) / 1e6,
                     failure,
                     skipped,
+                    out: String::new(),
                 });
             }
         } else if let Some(mods) = a["check"]["modules"].as_array() {
@@ -141,6 +152,7 @@ pub fn junit(r: &Value) -> String {
                     failure: (v != "ok")
                         .then(|| (format!("{v} (static prediction)"), msgs.join("\n"))),
                     skipped: None,
+                    out: String::new(),
                 });
             }
         }
@@ -170,6 +182,13 @@ pub fn junit(r: &Value) -> String {
                         o,
                         ">\n      <skipped message=\"{}\"/>\n    </testcase>",
                         esc(&why)
+                    );
+                }
+                _ if !c.out.is_empty() => {
+                    let _ = writeln!(
+                        o,
+                        ">\n      <system-out>{}</system-out>\n    </testcase>",
+                        esc(&c.out)
                     );
                 }
                 _ => o.push_str("/>\n"),
