@@ -378,21 +378,13 @@ fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<
     let n = std::fs::File::open(kernel).ok()?.read(&mut head).ok()?;
     head.truncate(n);
     if head.starts_with(b"\x7fELF") {
-        let elf = crate::elf::ElfFile::parse(&head).ok();
-        let (machine, is_64, little) = match &elf {
-            Some(e) => (e.header.e_machine, e.is_64(), e.little()),
-            None => {
-                // Section headers lie past the first 4 KiB: read the identity by hand.
-                let little = head.get(5) == Some(&1);
-                let m = head.get(18..20)?;
-                let machine = if little {
-                    u16::from_le_bytes([m[0], m[1]])
-                } else {
-                    u16::from_be_bytes([m[0], m[1]])
-                };
-                (machine, head.get(4) == Some(&2), little)
-            }
-        };
+        // The ELF header alone names the machine; the section headers may lie far beyond.
+        let h = goblin::elf::Elf::parse_header(&head).ok()?;
+        let (machine, is_64, little) = (
+            h.e_machine,
+            h.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64,
+            h.e_ident[goblin::elf::header::EI_DATA] == goblin::elf::header::ELFDATA2LSB,
+        );
         return (!arch.accepts_elf(machine, is_64, little)).then(|| {
             format!(
                 "an ELF kernel for e_machine {machine} ({}-bit), not {}: pick the right --arch",

@@ -428,12 +428,8 @@ fn not_a_module(p: &Path) -> Option<String> {
     let mut head = [0u8; 512];
     let n = std::fs::File::open(p).ok()?.read(&mut head).ok()?;
     let head = &head[..n];
-    if head.starts_with(b"\x7fELF") && head.len() > 17 {
-        let e_type = if head[5] == 1 {
-            u16::from_le_bytes([head[16], head[17]])
-        } else {
-            u16::from_be_bytes([head[16], head[17]])
-        };
+    if head.starts_with(b"\x7fELF") {
+        let e_type = goblin::elf::Elf::parse_header(head).ok()?.e_type;
         if e_type == goblin::elf::header::ET_EXEC || e_type == goblin::elf::header::ET_DYN {
             return Some(
                 "this is a kernel (an ELF executable), not a module: pass it as --vmlinux".into(),

@@ -204,20 +204,11 @@ pub fn map_raw<'a>(
         },
     };
     let mut sections = Vec::new();
-    const TABLES: [&str; 11] = [
-        "__ksymtab",
-        "__ksymtab_gpl",
-        "__ksymtab_gpl_future",
-        "__ksymtab_unused",
-        "__ksymtab_unused_gpl",
-        "__kcrctab",
-        "__kcrctab_gpl",
-        "__kcrctab_gpl_future",
-        "__kcrctab_unused",
-        "__kcrctab_unused_gpl",
-        "__kflagstab",
-    ];
-    for name in TABLES {
+    let tables = crate::elf::TableKind::ALL
+        .iter()
+        .flat_map(|k| [k.ksymtab(), k.kcrctab()])
+        .chain(["__kflagstab"]);
+    for name in tables {
         let (Some(&start), Some(&stop)) = (
             map.get(format!("__start_{name}").as_str()),
             map.get(format!("__stop_{name}").as_str()),
