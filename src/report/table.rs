@@ -122,22 +122,13 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
             );
         }
         if p.symbols.len() > 1 {
-            let shown: Vec<&str> = p
-                .symbols
-                .iter()
-                .take(INLINE_SYMBOLS)
-                .map(String::as_str)
-                .collect();
-            let more = p.symbols.len().saturating_sub(INLINE_SYMBOLS);
             let _ = writeln!(
                 o,
-                "          symbols: {}{}",
-                shown.join(", "),
-                if more > 0 {
-                    format!(", … and {more} more (all listed by --format json)")
-                } else {
-                    String::new()
-                }
+                "          symbols: {}",
+                inline_list(
+                    p.symbols.iter().map(String::as_str),
+                    "all listed by --format json"
+                )
             );
         }
     }
@@ -224,21 +215,13 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
                 let _ = writeln!(o, "  {}: {why}", m.name);
             }
         } else {
-            let names: Vec<&str> = dependants
-                .iter()
-                .take(INLINE_SYMBOLS)
-                .map(|m| m.name.as_str())
-                .collect();
-            let more = dependants.len().saturating_sub(INLINE_SYMBOLS);
             let _ = writeln!(
                 o,
-                "  {}{}",
-                names.join(", "),
-                if more > 0 {
-                    format!(", … and {more} more (each with its reason: -v)")
-                } else {
-                    String::new()
-                }
+                "  {}",
+                inline_list(
+                    dependants.iter().map(|m| m.name.as_str()),
+                    "each with its reason: -v"
+                )
             );
         }
     }
@@ -339,6 +322,19 @@ fn problem_lines(o: &mut String, problems: &[crate::check::Problem], limit: usiz
                 )
             }
         );
+    }
+}
+
+/// The first `INLINE_SYMBOLS` names, then how many more and where they all are: a long list
+/// is shortened, never silently.
+fn inline_list<'a>(names: impl ExactSizeIterator<Item = &'a str>, all_in: &str) -> String {
+    let total = names.len();
+    let shown: Vec<&str> = names.take(INLINE_SYMBOLS).collect();
+    let more = total - shown.len();
+    if more == 0 {
+        shown.join(", ")
+    } else {
+        format!("{}, … and {more} more ({all_in})", shown.join(", "))
     }
 }
 
