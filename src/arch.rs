@@ -144,6 +144,11 @@ pub struct QemuFacts {
     /// results apart from the console; without it results travel framed on the console.
     #[serde(default)]
     pub result_port: Option<String>,
+    /// The most memory (MiB) this machine takes; a payload that needs more is split into
+    /// several boots. Default: 4096 for 64-bit arches, 768 for 32-bit ones. The `-m` in
+    /// `args` is the minimum.
+    #[serde(default)]
+    pub max_memory_mb: Option<u64>,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.

@@ -51,7 +51,8 @@ fn outcomes(results: &Value) -> BTreeMap<String, BTreeMap<String, (String, bool)
             Some(mods) => {
                 for x in mods {
                     let v = x["verdict"].as_str().unwrap_or("?").to_string();
-                    let good = v == "loaded" && x["unloaded"].as_bool() != Some(false);
+                    let good = (v == "loaded" && x["unloaded"].as_bool() != Some(false))
+                        || v == "no_device";
                     let v = if v == "loaded" && !good {
                         "loaded, unload failed".to_string()
                     } else {

@@ -5,8 +5,12 @@ use crate::arch::ArchDescriptor;
 use crate::check::run::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
-use crate::image::ImageError;
-use crate::qemu::{BootAttempt, BootPlan, QemuError};
+use crate::batch::{self, Batch, Shard};
+use crate::image::{
+    Compression, ImageError, Initramfs, InitramfsOptions, KernelAbilities, ModulePayload,
+    PlannedModule,
+};
+use crate::qemu::{BootAttempt, BootPlan, GuestRun, QemuError};
 use crate::verdict::{compare_tables, outcomes, ModuleOutcome, RuntimeVerdict, TableComparison};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -19,6 +23,8 @@ pub enum BootError {
     Unsupported { arch: String, reason: String },
     #[error("{0}")]
     BadInput(String),
+    #[error("no module could be tested: {why}\n  (the boot's record: {})", results.display())]
+    Infrastructure { why: String, results: PathBuf },
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -34,7 +40,10 @@ impl BootError {
     pub fn exit_code(&self) -> i32 {
         match self {
             BootError::Unsupported { .. } | BootError::BadInput(_) => crate::exit::USAGE,
-            BootError::Image(_) | BootError::Qemu(_) | BootError::Io { .. } => crate::exit::INFRA,
+            BootError::Image(_)
+            | BootError::Qemu(_)
+            | BootError::Io { .. }
+            | BootError::Infrastructure { .. } => crate::exit::INFRA,
         }
     }
 }
@@ -50,6 +59,24 @@ pub struct BootOptions {
     pub silence: Duration,
     pub policy: Policy,
     pub extra_append: String,
+    /// The kernel's .config: whether it decompresses modules itself and which initramfs
+    /// compressions it takes. Found beside the kernel when not given.
+    pub kernel_config: Option<PathBuf>,
+    /// Guest memory (MiB) instead of the size worked out from the payload.
+    pub memory_mb: Option<u64>,
+    /// Only this shard of the modules (the others are other jobs' share).
+    pub shard: Option<Shard>,
+    /// Boots to split the modules into (default: as memory and `jobs` call for).
+    pub batches: Option<usize>,
+    /// Guests booted side by side.
+    pub jobs: usize,
+}
+
+/// CPUs to boot guests on, side by side.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 impl BootOptions {
@@ -77,6 +104,11 @@ impl BootOptions {
             silence: Duration::from_secs(40),
             policy,
             extra_append: String::new(),
+            kernel_config: Some(art.config.clone()),
+            memory_mb: None,
+            shard: None,
+            batches: None,
+            jobs: default_jobs(),
         }
     }
 }
@@ -92,6 +124,23 @@ pub struct BootSummary {
     pub unload_failures: usize,
     pub disagreements: usize,
     pub by_verdict: BTreeMap<&'static str, usize>,
+}
+
+/// One guest of a run that was split into several.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    pub batch: usize,
+    /// Modules reported from this guest, and all it loaded (with their dependencies).
+    pub modules: usize,
+    pub loaded_with_dependencies: usize,
+    pub memory_mb: u64,
+    pub initramfs_bytes: u64,
+    /// MemTotal - MemAvailable in the guest with every module loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_used_mb: Option<u64>,
+    pub console_log: String,
+    pub seconds: f64,
+    pub done: bool,
 }
 
 /// `modverify boot --format json`: schema `modverify.boot/1`.
@@ -117,6 +166,15 @@ pub struct BootReport {
     pub export_table: Option<TableComparison>,
     pub notes: Vec<String>,
     pub summary: BootSummary,
+    /// How the modules travelled: "xz, decompressed by the kernel" or "decompressed on the host".
+    #[serde(default)]
+    pub payload: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Every module of the run, of which a shard reports its share.
+    pub modules_in_run: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchReport>,
 }
 
 impl BootReport {
@@ -130,6 +188,16 @@ impl BootReport {
             && self.export_table.as_ref().is_none_or(|t| t.equal)
             && self.damaged_records == 0
             && self.lost_records == 0
+    }
+
+    /// The run could not test the modules at all: QEMU did not start, or no guest reached
+    /// the agent. One infrastructure failure, not a finding about each module.
+    pub fn infrastructure_failure(&self) -> Option<&str> {
+        let nothing_ran = self
+            .modules
+            .iter()
+            .all(|m| m.verdict == RuntimeVerdict::NotRun);
+        self.boot_failure.as_deref().filter(|_| nothing_ran)
     }
 }
 
@@ -148,18 +216,110 @@ fn token() -> String {
     )
 }
 
-/// What `prepare` made: the initramfs, the run's token, the QEMU command line and the
-/// parsed modules (reused for the static prediction).
+/// What `prepare` worked out: the modules in load order, this run's share of them split into
+/// batches, the payload the kernel takes, and the parsed modules (reused for the static
+/// prediction).
 pub struct Prepared {
-    pub image: crate::image::Initramfs,
     pub token: String,
-    pub qemu_command: String,
+    pub kernel: PathBuf,
+    pub plan: Vec<PlannedModule>,
+    pub owned: usize,
+    pub batches: Vec<Batch>,
+    pub payload: ModulePayload,
+    pub ramdisk: Option<Compression>,
+    /// Guest memory for each batch (MiB), and the most the machine (or --memory) allows.
+    pub memory_mb: Vec<u64>,
+    pub ceiling_mb: u64,
+    pub notes: Vec<String>,
     pub inputs: Vec<crate::check::modules::ModuleInput>,
 }
 
-/// The QEMU command line only (for --show-command): builds the initramfs, boots nothing.
+impl Prepared {
+    fn batch_dir(&self, out: &Path, b: usize) -> PathBuf {
+        if self.batches.len() == 1 {
+            out.to_path_buf()
+        } else {
+            out.join(format!("batch-{}", b + 1))
+        }
+    }
+
+    /// Writes batch `b`'s initramfs.
+    pub fn initramfs(
+        &self,
+        arch: &ArchDescriptor,
+        opts: &BootOptions,
+        b: usize,
+        payload: ModulePayload,
+    ) -> Result<Initramfs, BootError> {
+        let dir = self.batch_dir(&opts.out, b);
+        std::fs::create_dir_all(&dir).map_err(|e| BootError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let plan: Vec<PlannedModule> = self.batches[b]
+            .loads
+            .iter()
+            .map(|&i| self.plan[i].clone())
+            .collect();
+        let io = InitramfsOptions {
+            token: &self.token,
+            // The agent counts whole seconds: round up, never down to 0.
+            module_timeout_s: opts.module_timeout.as_millis().div_ceil(1000).max(1) as u32,
+            cache: &crate::build::cache_dir(),
+            payload,
+            compression: match payload {
+                // Compressed modules do not shrink again; plain ones do, a lot.
+                ModulePayload::KernelDecompresses(_) => None,
+                ModulePayload::Decompressed => self.ramdisk,
+            },
+            read_table: b == 0,
+        };
+        let name = match io.compression {
+            Some(Compression::Zstd) => "initramfs.cpio.zst",
+            Some(Compression::Gzip) => "initramfs.cpio.gz",
+            _ => "initramfs.cpio",
+        };
+        Ok(crate::image::write_initramfs(
+            arch,
+            &plan,
+            &[],
+            &io,
+            &dir.join(name),
+        )?)
+    }
+
+    /// The QEMU command line for batch `b` (for --show-command).
+    pub fn qemu_command(&self, arch: &ArchDescriptor, opts: &BootOptions, initrd: &Path, b: usize) -> String {
+        let mut cmd = crate::qemu::command::QemuCommand::new(arch, &self.kernel, initrd, &opts.extra_append)
+            .expect("qemu facts checked");
+        cmd.memory_mb = Some(self.memory_mb[b]);
+        cmd.show()
+    }
+}
+
+/// The kernel's .config: given, or beside the kernel as Debian and `make install` leave it
+/// (`config-VERSION` next to `vmlinuz-VERSION`, or `config` in the same directory).
+fn find_kernel_config(opts: &BootOptions) -> Option<PathBuf> {
+    if let Some(c) = &opts.kernel_config {
+        return Some(c.clone());
+    }
+    let dir = opts.kernel.parent()?;
+    let name = opts.kernel.file_name()?.to_string_lossy().into_owned();
+    let mut candidates: Vec<PathBuf> = name
+        .split_once('-')
+        .map(|(_, v)| dir.join(format!("config-{v}")))
+        .into_iter()
+        .collect();
+    candidates.push(dir.join("config"));
+    candidates.push(dir.join(".config"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Works out the plan, the payload, memory and batches; writes nothing but a kernel
+/// unwrapped for QEMU where needed.
 pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, BootError> {
-    if arch.qemu.is_none() {
+    use rayon::prelude::*;
+    let Some(qemu) = arch.qemu.as_ref() else {
         return Err(BootError::Unsupported {
             arch: arch.name.clone(),
             reason: arch
@@ -168,7 +328,7 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
                 .clone()
                 .unwrap_or_else(|| "the descriptor has no `qemu` section".into()),
         });
-    }
+    };
     if !opts.kernel.exists() {
         return Err(BootError::BadInput(format!(
             "{}: kernel image not found",
@@ -185,9 +345,11 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         path: opts.out.clone(),
         source: e,
     })?;
+    let mut notes = Vec::new();
+    let kernel = bootable_kernel(&opts.kernel, &opts.out, &mut notes)?;
     let paths =
         crate::input::discover(&opts.modules).map_err(|e| BootError::BadInput(e.to_string()))?;
-    let inputs: Vec<_> = paths.iter().map(|p| load_module(p, arch)).collect();
+    let inputs: Vec<_> = paths.par_iter().map(|p| load_module(p, arch)).collect();
     let where_ = || {
         opts.modules
             .iter()
@@ -216,26 +378,283 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
             p.detail
         )));
     }
-    let tok = token();
-    let initrd = opts.out.join("initramfs.cpio");
-    let image = crate::image::write_initramfs(
-        arch,
-        &inputs,
-        &tok,
-        // The agent counts whole seconds: round up, never down to 0.
-        opts.module_timeout.as_millis().div_ceil(1000).max(1) as u32,
-        &crate::build::cache_dir(),
-        &initrd,
-    )?;
-    let cmd =
-        crate::qemu::command::QemuCommand::new(arch, &opts.kernel, &initrd, &opts.extra_append)
-            .expect("qemu facts checked");
+    let (plan, order_notes) = crate::image::plan_modules(&inputs);
+    notes.extend(order_notes);
+    let owned: Vec<usize> = (0..plan.len())
+        .filter(|&i| opts.shard.is_none_or(|s| s.owns(i)))
+        .collect();
+
+    // The payload: modules stay compressed where the kernel decompresses them itself.
+    let methods: Vec<Option<Compression>> = plan
+        .par_iter()
+        .map(|m| {
+            let mut head = [0u8; 8];
+            std::fs::File::open(&m.path)
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                .ok()
+                .and_then(|n| Compression::of(&head[..n]))
+        })
+        .collect();
+    let common = [Compression::Xz, Compression::Zstd, Compression::Gzip]
+        .into_iter()
+        .max_by_key(|c| methods.iter().filter(|m| **m == Some(*c)).count())
+        .filter(|c| methods.contains(&Some(*c)));
+    let config = find_kernel_config(opts);
+    let abilities = match &config {
+        Some(p) => {
+            let text = crate::input::read_module(p).map_err(|e| {
+                BootError::BadInput(format!("{}: the kernel config: {e}", p.display()))
+            })?;
+            KernelAbilities::from_config(&String::from_utf8_lossy(&text))
+        }
+        None => KernelAbilities::default(),
+    };
+    let payload = match (common, abilities.known) {
+        (Some(c), true) if abilities.module_decompress == Some(c) => {
+            ModulePayload::KernelDecompresses(c)
+        }
+        // No config at hand: the guest tries, and says if the kernel cannot.
+        (Some(c), false) => ModulePayload::KernelDecompresses(c),
+        _ => ModulePayload::Decompressed,
+    };
+    let ramdisk = if abilities.known {
+        [Compression::Zstd, Compression::Gzip]
+            .into_iter()
+            .find(|c| abilities.ramdisk.contains(c))
+    } else {
+        // RD_GZIP is on in every defconfig and distribution kernel.
+        Some(Compression::Gzip)
+    };
+    if let Some(p) = &config {
+        notes.push(format!(
+            "kernel config {}: modules {}; initramfs {}",
+            p.display(),
+            match abilities.module_decompress {
+                Some(c) => format!("decompressed by the kernel ({c:?}, CONFIG_MODULE_DECOMPRESS)"),
+                None => "decompressed on the host (no CONFIG_MODULE_DECOMPRESS)".into(),
+            },
+            match ramdisk {
+                Some(c) => format!("{c:?}-compressed"),
+                None => "uncompressed (no CONFIG_RD_ZSTD or CONFIG_RD_GZIP)".into(),
+            }
+        ));
+    }
+
+    // Memory: what each module needs loaded; batches so every guest fits its machine.
+    let in_guest_compressed = |i: usize| {
+        matches!(payload, ModulePayload::KernelDecompresses(c) if methods[i] == Some(c))
+    };
+    let sizes: Vec<u64> = (0..plan.len())
+        .map(|i| batch::loaded_bytes(&plan[i], methods[i].is_some()))
+        .collect();
+    let shipped = |i: usize| {
+        if in_guest_compressed(i) {
+            plan[i].file_bytes
+        } else {
+            sizes[i]
+        }
+    };
+    let need = |b: &Batch| {
+        let unpacked: u64 = b.loads.iter().map(|&i| shipped(i)).sum();
+        let archive = if ramdisk.is_some() && !b.loads.iter().all(|&i| in_guest_compressed(i)) {
+            unpacked / 3
+        } else {
+            unpacked
+        };
+        let loaded: u64 = b.loads.iter().map(|&i| sizes[i]).sum();
+        batch::guest_memory_mb(archive, unpacked, loaded)
+    };
+    let minimum = crate::qemu::command::descriptor_memory_mb(&qemu.args).unwrap_or(256);
+    let ceiling = opts.memory_mb.unwrap_or(
+        qemu.max_memory_mb
+            .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 }),
+    );
+    // Side by side only where loading takes longer than booting.
+    let by_cpu = if owned.len() >= 200 { opts.jobs.max(1) } else { 1 };
+    let mut count = opts.batches.unwrap_or(by_cpu).max(1);
+    let batches = loop {
+        let batches = batch::split(&plan, &owned, count, &sizes);
+        let fits = batches.iter().all(|b| need(b) <= ceiling);
+        if fits || opts.batches.is_some() || count >= owned.len() {
+            if !fits {
+                let worst = batches.iter().map(&need).max().unwrap_or(0);
+                return Err(BootError::BadInput(format!(
+                    "{} modules need {worst} MiB in one guest, and {} takes at most {ceiling} MiB{}: {}",
+                    batches.iter().map(|b| b.loads.len()).max().unwrap_or(0),
+                    qemu.binary,
+                    if opts.memory_mb.is_some() { " (--memory)" } else { "" },
+                    if opts.batches.is_some() {
+                        "ask for more --batches"
+                    } else {
+                        "one module with its dependencies does not fit; give a larger --memory"
+                    }
+                )));
+            }
+            break batches;
+        }
+        count += 1;
+    };
+    let memory_mb: Vec<u64> = batches
+        .iter()
+        .map(|b| match opts.memory_mb {
+            Some(m) => m,
+            None => need(b).max(minimum),
+        })
+        .collect();
+    if batches.len() > 1 {
+        notes.push(format!(
+            "{} modules in {} boots of about {} each (each with its dependencies), {} side by side",
+            owned.len(),
+            batches.len(),
+            owned.len().div_ceil(batches.len()),
+            opts.jobs.min(batches.len()).max(1)
+        ));
+    }
+    if let Some(s) = opts.shard {
+        notes.push(format!(
+            "shard {s}: {} of the {} modules (every {}th in load order from the {}th)",
+            owned.len(),
+            plan.len(),
+            s.n,
+            s.k
+        ));
+    }
     Ok(Prepared {
-        image,
-        token: tok,
-        qemu_command: cmd.show(),
+        token: token(),
+        kernel,
+        owned: owned.len(),
+        plan,
+        batches,
+        payload,
+        ramdisk,
+        memory_mb,
+        ceiling_mb: ceiling,
+        notes,
         inputs,
     })
+}
+
+/// The file QEMU's `-kernel` takes: the image as given, or, for an EFI zboot image (a PE
+/// application holding the compressed kernel, as arm64, riscv64 and loong64 distributions
+/// ship it), the raw Image inside it, written beside the results.
+fn bootable_kernel(kernel: &Path, out: &Path, notes: &mut Vec<String>) -> Result<PathBuf, BootError> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(kernel)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| BootError::Io {
+            path: kernel.to_path_buf(),
+            source: e,
+        })?;
+    if !crate::elf::image::is_zboot(&head[..n]) {
+        return Ok(kernel.to_path_buf());
+    }
+    let bytes = std::fs::read(kernel).map_err(|e| BootError::Io {
+        path: kernel.to_path_buf(),
+        source: e,
+    })?;
+    let mut steps = Vec::new();
+    let raw = match crate::elf::image::unwrap(bytes, &mut steps) {
+        Ok(crate::elf::image::KernelImage::Raw(b)) => b,
+        Ok(crate::elf::image::KernelImage::Elf(_)) => {
+            return Err(BootError::BadInput(format!(
+                "{}: an EFI zboot image holding an ELF file, which QEMU cannot boot as -kernel",
+                kernel.display()
+            )))
+        }
+        Err(e) => return Err(BootError::BadInput(format!("{}: {e}", kernel.display()))),
+    };
+    let path = out.join("Image.unwrapped");
+    crate::report::json::write_bytes_atomic(&path, &raw).map_err(|e| BootError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    notes.push(format!(
+        "{} is an EFI zboot image; QEMU boots the raw Image inside it ({}), unwrapped into {}",
+        kernel.display(),
+        steps.join(", "),
+        path.display()
+    ));
+    Ok(path)
+}
+
+/// What one guest brought back.
+struct BatchRun {
+    image: Initramfs,
+    run: GuestRun,
+    memory_mb: u64,
+    seconds: f64,
+    notes: Vec<String>,
+}
+
+/// Boots batch `b`: writes its initramfs, boots it, and boots it again with the modules
+/// decompressed if the kernel turns out not to decompress them itself.
+fn boot_batch(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    p: &Prepared,
+    b: usize,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<BatchRun, BootError> {
+    let t = std::time::Instant::now();
+    let mut payload = p.payload;
+    let mut memory_mb = p.memory_mb[b];
+    let mut notes = Vec::new();
+    loop {
+        let image = p.initramfs(arch, opts, b, payload)?;
+        let dir = p.batch_dir(&opts.out, b);
+        let plan = BootPlan {
+            arch,
+            kernel: &p.kernel,
+            initrd: &image.path,
+            token: &p.token,
+            module_names: image.plan.iter().map(|m| m.name.clone()).collect(),
+            boot_timeout: opts.boot_timeout,
+            silence: opts.silence,
+            extra_append: opts.extra_append.clone(),
+            out_dir: &dir,
+            memory_mb: Some(memory_mb),
+        };
+        let run = crate::qemu::boot_and_collect(&plan, on_event)?;
+        if let (Some((i, errno)), ModulePayload::KernelDecompresses(c)) =
+            (run.no_decompress, payload)
+        {
+            notes.push(format!(
+                "the kernel does not decompress {c:?} modules itself (finit_module with \
+                 MODULE_INIT_COMPRESSED_FILE on {} gave errno {errno}): booted again with the \
+                 modules decompressed on the host",
+                image.plan.get(i).map(|m| m.name.as_str()).unwrap_or("?")
+            ));
+            payload = ModulePayload::Decompressed;
+            continue;
+        }
+        // The estimate fell short: a module's load met the OOM killer. Boot again with
+        // twice the memory while the machine takes it (never with --memory).
+        if run.out_of_memory && memory_mb < p.ceiling_mb && opts.memory_mb.is_none() {
+            let more = (memory_mb * 2).min(p.ceiling_mb);
+            notes.push(format!(
+                "boot {}: the guest ran out of memory with {memory_mb} MiB; booted again with {more} MiB",
+                b + 1
+            ));
+            memory_mb = more;
+            continue;
+        }
+        if run.out_of_memory {
+            notes.push(format!(
+                "boot {}: the guest ran out of memory with {memory_mb} MiB (the most {}): \
+                 modules killed by the OOM killer show as crashed; give more --batches",
+                b + 1,
+                if opts.memory_mb.is_some() { "--memory gives" } else { "this machine takes" }
+            ));
+        }
+        return Ok(BatchRun {
+            image,
+            run,
+            memory_mb,
+            seconds: t.elapsed().as_secs_f64(),
+            notes,
+        });
+    }
 }
 
 pub fn run_boot(
@@ -243,49 +662,142 @@ pub fn run_boot(
     opts: &BootOptions,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<BootReport, BootError> {
-    let Prepared {
-        image,
-        token: tok,
-        qemu_command,
-        inputs,
-    } = prepare(arch, opts)?;
-    let mut notes = image.notes.clone();
+    let prepared = prepare(arch, opts)?;
+    let p = &prepared;
+    let mut notes = p.notes.clone();
     match (&opts.vmlinux, &opts.symvers) {
         (None, None) => notes
             .push("no vmlinux given: no static prediction and no export-table comparison".into()),
         (None, Some(_)) => notes.push(
-            "no vmlinux given: predictions from Module.symvers, no export-table comparison".into(),
+            "no vmlinux given: predictions from Module.symvers, and the running export table \
+             compared with its vmlinux rows"
+                .into(),
         ),
         _ => {}
     }
-    let plan = BootPlan {
-        arch,
-        kernel: &opts.kernel,
-        initrd: &image.path,
-        token: &tok,
-        module_names: image.plan.iter().map(|m| m.name.clone()).collect(),
-        boot_timeout: opts.boot_timeout,
-        silence: opts.silence,
-        extra_append: opts.extra_append.clone(),
-        out_dir: &opts.out,
-    };
-    // The static view (prediction per module, export table) is worked out while the guest
-    // boots: it is only needed at the end.
-    let (run, static_view) = std::thread::scope(|scope| {
-        let statics = scope.spawn(|| static_view(arch, opts, &inputs));
-        let run = crate::qemu::boot_and_collect(&plan, on_event);
+    let n = p.batches.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    // The static view (prediction per module, export table) is worked out while the guests
+    // boot; guests boot side by side, each taking the next batch; their events reach
+    // `on_event` here, on this thread.
+    let (runs, static_view) = std::thread::scope(|scope| {
+        let statics = scope.spawn(|| static_view(arch, opts, &p.inputs));
+        let workers: Vec<_> = (0..opts.jobs.clamp(1, n))
+            .map(|_| {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if b >= n || crate::proc::interrupted() {
+                            break;
+                        }
+                        let r = boot_batch(arch, opts, p, b, &mut |k| {
+                            let _ = tx.send(k.to_string());
+                        });
+                        let failed = r.is_err();
+                        done.push((b, r));
+                        if failed {
+                            break;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        drop(tx);
+        for kind in rx {
+            on_event(&kind);
+        }
+        let mut runs: Vec<(usize, Result<BatchRun, BootError>)> = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect();
+        runs.sort_by_key(|(b, _)| *b);
         (
-            run,
+            runs,
             statics
                 .join()
                 .unwrap_or_else(|_| Err(BootError::BadInput("static check panicked".into()))),
         )
     });
-    let run = run?;
+    let mut by_batch: BTreeMap<usize, BatchRun> = BTreeMap::new();
+    for (b, r) in runs {
+        by_batch.insert(b, r?);
+    }
     let (predicted, static_table) = static_view?;
-    let modules = outcomes(&run, &image.plan, &predicted);
-    let export_table = match (&static_table, run.done) {
-        (Some(t), true) => Some(compare_tables(&run, t)),
+
+    let mut modules = Vec::with_capacity(p.owned);
+    let mut batches = Vec::new();
+    let mut boots = Vec::new();
+    let (mut damaged, mut lost) = (0, 0);
+    let mut boot_failure = None;
+    let mut seconds_to_done: Option<f64> = None;
+    for (b, batch) in p.batches.iter().enumerate() {
+        let owned: std::collections::HashSet<usize> = batch.owned.iter().copied().collect();
+        let dir = p.batch_dir(&opts.out, b);
+        match by_batch.get(&b) {
+            Some(r) => {
+                let outs = outcomes(&r.run, &r.image.plan, &predicted);
+                modules.extend(outs.into_iter().filter(|o| owned.contains(&o.index)));
+                boots.extend(r.run.boots.iter().cloned());
+                damaged += r.run.damaged_records;
+                lost += r.run.lost_records;
+                notes.extend(r.notes.iter().cloned());
+                if boot_failure.is_none() {
+                    boot_failure = r.run.boot_failure.as_ref().map(|f| {
+                        if n > 1 {
+                            format!("boot {} of {n}: {f}", b + 1)
+                        } else {
+                            f.clone()
+                        }
+                    });
+                }
+                seconds_to_done = match (seconds_to_done, r.run.seconds_to_done) {
+                    (a, Some(s)) => Some(a.unwrap_or(0f64).max(s)),
+                    (a, None) => a,
+                };
+                batches.push(BatchReport {
+                    batch: b + 1,
+                    modules: batch.owned.len(),
+                    loaded_with_dependencies: batch.loads.len(),
+                    memory_mb: r.memory_mb,
+                    initramfs_bytes: r.image.file_bytes,
+                    memory_used_mb: r.run.memory_kib.map(|(t, a)| t.saturating_sub(a) >> 10),
+                    console_log: dir.join("console.log").display().to_string(),
+                    seconds: r.seconds,
+                    done: r.run.done,
+                });
+            }
+            None => {
+                // Never booted (interrupted): its modules have no verdict.
+                let empty = GuestRun {
+                    boot_failure: Some("interrupted before this batch booted".into()),
+                    modules: batch
+                        .owned
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &g)| crate::qemu::GuestModule {
+                            index: i,
+                            name: p.plan[g].name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                let plan: Vec<PlannedModule> =
+                    batch.owned.iter().map(|&g| p.plan[g].clone()).collect();
+                modules.extend(outcomes(&empty, &plan, &predicted));
+            }
+        }
+    }
+    modules.sort_by_key(|m| m.index);
+    let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
+    let first = by_batch.get(&0);
+    let export_table = match (&static_table, first) {
+        (Some(t), Some(r)) if r.run.done => Some(t.compare(&r.run)),
         _ => None,
     };
     let mut by_verdict = BTreeMap::new();
@@ -300,7 +812,12 @@ pub fn run_boot(
             .count(),
         failed: modules
             .iter()
-            .filter(|m| !matches!(m.verdict, RuntimeVerdict::Loaded | RuntimeVerdict::NotRun))
+            .filter(|m| {
+                !matches!(
+                    m.verdict,
+                    RuntimeVerdict::Loaded | RuntimeVerdict::NotRun | RuntimeVerdict::NoDevice
+                )
+            })
             .count(),
         not_run: modules
             .iter()
@@ -310,23 +827,51 @@ pub fn run_boot(
         disagreements: modules.iter().filter(|m| !m.agrees).count(),
         by_verdict,
     };
+    let first_dir = p.batch_dir(&opts.out, 0);
+    let initramfs = first
+        .map(|r| r.image.path.display().to_string())
+        .unwrap_or_default();
+    let qemu_command = first
+        .map(|r| p.qemu_command(arch, opts, &r.image.path, 0))
+        .unwrap_or_default();
+    let payload = match p.payload {
+        ModulePayload::KernelDecompresses(c) => {
+            let z: usize = by_batch.values().map(|r| r.image.kernel_decompressed).sum();
+            if z > 0 {
+                format!("{c:?} modules decompressed by the kernel (MODULE_INIT_COMPRESSED_FILE)")
+            } else {
+                "modules decompressed on the host".to_string()
+            }
+        }
+        ModulePayload::Decompressed => format!(
+            "modules decompressed on the host; initramfs {}",
+            match p.ramdisk {
+                Some(c) => format!("{c:?}-compressed"),
+                None => "uncompressed".into(),
+            }
+        ),
+    };
     let report = BootReport {
         schema: "modverify.boot/1",
         arch: arch.name.clone(),
         kernel: opts.kernel.display().to_string(),
-        initramfs: image.path.display().to_string(),
+        initramfs,
         qemu_command,
-        console_log: opts.out.join("console.log").display().to_string(),
-        done: run.done,
-        boot_failure: run.boot_failure.clone(),
-        boots: run.boots.clone(),
-        seconds_to_done: run.seconds_to_done,
-        damaged_records: run.damaged_records,
-        lost_records: run.lost_records,
+        console_log: first_dir.join("console.log").display().to_string(),
+        done,
+        boot_failure,
+        boots,
+        seconds_to_done,
+        damaged_records: damaged,
+        lost_records: lost,
         modules,
         export_table,
         notes,
         summary,
+        payload,
+        shard: opts.shard,
+        modules_in_run: p.plan.len(),
+        batches,
     };
     let path = opts.out.join("boot.json");
     crate::report::json::write_atomic(&path, &report)
@@ -334,12 +879,38 @@ pub fn run_boot(
     Ok(report)
 }
 
+/// What the running export table is compared with.
+enum StaticTable {
+    Elf(ExportTable),
+    Symvers(crate::elf::Symvers),
+}
+
+impl StaticTable {
+    fn compare(&self, run: &GuestRun) -> TableComparison {
+        match self {
+            StaticTable::Elf(t) => compare_tables(run, t),
+            StaticTable::Symvers(s) => {
+                let flagged = run
+                    .tables
+                    .get("ksymtab")
+                    .is_some_and(|t| t.flag_bytes.is_some());
+                let t = if flagged {
+                    ExportTable::from_symvers_flagged(s)
+                } else {
+                    ExportTable::from_symvers(s)
+                };
+                compare_tables(run, &t)
+            }
+        }
+    }
+}
+
 /// Predictions for the modules and the vmlinux export table, if a vmlinux was given.
 fn static_view(
     arch: &ArchDescriptor,
     opts: &BootOptions,
     inputs: &[crate::check::modules::ModuleInput],
-) -> Result<(Vec<crate::check::ModuleReport>, Option<ExportTable>), BootError> {
+) -> Result<(Vec<crate::check::ModuleReport>, Option<StaticTable>), BootError> {
     let Some(v) = &opts.vmlinux else {
         // Module.symvers alone still predicts each module (but says nothing of the binary table).
         let Some(sv) = &opts.symvers else {
@@ -352,10 +923,10 @@ fn static_view(
         let symvers = crate::elf::Symvers::parse(&text)
             .map_err(|e| BootError::BadInput(format!("{}: {e}", sv.display())))?;
         let table = ExportTable::from_symvers(&symvers);
-        return Ok((
-            crate::check::modules::predict(&table, arch, inputs, opts.policy),
-            None,
-        ));
+        let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
+        // The running table is compared with Module.symvers' vmlinux rows, in the order the
+        // kernel sorts them; a 7.1+ kernel keeps one table with GPL flags (told at the end).
+        return Ok((predicted, Some(StaticTable::Symvers(symvers))));
     };
     let bad = |e: String| BootError::BadInput(format!("{}: {e}", v.display()));
     let bytes = std::fs::read(v).map_err(|e| BootError::Io {
@@ -366,7 +937,7 @@ fn static_view(
     let table =
         ExportTable::from_vmlinux(&elf, Some(arch.elf.ksymtab)).map_err(|e| bad(e.to_string()))?;
     let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
-    Ok((predicted, Some(table)))
+    Ok((predicted, Some(StaticTable::Elf(table))))
 }
 
 /// Where a build directory's boot results go.

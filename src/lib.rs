@@ -10,6 +10,7 @@ pub mod input;
 pub mod elf;
 pub mod check;
 pub mod image;
+pub mod batch;
 pub mod qemu;
 pub mod boot;
 pub mod verdict;

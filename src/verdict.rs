@@ -19,6 +19,11 @@ pub enum RuntimeVerdict {
     BadVermagic,
     /// Versioning passed; the module's own init returned an error.
     InitFailed,
+    /// Linked, then its init found nothing to drive: the hardware, firmware or platform
+    /// feature is not in this QEMU machine (ENODEV, ENXIO, ENOENT without an unknown symbol,
+    /// EOPNOTSUPP/ENOTSUPP, ENOSYS, EPROBE_DEFER). What the loader checks, it passed; not a
+    /// failure of the module, and it agrees with a static `ok`.
+    NoDevice,
     Crashed,
     Hung,
     /// A module it depends on failed, so it could not load either.
@@ -38,6 +43,7 @@ impl RuntimeVerdict {
             RuntimeVerdict::Namespace => "namespace",
             RuntimeVerdict::BadVermagic => "bad_vermagic",
             RuntimeVerdict::InitFailed => "init_failed",
+            RuntimeVerdict::NoDevice => "no_device",
             RuntimeVerdict::Crashed => "crashed",
             RuntimeVerdict::Hung => "hung",
             RuntimeVerdict::Skipped => "skipped",
@@ -56,6 +62,9 @@ pub struct ModuleOutcome {
     pub symbol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
+    /// The errno by name, as the guest's C library spells it (numbers differ between arches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno_name: Option<String>,
     /// The kernel's messages for this module, as it printed them.
     pub kernel_messages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +87,8 @@ pub struct ModuleOutcome {
 
 impl ModuleOutcome {
     pub fn failed(&self) -> bool {
-        self.verdict != RuntimeVerdict::Loaded || self.unloaded == Some(false)
+        !matches!(self.verdict, RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice)
+            || self.unloaded == Some(false)
     }
 }
 
@@ -87,6 +97,18 @@ fn symbol_after<'a>(msg: &'a str, marker: &str) -> Option<&'a str> {
     let rest = &msg[msg.find(marker)? + marker.len()..];
     Some(rest.split([' ', ')', '(']).next().unwrap_or(rest)).filter(|s| !s.is_empty())
 }
+
+/// What a driver's init returns when what it drives is not there (the loader's own refusals
+/// were told apart before: an unknown symbol is ENOENT too, with the kernel's message).
+const ABSENT_HARDWARE: &[&str] = &[
+    "ENODEV",
+    "ENXIO",
+    "ENOENT",
+    "EOPNOTSUPP",
+    "ENOTSUPP",
+    "ENOSYS",
+    "EPROBE_DEFER",
+];
 
 /// Classifies one guest result from its return value, errno and the kernel's messages.
 pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<String>) {
@@ -131,6 +153,9 @@ pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<S
     if failed_deps {
         return (RuntimeVerdict::Skipped, None);
     }
+    if m.errno_name.as_deref().is_some_and(|e| ABSENT_HARDWARE.contains(&e)) {
+        return (RuntimeVerdict::NoDevice, None);
+    }
     (RuntimeVerdict::InitFailed, None)
 }
 
@@ -140,9 +165,16 @@ pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
     match predicted {
         // The loader accepted it; what its init then did is a failure of its own, not of the
         // prediction (which is about the loader's checks).
-        Verdict::Ok => matches!(runtime, R::Loaded | R::InitFailed | R::Crashed | R::Hung),
+        // Skipped: a module it needs failed at run time; that module's own verdict says
+        // whether its failure was predicted, this one's linkage is not in question.
+        Verdict::Ok => matches!(
+            runtime,
+            R::Loaded | R::InitFailed | R::NoDevice | R::Crashed | R::Hung | R::Skipped
+        ),
         Verdict::CrcMismatch => runtime == R::CrcMismatch,
-        Verdict::MissingVersion => matches!(runtime, R::MissingVersion | R::InitFailed),
+        Verdict::MissingVersion => {
+            matches!(runtime, R::MissingVersion | R::InitFailed | R::NoDevice)
+        }
         // A GPL-only export hidden from a proprietary module is just "Unknown symbol" to the kernel.
         Verdict::UnknownSymbol | Verdict::GplOnly => {
             matches!(runtime, R::UnknownSymbol | R::GplOnly)
@@ -255,6 +287,11 @@ fn static_views<'a>(run: &GuestRun, table: &'a ExportTable) -> Vec<View<'a>> {
 pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
     let mut differences = Vec::new();
     let mut runtime_exports = 0;
+    // What the static side was read from, for every sentence below.
+    let src = match table.source {
+        crate::elf::exports::ExportSource::Vmlinux => "the ELF",
+        crate::elf::exports::ExportSource::Symvers => "Module.symvers",
+    };
     let views = static_views(run, table);
     let mut tables_compared: Vec<String> = Vec::new();
     let mut flags_compared = false;
@@ -281,7 +318,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 table: v.ksymtab,
                 index: None,
                 detail: format!(
-                    "{} entries at run time ({} received), {} in the ELF",
+                    "{} entries at run time ({} received), {} in {src}",
                     rt.entries,
                     rt.exports.len(),
                     v.entries.len()
@@ -293,7 +330,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 table: v.kcrctab,
                 index: None,
                 detail: format!(
-                    "{} CRC slots at run time, {} in the ELF",
+                    "{} CRC slots at run time, {} in {src}",
                     rt.crc_slots, v.crc_slots
                 ),
             });
@@ -334,7 +371,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                     differences.push(TableDifference {
                         table: v.ksymtab,
                         index: Some(i),
-                        detail: format!("entry {i}: `{rname}` at run time, `{name}` in the ELF"),
+                        detail: format!("entry {i}: `{rname}` at run time, `{name}` in {src}"),
                     });
                 }
                 if st.namespace != e.namespace.as_deref() {
@@ -342,7 +379,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                         table: v.ksymtab,
                         index: Some(i),
                         detail: format!(
-                            "entry {i} `{name}`: namespace {:?} at run time, {:?} in the ELF",
+                            "entry {i} `{name}`: namespace {:?} at run time, {:?} in {src}",
                             e.namespace, st.namespace
                         ),
                     });
@@ -353,7 +390,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                     table: v.kcrctab,
                     index: Some(i),
                     detail: format!(
-                        "slot {i} `{name}`: {:?} at run time, {:?} in the ELF",
+                        "slot {i} `{name}`: {:?} at run time, {:?} in {src}",
                         e.crc.map(|c| format!("{c:#010x}")),
                         st.crc.map(|c| format!("{c:#010x}"))
                     ),
@@ -384,7 +421,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                         table: "__kflagstab",
                         index: Some(i),
                         detail: format!(
-                            "entry {i} `{}`: {} at run time, {} in the ELF",
+                            "entry {i} `{}`: {} at run time, {} in {src}",
                             st.name,
                             match rgpl {
                                 Some(true) => "GPL-only",
@@ -460,12 +497,14 @@ pub fn outcomes(
             .map(|(ret, _)| ret == 0)
             .filter(|_| verdict == RuntimeVerdict::Loaded);
         out.push(ModuleOutcome {
-            index: m.index,
+            // The run's load order, also when this guest loaded one batch of it.
+            index: p.index,
             name: m.name.clone(),
             path: p.path.clone(),
             verdict,
             symbol,
             errno: m.errno.filter(|&e| e != 0),
+            errno_name: m.errno_name.clone(),
             kernel_messages: m.kmsg.iter().map(|(_, t)| t.clone()).collect(),
             load_micros: m.micros,
             unloaded,

@@ -61,6 +61,10 @@ static int module_timeout = 30;
 static unsigned long long devmem_offset;
 static int devmem = -1;
 static int full_table;
+/* `table none`: another boot of the same kernel (an earlier batch) reads the export table. */
+static int skip_table;
+/* Kernel messages drained so far: the decompression probe asks whether a refusal said anything. */
+static unsigned long kmsg_lines;
 
 static uint32_t crc32(const unsigned char *p, size_t n)
 {
@@ -155,12 +159,16 @@ static void drain_kmsg(const char *what)
 			*nl = 0;
 		/* level: first field of "pri,seq,ts,flags" (facility in the upper bits) */
 		record("kmsg", "%s %d %s", what, atoi(buf) & 7, msg);
+		kmsg_lines++;
 	}
 }
 
 struct module {
 	char file[256];
 	char name[64];
+	/* finit_module flags: 4 (MODULE_INIT_COMPRESSED_FILE) for a module the kernel
+	 * decompresses itself (5.17+, CONFIG_MODULE_DECOMPRESS). */
+	int flags;
 };
 static struct module mods[MAX_MODULES];
 static int nmods;
@@ -187,9 +195,15 @@ static void read_plan(void)
 			full_table = 1;
 			continue;
 		}
-		if (nmods < MAX_MODULES && sscanf(line, "module %255s %63s", a, b) == 2) {
+		if (!strncmp(line, "table none", 10)) {
+			skip_table = 1;
+			continue;
+		}
+		int flags = 0;
+		if (nmods < MAX_MODULES && sscanf(line, "module %255s %63s %d", a, b, &flags) >= 2) {
 			snprintf(mods[nmods].file, sizeof mods[nmods].file, "%s", a);
 			snprintf(mods[nmods].name, sizeof mods[nmods].name, "%s", b);
+			mods[nmods].flags = flags;
 			nmods++;
 		}
 	}
@@ -240,6 +254,24 @@ static void open_result_port(void)
 	results_fd = r;
 }
 
+/* errno names, from this arch's own <errno.h>: the numbers differ between arches. */
+static const char *errno_name(int e)
+{
+#define N(x) case x: return #x;
+	switch (e) {
+	N(EPERM) N(ENOENT) N(ESRCH) N(EINTR) N(EIO) N(ENXIO) N(E2BIG) N(ENOEXEC) N(EBADF)
+	N(EAGAIN) N(ENOMEM) N(EACCES) N(EFAULT) N(EBUSY) N(EEXIST) N(ENODEV) N(EINVAL)
+	N(ENOSPC) N(ERANGE) N(ENOSYS) N(ENODATA) N(ETIME) N(EOVERFLOW) N(EBADMSG)
+	N(EOPNOTSUPP) N(EADDRINUSE) N(EPROTONOSUPPORT) N(EAFNOSUPPORT) N(ETIMEDOUT)
+	N(EKEYREJECTED) N(ENOKEY) N(ENOMEDIUM) N(ECANCELED) N(EHOSTUNREACH)
+	/* kernel-internal codes, the same on every arch */
+	case 517: return "EPROBE_DEFER";
+	case 524: return "ENOTSUPP";
+	}
+#undef N
+	return "E?";
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -247,15 +279,17 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Loads one module in a child; returns 0 and fills ret/err, or -1 if the child died. */
-static void load(int i)
+/* Loads one module in a child and records the result; returns finit_module's errno (0 if
+ * it loaded, -1 if the child died or hung). */
+static int load(int i)
 {
 	int pipefd[2];
 	double t0 = now();
 	record("load", "%d %s", i, mods[i].name);
 	if (pipe(pipefd) < 0) {
-		record("result", "%d %s -1 %d 0", i, mods[i].name, errno);
-		return;
+		int e = errno;
+		record("result", "%d %s -1 %d 0", i, mods[i].name, e);
+		return e;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -264,7 +298,7 @@ static void load(int i)
 			res[0] = -1;
 			res[1] = errno;
 		} else {
-			res[0] = (int)syscall(SYS_finit_module, fd, "", 0);
+			res[0] = (int)syscall(SYS_finit_module, fd, "", mods[i].flags);
 			res[1] = res[0] ? errno : 0;
 		}
 		write_all(pipefd[1], (char *)res, sizeof res);
@@ -281,7 +315,7 @@ static void load(int i)
 			record("result", "%d %s hung 0 %.0f", i, mods[i].name, (now() - t0) * 1e6);
 			kill(pid, SIGKILL);
 			close(pipefd[0]);
-			return;
+			return -1;
 		}
 		usleep(2000);
 	}
@@ -291,9 +325,11 @@ static void load(int i)
 	if (!got || !WIFEXITED(status)) {
 		record("result", "%d %s crashed %d %.0f", i, mods[i].name,
 		       WIFSIGNALED(status) ? WTERMSIG(status) : -1, (now() - t0) * 1e6);
-		return;
+		return -1;
 	}
-	record("result", "%d %s %d %d %.0f", i, mods[i].name, res[0], res[1], (now() - t0) * 1e6);
+	record("result", "%d %s %d %d %.0f %s", i, mods[i].name, res[0], res[1], (now() - t0) * 1e6,
+	       res[0] ? errno_name(res[1]) : "-");
+	return res[0] ? res[1] : 0;
 }
 
 /* ---- the running kernel's export table ---------------------------------------------- */
@@ -670,13 +706,44 @@ int main(void)
 	int start = cmdline_int("modverify.start", 0);
 	open_result_port();
 	record("hello", "%d %d %s", nmods, start, layout);
-	for (int i = start; i < nmods; i++)
-		load(i);
+	int probed = 0;
+	for (int i = start; i < nmods; i++) {
+		unsigned long before = kmsg_lines;
+		int err = load(i);
+		/* The first module handed over compressed tells whether this kernel decompresses:
+		 * without CONFIG_MODULE_DECOMPRESS it answers EOPNOTSUPP, before 5.17 the unknown
+		 * flag is EINVAL with no message (a version mismatch is EINVAL with one). Then stop:
+		 * the host boots again with the modules decompressed. */
+		if ((mods[i].flags & 4) && !probed) {
+			probed = 1;
+			if (err == EOPNOTSUPP || (err == EINVAL && kmsg_lines == before)) {
+				record("nodecompress", "%d %d", i, err);
+				power_off();
+			}
+		}
+	}
 	drain_kmsg("loads");
+	/* With everything loaded: how much of the guest's memory the payload took. */
+	{
+		FILE *mi = fopen("/proc/meminfo", "r");
+		char l[128];
+		unsigned long v, total = 0, avail = 0;
+		while (mi && fgets(l, sizeof l, mi)) {
+			if (sscanf(l, "MemTotal: %lu", &v) == 1)
+				total = v;
+			else if (sscanf(l, "MemAvailable: %lu", &v) == 1)
+				avail = v;
+		}
+		if (mi)
+			fclose(mi);
+		record("memory", "%lu %lu", total, avail);
+	}
 
 	find_bounds();
 	find_image_pa();
-	if (kcore_open() == 0) {
+	if (skip_table) {
+		record("table", "skipped");
+	} else if (kcore_open() == 0) {
 		export_table("ksymtab", "kcrctab", "kflagstab");
 		/* 7.1 folded the GPL-only exports into __ksymtab (flagged in __kflagstab). */
 		if (!ksym("__start___kflagstab") || ksym("__start___ksymtab_gpl"))

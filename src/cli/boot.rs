@@ -90,10 +90,29 @@ pub struct BootArgs {
     /// table for people, json for programs
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The kernel's .config (plain or gzip): whether it decompresses modules itself
+    /// (CONFIG_MODULE_DECOMPRESS) and which initramfs compression it takes [default: the
+    /// build's .config, or config-VERSION / config beside --kernel; without one the guest
+    /// tries compressed modules and falls back]
+    #[arg(long, value_name = "FILE")]
+    pub kernel_config: Option<PathBuf>,
+    /// Guest memory in MiB [default: sized from the modules, at least the descriptor's -m]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory: Option<u64>,
+    /// Load only shard K of N (every N-th module in load order, with its dependencies): one
+    /// CI job each; `modverify merge` joins the shards' results.json into one run
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::batch::Shard>,
+    /// Split the modules into this many boots [default: as memory and --jobs call for]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batches: Option<u64>,
+    /// Guests booted side by side [default: the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
 }
 
 fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptions, BootError> {
-    let (kernel, modules, vmlinux, symvers) = match (&a.build, &a.kernel) {
+    let (kernel, modules, vmlinux, symvers, config) = match (&a.build, &a.kernel) {
         (Some(dir), _) => {
             let m = crate::build::BuildManifest::read(dir).map_err(BootError::BadInput)?;
             let art = m.artifacts.ok_or_else(|| {
@@ -120,6 +139,7 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
                 art.modules,
                 Some(art.vmlinux),
                 Some(art.module_symvers),
+                Some(art.config),
             )
         }
         (None, Some(k)) => (
@@ -127,6 +147,7 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
             a.modules.iter().cloned().collect(),
             a.vmlinux.clone(),
             a.symvers.clone(),
+            None,
         ),
         (None, None) => {
             return Err(BootError::BadInput(
@@ -156,6 +177,16 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
         } else {
             String::new()
         },
+        kernel_config: a.kernel_config.clone().or(config),
+        memory_mb: a.memory,
+        shard: a.shard,
+        batches: a.batches.map(|n| n as usize),
+        // One interactive guest for --shell.
+        jobs: if a.shell {
+            1
+        } else {
+            a.jobs.map_or_else(crate::boot::default_jobs, |n| n as usize)
+        },
     })
 }
 
@@ -176,28 +207,33 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     let opts = options(&a, arch).map_err(fail)?;
     if a.show_command || a.shell {
-        let crate::boot::Prepared {
-            image,
-            qemu_command: cmd,
-            ..
-        } = prepare(arch, &opts).map_err(fail)?;
+        let prepared = prepare(arch, &opts).map_err(fail)?;
+        let image = prepared
+            .initramfs(arch, &opts, 0, prepared.payload)
+            .map_err(fail)?;
         if a.show_command {
-            println!("{cmd}");
+            println!("{}", prepared.qemu_command(arch, &opts, &image.path, 0));
             eprintln!(
-                "# initramfs with the agent and {} modules: {}",
+                "# initramfs with the agent and {} modules: {}{}",
                 image.plan.len(),
-                image.path.display()
+                image.path.display(),
+                match prepared.batches.len() {
+                    1 => String::new(),
+                    n => format!(" (boot 1 of {n}; --batches 1 puts them all in one)"),
+                }
             );
             return Ok(crate::exit::OK);
         }
         // Interactive: QEMU owns the terminal; quit with `poweroff` in the guest or Ctrl-A X.
-        let status = crate::qemu::command::QemuCommand::new(
+        let mut qemu = crate::qemu::command::QemuCommand::new(
             arch,
-            &opts.kernel,
+            &prepared.kernel,
             &image.path,
             &opts.extra_append,
         )
-        .expect("qemu facts")
+        .expect("qemu facts");
+        qemu.memory_mb = Some(prepared.memory_mb[0]);
+        let status = qemu
         .command()
         .status()
         .map_err(|e| {
@@ -235,6 +271,16 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         "{} loaded / {} modules",
         report.summary.loaded, report.summary.modules
     ));
+    // Nothing could be tested: one infrastructure failure, not a verdict on every module.
+    if let Some(why) = report.infrastructure_failure() {
+        return Err(Failure::new(
+            crate::exit::INFRA,
+            BootError::Infrastructure {
+                why: why.to_string(),
+                results: opts.out.join("boot.json"),
+            },
+        ));
+    }
     match a.format {
         Format::Table => print!("{}", crate::report::table::boot_table(&report)),
         Format::Json => println!("{}", crate::report::json::to_string(&report)),

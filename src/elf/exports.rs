@@ -336,6 +336,33 @@ impl ExportTable {
         t
     }
 
+    /// The table a 7.1+ kernel keeps, from Module.symvers: one `__ksymtab` sorted by name,
+    /// GPL-only exports flagged in `__kflagstab` instead of a table of their own.
+    pub fn from_symvers_flagged(symvers: &Symvers) -> Self {
+        let mut t = Self::from_symvers(symvers);
+        let mut rows: Vec<_> = symvers
+            .entries
+            .iter()
+            .filter(|e| e.module == "vmlinux")
+            .collect();
+        rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
+        let mut one = KsymTable::default();
+        for r in rows {
+            one.names.push(r.symbol.clone());
+            one.namespaces.push(r.namespace.clone());
+            one.flags.push(if r.gpl { KSYM_FLAG_GPL_ONLY } else { 0 });
+            if t.modversions {
+                one.crc_slots.push(r.crc);
+                one.effective_crcs.push(Some(r.crc));
+            }
+        }
+        t.tables = Default::default();
+        t.tables[TableKind::Normal as usize] = one;
+        t.flagstab = true;
+        t.build_index();
+        t
+    }
+
     /// Remembers the module exports of Module.symvers, for symbols whose module is not
     /// among those being checked.
     pub fn add_symvers_modules(&mut self, symvers: &Symvers) {

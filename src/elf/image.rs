@@ -100,6 +100,11 @@ fn le32(b: &[u8], off: usize) -> Option<usize> {
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
 }
 
+/// Whether the file starts like an EFI zboot image.
+pub fn is_zboot(head: &[u8]) -> bool {
+    head.starts_with(b"MZ") && head.get(4..8) == Some(b"zimg")
+}
+
 /// EFI zboot (`drivers/firmware/efi/libstub/zboot-header.S`): "MZ", then "zimg", the
 /// payload's offset and size.
 fn zboot_payload(b: &[u8]) -> Option<&[u8]> {

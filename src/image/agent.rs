@@ -9,6 +9,9 @@ use std::process::Command;
 pub const AGENT_SOURCE: &str = include_str!("../../images/agent/agent.c");
 
 pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<PathBuf, ImageError> {
+    // Guests booted side by side ask at once: one builds, the others wait and reuse it.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let cc = format!("{}gcc", arch.cross_compile);
     let ldflags = arch
         .build

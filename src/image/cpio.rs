@@ -71,6 +71,11 @@ impl<W: Write> CpioWriter<W> {
         self.entry(name, MODE_CHAR | 0o600, &[], (major, minor))
     }
 
+    /// Bytes of archive written so far (before any compression below).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     pub fn finish(mut self) -> io::Result<W> {
         self.entry("TRAILER!!!", 0, &[], (0, 0))?;
         let n = (512 - (self.written % 512) as usize) % 512;

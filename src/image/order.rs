@@ -15,6 +15,16 @@ pub struct OrderInput {
 
 /// Returns indexes into `mods` in load order, and notes about dependencies it could not honour.
 pub fn load_order(mods: &[OrderInput]) -> (Vec<usize>, Vec<String>) {
+    let (order, notes, _) = load_order_with_edges(mods);
+    (order, notes)
+}
+
+/// `load_order`, with the edges it honoured: for each module, the modules that must be
+/// loaded before it (`depends=` and resolved softdeps), so a part of the set can be loaded
+/// on its own with everything it needs.
+pub fn load_order_with_edges(
+    mods: &[OrderInput],
+) -> (Vec<usize>, Vec<String>, Vec<BTreeSet<usize>>) {
     let norm = |s: &str| s.replace('-', "_");
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, m) in mods.iter().enumerate() {
@@ -109,7 +119,7 @@ pub fn load_order(mods: &[OrderInput]) -> (Vec<usize>, Vec<String>) {
                 .collect::<Vec<_>>(),
         );
     }
-    (order, notes)
+    (order, notes, before)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub struct QemuCommand<'a> {
     /// A second serial port, for the agent's results, into this file (needs `serial_file`:
     /// QEMU numbers serial ports in the order they are given).
     pub result_file: Option<&'a Path>,
+    /// Guest memory in MiB, replacing the descriptor's `-m` (which is the minimum).
+    pub memory_mb: Option<u64>,
 }
 
 impl<'a> QemuCommand<'a> {
@@ -34,12 +36,28 @@ impl<'a> QemuCommand<'a> {
             append,
             serial_file: None,
             result_file: None,
+            memory_mb: None,
         })
     }
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.qemu.binary);
-        c.args(&self.qemu.args);
+        match self.memory_mb {
+            Some(mb) => {
+                let mut args = self.qemu.args.iter();
+                while let Some(a) = args.next() {
+                    if a == "-m" {
+                        args.next();
+                    } else {
+                        c.arg(a);
+                    }
+                }
+                c.arg("-m").arg(mb.to_string());
+            }
+            None => {
+                c.args(&self.qemu.args);
+            }
+        }
         c.arg("-kernel")
             .arg(self.kernel)
             .arg("-initrd")
@@ -59,4 +77,16 @@ impl<'a> QemuCommand<'a> {
     pub fn show(&self) -> String {
         crate::proc::command_line(&self.command())
     }
+}
+
+/// The descriptor's `-m` value in MiB (QEMU's default unit), if it gives one.
+pub fn descriptor_memory_mb(args: &[String]) -> Option<u64> {
+    let v = args.iter().skip_while(|a| *a != "-m").nth(1)?;
+    let v = v.split(',').next()?.trim_start_matches("size=");
+    let (num, mult) = match v.as_bytes().last()? {
+        b'G' | b'g' => (&v[..v.len() - 1], 1024),
+        b'M' | b'm' => (&v[..v.len() - 1], 1),
+        _ => (v, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
 }

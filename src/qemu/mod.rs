@@ -37,6 +37,10 @@ pub struct GuestModule {
     /// `finit_module`'s return value and errno; `None` if no result arrived.
     pub ret: Option<i64>,
     pub errno: Option<i32>,
+    /// The errno's name as the guest's C library spells it (`ENODEV`): errno numbers differ
+    /// between arches (EOPNOTSUPP is 95 on x86, 45 on sparc, 122 on mips).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno_name: Option<String>,
     /// "crashed" / "hung" when the agent or the host saw that.
     pub fate: Option<String>,
     pub micros: Option<u64>,
@@ -135,6 +139,15 @@ pub struct GuestRun {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub table_notes: Vec<String>,
     pub seconds_to_done: Option<f64>,
+    /// The agent found that this kernel cannot decompress modules itself (index of the probe
+    /// module, errno): the boot must be repeated with decompressed modules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_decompress: Option<(usize, i32)>,
+    /// /proc/meminfo's MemTotal and MemAvailable (KiB) with every module loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_kib: Option<(u64, u64)>,
+    /// The guest ran out of memory (the kernel's OOM killer ran) during a load.
+    pub out_of_memory: bool,
 }
 
 pub struct BootPlan<'a> {
@@ -149,6 +162,8 @@ pub struct BootPlan<'a> {
     pub silence: Duration,
     pub extra_append: String,
     pub out_dir: &'a Path,
+    /// Guest memory (MiB), sized from the payload.
+    pub memory_mb: Option<u64>,
 }
 
 /// Boots until the agent reports `done`, rebooting past crashed or hung modules.
@@ -215,6 +230,7 @@ pub fn boot_and_collect(
         let mut cmd = command::QemuCommand::new(plan.arch, plan.kernel, plan.initrd, append.trim())
             .expect("qemu facts");
         // The log names the files that are kept; QEMU itself writes into their FIFOs.
+        cmd.memory_mb = plan.memory_mb;
         cmd.serial_file = Some(serial.path());
         cmd.result_file = results.as_ref().map(|r| r.path());
         let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
@@ -297,6 +313,9 @@ pub fn boot_and_collect(
         let _ = events.flush();
         if saw_done {
             run.done = true;
+            break;
+        }
+        if run.no_decompress.is_some() {
             break;
         }
         if ended == Ended::Interrupted {
@@ -403,6 +422,23 @@ fn apply_record(
     let idx = || f.first().and_then(|s| s.parse::<usize>().ok());
     match r.kind.as_str() {
         "hello" => *saw_hello = true,
+        "memory" => {
+            let w: Vec<u64> = f
+                .iter()
+                .flat_map(|s| s.split(' '))
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            if let [total, avail] = w[..] {
+                run.memory_kib = Some((total, avail));
+            }
+        }
+        "nodecompress" => {
+            let w: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
+            run.no_decompress = Some((
+                w.first().and_then(|s| s.parse().ok()).unwrap_or(0),
+                w.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+            ));
+        }
         "load" => *in_flight = idx(),
         "result" => {
             if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
@@ -416,10 +452,14 @@ fn apply_record(
                     Some(ret) => {
                         m.ret = ret.parse().ok();
                         m.errno = rest.get(1).and_then(|s| s.parse().ok());
+                        m.errno_name = rest
+                            .get(3)
+                            .filter(|s| s.starts_with('E'))
+                            .map(|s| s.to_string());
                     }
                     None => {}
                 }
-                m.micros = rest.last().and_then(|s| s.parse().ok());
+                m.micros = rest.get(2).and_then(|s| s.parse().ok());
             }
             *in_flight = None;
         }
@@ -427,6 +467,9 @@ fn apply_record(
             let who = f.first().cloned().unwrap_or_default();
             let level = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(6);
             let text = f.get(2..).map(|v| v.join(" ")).unwrap_or_default();
+            if text.contains("invoked oom-killer") {
+                run.out_of_memory = true;
+            }
             if let Some(m) = run.modules.iter_mut().find(|m| m.name == who) {
                 m.kmsg.push((level, text));
             }

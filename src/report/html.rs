@@ -15,6 +15,7 @@ fn esc(s: &str) -> String {
 fn colour(v: &str) -> &'static str {
     match v {
         "loaded" | "ok" => "#c8f0c8",
+        "no_device" => "#dff0d0",
         "init_failed" => "#fff3b0",
         "skipped" | "dependency_failed" | "not_run" => "#e0e0e0",
         "crashed" | "hung" => "#f0a0a0",

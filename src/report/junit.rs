@@ -109,6 +109,11 @@ pub fn junit(r: &Value) -> String {
                         "not run: {}",
                         m["not_run_reason"].as_str().unwrap_or("no result arrived")
                     ));
+                } else if v == "no_device" {
+                    skipped = Some(format!(
+                        "no device: init returned {} (what it drives is not in this machine)",
+                        m["errno_name"].as_str().unwrap_or("an absent-hardware errno")
+                    ));
                 } else if v != "loaded" {
                     failure = Some((
                         format!(

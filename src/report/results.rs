@@ -239,6 +239,7 @@ pub fn table(r: &Value) -> String {
             }
             for m in mods.iter().filter(|m| {
                 m["verdict"] != "not_run"
+                    && m["verdict"] != "no_device"
                     && (m["verdict"] != "loaded" || m["unloaded"] == false || m["agrees"] == false)
             }) {
                 let mut v = m["verdict"].as_str().unwrap_or("?").to_string();
