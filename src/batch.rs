@@ -36,12 +36,15 @@ impl std::fmt::Display for Shard {
 }
 
 impl Shard {
-    /// Whether this shard owns the module at `index` of the whole run's load order: every
-    /// N-th one, so shards are the same size and each gets its share of every subsystem.
-    pub fn owns(&self, index: usize) -> bool {
-        index % self.n == self.k - 1
+    /// Whether this shard boots batch `number` (0-based) of the whole set: every N-th.
+    pub fn owns(&self, number: usize) -> bool {
+        number % self.n == self.k - 1
     }
 }
+
+/// Modules one guest loads at most by default: enough that booting (seconds) is small next
+/// to loading, few enough that guests side by side share the work evenly.
+pub const MODULES_PER_BATCH: usize = 800;
 
 /// Modules handed to the kernel compressed stay about this much smaller than what the
 /// guest allocates for them (kernel modules compress about 4:1).
@@ -76,6 +79,8 @@ pub fn guest_memory_mb(initramfs_bytes: u64, unpacked_bytes: u64, loaded_bytes: 
 /// load order (owned plus everything they depend on).
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Its place among the whole set's batches (0-based).
+    pub number: usize,
     pub owned: Vec<usize>,
     pub loads: Vec<usize>,
 }
@@ -100,7 +105,8 @@ pub fn split(plan: &[PlannedModule], owned: &[usize], count: usize, sizes: &[u64
     chunks
         .into_iter()
         .filter(|c| !c.is_empty())
-        .map(|owned| {
+        .enumerate()
+        .map(|(number, owned)| {
             let mut loads: BTreeSet<usize> = BTreeSet::new();
             let mut stack: Vec<usize> = owned.clone();
             while let Some(i) = stack.pop() {
@@ -109,6 +115,7 @@ pub fn split(plan: &[PlannedModule], owned: &[usize], count: usize, sizes: &[u64
                 }
             }
             Batch {
+                number,
                 owned,
                 loads: loads.into_iter().collect(),
             }

@@ -126,6 +126,30 @@ pub struct BootSummary {
     pub by_verdict: BTreeMap<&'static str, usize>,
 }
 
+impl BootSummary {
+    pub fn of(modules: &[ModuleOutcome]) -> Self {
+        let mut by_verdict = BTreeMap::new();
+        for m in modules {
+            *by_verdict.entry(m.verdict.as_str()).or_insert(0) += 1;
+        }
+        let count = |f: &dyn Fn(&ModuleOutcome) -> bool| modules.iter().filter(|m| f(m)).count();
+        BootSummary {
+            modules: modules.len(),
+            loaded: count(&|m| m.verdict == RuntimeVerdict::Loaded),
+            failed: count(&|m| {
+                !matches!(
+                    m.verdict,
+                    RuntimeVerdict::Loaded | RuntimeVerdict::NotRun | RuntimeVerdict::NoDevice
+                )
+            }),
+            not_run: count(&|m| m.verdict == RuntimeVerdict::NotRun),
+            unload_failures: count(&|m| m.unloaded == Some(false)),
+            disagreements: count(&|m| !m.agrees),
+            by_verdict,
+        }
+    }
+}
+
 /// One guest of a run that was split into several.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchReport {
@@ -175,6 +199,8 @@ pub struct BootReport {
     pub modules_in_run: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
+    /// Parsing the modules and planning the boots, before the first guest starts.
+    pub prepare_seconds: f64,
 }
 
 impl BootReport {
@@ -188,6 +214,82 @@ impl BootReport {
             && self.export_table.as_ref().is_none_or(|t| t.equal)
             && self.damaged_records == 0
             && self.lost_records == 0
+    }
+
+    /// Joins the shards of one run (`--shard 1/N` … `N/N`, one CI job each) into the run's
+    /// results: the shards boot disjoint batches of the same plan, so together they are what
+    /// a single run would have found. A missing shard is said, never filled in.
+    pub fn join_shards(parts: &[BootReport]) -> Result<BootReport, String> {
+        let first = parts.first().ok_or("no shards to join")?;
+        let n = first.shard.map(|s| s.n).ok_or("not a shard (no --shard)")?;
+        let mut seen = std::collections::BTreeSet::new();
+        for p in parts {
+            match p.shard {
+                Some(s) if s.n == n && p.arch == first.arch && p.modules_in_run == first.modules_in_run => {
+                    if !seen.insert(s.k) {
+                        return Err(format!("shard {s} appears twice"));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "the parts are not shards of one run: {} {} of {} modules and {} {} of {}",
+                        first.arch,
+                        first.shard.map(|s| s.to_string()).unwrap_or_default(),
+                        first.modules_in_run,
+                        p.arch,
+                        p.shard.map(|s| s.to_string()).unwrap_or("(no shard)".into()),
+                        p.modules_in_run
+                    ))
+                }
+            }
+        }
+        let mut parts: Vec<&BootReport> = parts.iter().collect();
+        parts.sort_by_key(|p| p.shard.map(|s| s.k));
+        // The part that booted the set's first batch read the export table.
+        let lead = parts
+            .iter()
+            .find(|p| p.batches.iter().any(|b| b.batch == 1))
+            .copied()
+            .unwrap_or(parts[0]);
+        let mut modules: Vec<ModuleOutcome> =
+            parts.iter().flat_map(|p| p.modules.iter().cloned()).collect();
+        modules.sort_by_key(|m| m.index);
+        let mut batches: Vec<BatchReport> =
+            parts.iter().flat_map(|p| p.batches.iter().cloned()).collect();
+        batches.sort_by_key(|b| b.batch);
+        let missing: Vec<String> = (1..=n)
+            .filter(|k| !seen.contains(k))
+            .map(|k| format!("{k}/{n}"))
+            .collect();
+        let mut notes: Vec<String> = Vec::new();
+        for note in parts.iter().flat_map(|p| p.notes.iter()) {
+            if !note.starts_with("shard ") && !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
+        if !missing.is_empty() {
+            notes.push(format!(
+                "shards {} are missing: their modules have no verdict here",
+                missing.join(", ")
+            ));
+        }
+        let summary = BootSummary::of(&modules);
+        Ok(BootReport {
+            done: missing.is_empty() && parts.iter().all(|p| p.done),
+            boot_failure: parts.iter().find_map(|p| p.boot_failure.clone()),
+            boots: parts.iter().flat_map(|p| p.boots.iter().cloned()).collect(),
+            seconds_to_done: parts.iter().filter_map(|p| p.seconds_to_done).reduce(f64::max),
+            damaged_records: parts.iter().map(|p| p.damaged_records).sum(),
+            lost_records: parts.iter().map(|p| p.lost_records).sum(),
+            modules,
+            export_table: lead.export_table.clone(),
+            notes,
+            summary,
+            shard: (!missing.is_empty()).then_some(first.shard).flatten(),
+            batches,
+            prepare_seconds: parts.iter().map(|p| p.prepare_seconds).fold(0.0, f64::max),
+            ..(*lead).clone()
+        })
     }
 
     /// The run could not test the modules at all: QEMU did not start, or no guest reached
@@ -224,7 +326,9 @@ pub struct Prepared {
     pub kernel: PathBuf,
     pub plan: Vec<PlannedModule>,
     pub owned: usize,
+    /// This run's batches (a shard's share of them), and how many the whole set makes.
     pub batches: Vec<Batch>,
+    pub total_batches: usize,
     pub payload: ModulePayload,
     pub ramdisk: Option<Compression>,
     /// Guest memory for each batch (MiB), and the most the machine (or --memory) allows.
@@ -235,11 +339,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Where batch `b` (of this run's) keeps its files: numbered as in the whole set.
     fn batch_dir(&self, out: &Path, b: usize) -> PathBuf {
-        if self.batches.len() == 1 {
+        if self.total_batches == 1 {
             out.to_path_buf()
         } else {
-            out.join(format!("batch-{}", b + 1))
+            out.join(format!("batch-{}", self.batches[b].number + 1))
         }
     }
 
@@ -272,7 +377,8 @@ impl Prepared {
                 ModulePayload::KernelDecompresses(_) => None,
                 ModulePayload::Decompressed => self.ramdisk,
             },
-            read_table: b == 0,
+            // One boot of the kernel reads its export table: the set's first.
+            read_table: self.batches[b].number == 0,
         };
         let name = match io.compression {
             Some(Compression::Zstd) => "initramfs.cpio.zst",
@@ -380,9 +486,7 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
     }
     let (plan, order_notes) = crate::image::plan_modules(&inputs);
     notes.extend(order_notes);
-    let owned: Vec<usize> = (0..plan.len())
-        .filter(|&i| opts.shard.is_none_or(|s| s.owns(i)))
-        .collect();
+    let all: Vec<usize> = (0..plan.len()).collect();
 
     // The payload: modules stay compressed where the kernel decompresses them itself.
     let methods: Vec<Option<Compression>> = plan
@@ -469,13 +573,18 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         qemu.max_memory_mb
             .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 }),
     );
-    // Side by side only where loading takes longer than booting.
-    let by_cpu = if owned.len() >= 200 { opts.jobs.max(1) } else { 1 };
-    let mut count = opts.batches.unwrap_or(by_cpu).max(1);
+    // The batches depend on the modules and the machine alone (never on --jobs or the
+    // shard), so each module meets the same neighbours in a single run and in any shard:
+    // the shards of a run merge into the run's own results.
+    let mut count = opts
+        .batches
+        .unwrap_or(plan.len().div_ceil(batch::MODULES_PER_BATCH))
+        .max(opts.shard.map_or(1, |s| s.n))
+        .max(1);
     let batches = loop {
-        let batches = batch::split(&plan, &owned, count, &sizes);
+        let batches = batch::split(&plan, &all, count, &sizes);
         let fits = batches.iter().all(|b| need(b) <= ceiling);
-        if fits || opts.batches.is_some() || count >= owned.len() {
+        if fits || opts.batches.is_some() || count >= plan.len() {
             if !fits {
                 let worst = batches.iter().map(&need).max().unwrap_or(0);
                 return Err(BootError::BadInput(format!(
@@ -494,6 +603,19 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         }
         count += 1;
     };
+    let total_batches = batches.len();
+    if opts.shard.is_some_and(|s| s.n > total_batches) {
+        return Err(BootError::BadInput(format!(
+            "--shard {}: {} modules make only {total_batches} boots; give at most {total_batches} shards",
+            opts.shard.expect("checked"),
+            plan.len()
+        )));
+    }
+    let batches: Vec<Batch> = batches
+        .into_iter()
+        .filter(|b| opts.shard.is_none_or(|s| s.owns(b.number)))
+        .collect();
+    let owned: usize = batches.iter().map(|b| b.owned.len()).sum();
     let memory_mb: Vec<u64> = batches
         .iter()
         .map(|b| match opts.memory_mb {
@@ -501,30 +623,32 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
             None => need(b).max(minimum),
         })
         .collect();
-    if batches.len() > 1 {
+    if total_batches > 1 {
         notes.push(format!(
-            "{} modules in {} boots of about {} each (each with its dependencies), {} side by side",
-            owned.len(),
-            batches.len(),
-            owned.len().div_ceil(batches.len()),
+            "{} modules in {total_batches} boots of about {} each (each with what its modules need), {} side by side",
+            plan.len(),
+            plan.len().div_ceil(total_batches),
             opts.jobs.min(batches.len()).max(1)
         ));
     }
     if let Some(s) = opts.shard {
         notes.push(format!(
-            "shard {s}: {} of the {} modules (every {}th in load order from the {}th)",
-            owned.len(),
-            plan.len(),
-            s.n,
-            s.k
+            "shard {s}: boots {} of {total_batches}, {owned} of the {} modules",
+            batches
+                .iter()
+                .map(|b| (b.number + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.len()
         ));
     }
     Ok(Prepared {
         token: token(),
         kernel,
-        owned: owned.len(),
+        owned,
         plan,
         batches,
+        total_batches,
         payload,
         ramdisk,
         memory_mb,
@@ -662,7 +786,9 @@ pub fn run_boot(
     opts: &BootOptions,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<BootReport, BootError> {
+    let started = std::time::Instant::now();
     let prepared = prepare(arch, opts)?;
+    let prepare_seconds = started.elapsed().as_secs_f64();
     let p = &prepared;
     let mut notes = p.notes.clone();
     match (&opts.vmlinux, &opts.symvers) {
@@ -748,8 +874,8 @@ pub fn run_boot(
                 notes.extend(r.notes.iter().cloned());
                 if boot_failure.is_none() {
                     boot_failure = r.run.boot_failure.as_ref().map(|f| {
-                        if n > 1 {
-                            format!("boot {} of {n}: {f}", b + 1)
+                        if p.total_batches > 1 {
+                            format!("boot {} of {}: {f}", batch.number + 1, p.total_batches)
                         } else {
                             f.clone()
                         }
@@ -760,7 +886,7 @@ pub fn run_boot(
                     (a, None) => a,
                 };
                 batches.push(BatchReport {
-                    batch: b + 1,
+                    batch: batch.number + 1,
                     modules: batch.owned.len(),
                     loaded_with_dependencies: batch.loads.len(),
                     memory_mb: r.memory_mb,
@@ -796,37 +922,16 @@ pub fn run_boot(
     modules.sort_by_key(|m| m.index);
     let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
     let first = by_batch.get(&0);
-    let export_table = match (&static_table, first) {
+    // Read in the set's first boot only: a shard without it has no comparison of its own.
+    let table_run = by_batch
+        .iter()
+        .find(|(b, _)| p.batches[**b].number == 0)
+        .map(|(_, r)| r);
+    let export_table = match (&static_table, table_run) {
         (Some(t), Some(r)) if r.run.done => Some(t.compare(&r.run)),
         _ => None,
     };
-    let mut by_verdict = BTreeMap::new();
-    for m in &modules {
-        *by_verdict.entry(m.verdict.as_str()).or_insert(0) += 1;
-    }
-    let summary = BootSummary {
-        modules: modules.len(),
-        loaded: modules
-            .iter()
-            .filter(|m| m.verdict == RuntimeVerdict::Loaded)
-            .count(),
-        failed: modules
-            .iter()
-            .filter(|m| {
-                !matches!(
-                    m.verdict,
-                    RuntimeVerdict::Loaded | RuntimeVerdict::NotRun | RuntimeVerdict::NoDevice
-                )
-            })
-            .count(),
-        not_run: modules
-            .iter()
-            .filter(|m| m.verdict == RuntimeVerdict::NotRun)
-            .count(),
-        unload_failures: modules.iter().filter(|m| m.unloaded == Some(false)).count(),
-        disagreements: modules.iter().filter(|m| !m.agrees).count(),
-        by_verdict,
-    };
+    let summary = BootSummary::of(&modules);
     let first_dir = p.batch_dir(&opts.out, 0);
     let initramfs = first
         .map(|r| r.image.path.display().to_string())
@@ -872,6 +977,7 @@ pub fn run_boot(
         shard: opts.shard,
         modules_in_run: p.plan.len(),
         batches,
+        prepare_seconds,
     };
     let path = opts.out.join("boot.json");
     crate::report::json::write_atomic(&path, &report)
