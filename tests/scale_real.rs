@@ -1,0 +1,220 @@
+//! Distribution scale on real kernels nobody here wrote: Debian trixie's riscv64 kernel with
+//! all of its ~3100 modules booted under QEMU (compressed modules the kernel decompresses,
+//! memory sized from the payload, batches side by side), its shards merged back into the same
+//! results, and an infrastructure failure reported as one error.
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What must be equal between a single run and its merged shards, per module.
+fn verdicts(report: &Value) -> BTreeMap<String, String> {
+    report["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                format!("{:05} {}", m["index"], m["name"].as_str().unwrap()),
+                format!(
+                    "{} {} {} {} {}",
+                    m["verdict"], m["errno_name"], m["symbol"], m["predicted"], m["agrees"]
+                ),
+            )
+        })
+        .collect()
+}
+
+fn boot(d: &Path, out: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let mut args: Vec<String> = vec![
+        "boot".into(),
+        "--arch".into(),
+        "riscv64".into(),
+        "--kernel".into(),
+        d.join("vmlinuz").display().to_string(),
+        "--modules".into(),
+        d.join("modules").display().to_string(),
+        "--symvers".into(),
+        d.join("Module.symvers").display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = modverify(&refs);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", text(&o)));
+    (o.status.code().unwrap(), v, text(&o))
+}
+
+/// Linkage verdicts: the ones the static check predicts from the ELF files alone.
+const LINKAGE: [&str; 5] = [
+    "crc_mismatch",
+    "missing_version",
+    "unknown_symbol",
+    "namespace",
+    "gpl_only",
+];
+
+#[test]
+fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
+    let d = debian_kernel_of("trixie", "riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let single = tmp.path().join("single");
+    let (_, r, out) = boot(&d, &single, &[]);
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert!(n > 2500, "{n} modules: {out}");
+    assert_eq!(r["done"], true, "{out}");
+    assert!(r["boot_failure"].is_null(), "{}", r["boot_failure"]);
+    assert_eq!(r["summary"]["not_run"], 0, "{}", r["summary"]);
+    assert_eq!(r["modules_in_run"].as_u64(), Some(n));
+    // Kept compressed: the kernel has MODULE_DECOMPRESS for its xz modules.
+    assert!(
+        r["payload"].as_str().unwrap().contains("decompressed by the kernel"),
+        "{}",
+        r["payload"]
+    );
+    assert!(r["batches"].as_array().unwrap().len() > 1);
+    for b in r["batches"].as_array().unwrap() {
+        assert_eq!(b["done"], true, "{b}");
+    }
+    // No module the static check calls linkable was refused by the loader, and none the
+    // loader refused was called linkable.
+    let wrong: Vec<String> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["agrees"] == false
+                || LINKAGE.contains(&m["verdict"].as_str().unwrap())
+                || m["verdict"] == "crashed"
+                || m["verdict"] == "hung"
+        })
+        .map(|m| format!("{} {} (predicted {})", m["name"], m["verdict"], m["predicted"]))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let t = &r["export_table"];
+    assert_eq!(t["equal"], true, "{t}");
+    assert!(t["runtime_exports"].as_u64().unwrap() > 9000, "{t}");
+    assert!(t["compared"].as_str().unwrap().contains("CRC"), "{t}");
+
+    // Four CI jobs, one shard each; merged, they are the single run.
+    let mut parts: Vec<PathBuf> = Vec::new();
+    for k in 1..=4 {
+        let o = tmp.path().join(format!("shard-{k}"));
+        let (_, s, out) = boot(&d, &o, &["--shard", &format!("{k}/4")]);
+        assert_eq!(s["shard"]["k"], k, "{out}");
+        assert!(s["summary"]["modules"].as_u64().unwrap() < n);
+        parts.push(o.join("results.json"));
+    }
+    let mut args = vec!["merge".to_string()];
+    args.extend(parts.iter().map(|p| p.display().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = modverify(&refs);
+    assert!(o.status.code().unwrap() <= 1, "{}", text(&o));
+    let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &merged["arches"]["riscv64"]["boot"];
+    assert!(m["shard"].is_null(), "all four shards are there: {}", m["shard"]);
+    assert_eq!(m["done"], true);
+    assert_eq!(m["summary"], r["summary"]);
+    assert_eq!(m["export_table"]["equal"], true);
+    assert_eq!(verdicts(m), verdicts(&r));
+}
+
+/// A kernel image QEMU cannot take as it is: an EFI zboot PE (what arm64, riscv64 and
+/// loong64 distributions ship) is unwrapped to the raw Image inside, and said so.
+#[test]
+fn an_efi_zboot_kernel_is_unwrapped_for_qemu() {
+    let d = debian_kernel_of("trixie", "riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    // Wrap Debian's raw Image the way drivers/firmware/efi/libstub/zboot-header.S does:
+    // "MZ", "zimg", the payload's offset and size, then the gzip payload.
+    let image = std::fs::read(d.join("vmlinuz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &image).unwrap();
+    let payload = gz.finish().unwrap();
+    let mut zboot = b"MZ\0\0zimg".to_vec();
+    zboot.extend((64u32).to_le_bytes());
+    zboot.extend((payload.len() as u32).to_le_bytes());
+    zboot.resize(64, 0);
+    zboot.extend(&payload);
+    let kernel = tmp.path().join("vmlinuz.efi");
+    std::fs::write(&kernel, &zboot).unwrap();
+    let mods = tmp.path().join("modules");
+    std::fs::create_dir(&mods).unwrap();
+    for m in ["crc7", "crc8", "crc16"] {
+        let src = find_module(&d.join("modules"), m);
+        std::fs::copy(&src, mods.join(src.file_name().unwrap())).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["boot", "--arch", "riscv64", "--format", "json", "--kernel"])
+        .arg(&kernel)
+        .arg("--modules")
+        .arg(&mods)
+        .arg("--kernel-config")
+        .arg(d.join("config"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(r["summary"]["loaded"], 3, "{}", r["summary"]);
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("EFI zboot") && notes.contains("Image.unwrapped"), "{notes}");
+    assert!(r["qemu_command"].as_str().unwrap().contains("Image.unwrapped"));
+}
+
+fn find_module(dir: &Path, name: &str) -> PathBuf {
+    modverify::input::discover(&[dir.to_path_buf()])
+        .unwrap()
+        .into_iter()
+        .find(|p| modverify::input::stem(p) == name)
+        .unwrap_or_else(|| panic!("{name} not in {}", dir.display()))
+}
+
+/// QEMU that cannot start is one infrastructure failure, exit 4: not a verdict on every
+/// module, and no module listed as disagreeing with its prediction.
+#[test]
+fn an_emulator_that_cannot_start_is_one_error_and_exit_4() {
+    let d = debian_kernel_of("trixie", "riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let arches = tmp.path().join("arches");
+    std::fs::create_dir(&arches).unwrap();
+    let desc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"),
+    )
+    .unwrap()
+    .replace("binary: qemu-system-riscv64", "binary: \"false\"");
+    assert!(desc.contains("binary: \"false\""));
+    std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
+    let mods = tmp.path().join("modules");
+    std::fs::create_dir(&mods).unwrap();
+    for m in ["crc7", "crc8", "crc16", "crc_itu_t"] {
+        let src = find_module(&d.join("modules"), m);
+        std::fs::copy(&src, mods.join(src.file_name().unwrap())).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["boot", "--arch", "riscv64", "--kernel"])
+        .arg(d.join("vmlinuz"))
+        .arg("--modules")
+        .arg(&mods)
+        .arg("--symvers")
+        .arg(d.join("Module.symvers"))
+        .arg("--arch-dir")
+        .arg(&arches)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{all}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(err.contains("no module could be tested"), "{err}");
+    assert!(!all.contains("DISAGREE") && !all.contains("crc7"), "{all}");
+}
