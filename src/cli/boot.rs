@@ -267,12 +267,9 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         bar.finish("boot failed");
         fail(e)
     })?;
-    bar.finish(&format!(
-        "{} loaded / {} modules",
-        report.summary.loaded, report.summary.modules
-    ));
     // Nothing could be tested: one infrastructure failure, not a verdict on every module.
     if let Some(why) = report.infrastructure_failure() {
+        bar.finish("boot failed");
         return Err(Failure::new(
             crate::exit::INFRA,
             BootError::Infrastructure {
@@ -281,6 +278,10 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             },
         ));
     }
+    bar.finish(&format!(
+        "{} loaded / {} modules",
+        report.summary.loaded, report.summary.modules
+    ));
     match a.format {
         Format::Table => print!("{}", crate::report::table::boot_table(&report)),
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
