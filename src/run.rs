@@ -68,6 +68,52 @@ pub struct RunResults {
     pub baseline: Option<crate::baseline::Comparison>,
 }
 
+impl RunResults {
+    /// The results of `modverify boot` (one arch, boot stage only), in the form `run` writes,
+    /// so `report`, `merge` (shards included) and `--baseline` take them too.
+    pub fn of_boot(command: String, started_unix: u64, boot: &BootReport, seconds: f64) -> Self {
+        let (status, reasons) = if let Some(why) = boot.infrastructure_failure() {
+            (ArchStatus::Infra, vec![format!("boot: {why}")])
+        } else if crate::proc::interrupted() {
+            (ArchStatus::Interrupted, vec![])
+        } else if boot.clean() {
+            (ArchStatus::Ok, vec![])
+        } else {
+            (ArchStatus::Findings, vec![])
+        };
+        RunResults {
+            schema: RESULTS_SCHEMA,
+            modverify_version: env!("CARGO_PKG_VERSION"),
+            status: if status == ArchStatus::Interrupted {
+                "interrupted"
+            } else {
+                "complete"
+            },
+            started_unix,
+            finished_unix: Some(unix_now()),
+            command,
+            arches: [(
+                boot.arch.clone(),
+                ArchResult {
+                    arch: boot.arch.clone(),
+                    status,
+                    reasons,
+                    seconds: StageTimes {
+                        build_s: None,
+                        check_s: None,
+                        boot_s: Some(seconds),
+                    },
+                    build: None,
+                    check: None,
+                    boot: Some(boot.clone()),
+                },
+            )]
+            .into(),
+            baseline: None,
+        }
+    }
+}
+
 pub struct RunOptions {
     pub build: BuildOptions,
     pub out: PathBuf,
@@ -77,6 +123,7 @@ pub struct RunOptions {
     pub boot_timeout: Duration,
     pub module_timeout: Duration,
     pub silence: Duration,
+    pub shard: Option<crate::batch::Shard>,
 }
 
 /// Progress for one arch pipeline.
@@ -301,6 +348,9 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         boot_timeout: opts.boot_timeout,
         module_timeout: opts.module_timeout,
         silence: opts.silence,
+        shard: opts.shard,
+        // The CPUs are shared between the arches run side by side.
+        jobs: (crate::boot::default_jobs() / opts.jobs.max(1)).max(1),
         ..BootOptions::for_build(arch, &art, dir.join("boot"), opts.policy)
     };
     let loaded = std::sync::atomic::AtomicUsize::new(0);
@@ -328,6 +378,10 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                     "findings"
                 },
             );
+            if let Some(why) = boot.infrastructure_failure() {
+                // Nothing was tested: one failure of the run, not a finding per module.
+                return finish(ArchStatus::Infra, Some(format!("boot: {why}")));
+            }
             let status = if crate::proc::interrupted() {
                 ArchStatus::Interrupted
             } else if clean && check_clean {

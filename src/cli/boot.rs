@@ -248,6 +248,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             crate::exit::INFRA
         });
     }
+    let started = crate::run::unix_now();
+    let t0 = std::time::Instant::now();
     let progress = Progress::new();
     let bar = progress.arch(&arch.name);
     let n = std::cell::Cell::new(0usize);
@@ -266,6 +268,16 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     .map_err(|e| {
         bar.finish("boot failed");
         fail(e)
+    })?;
+    // results.json as `run` writes it: `report`, `merge` (of shards too) and baselines read it.
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results = crate::run::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
+    let results_path = opts.out.join("results.json");
+    crate::report::json::write_atomic(&results_path, &results).map_err(|e| {
+        fail(BootError::Io {
+            path: results_path.clone(),
+            source: e,
+        })
     })?;
     // Nothing could be tested: one infrastructure failure, not a verdict on every module.
     if let Some(why) = report.infrastructure_failure() {

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Time without console output before a guest counts as hung
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = super::boot::parse_duration)]
     pub silence: Duration,
+    /// Boot only shard K of N of each arch's modules (every N-th boot of the set): one CI
+    /// job each; `modverify merge` joins the shards' results.json into one run
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::batch::Shard>,
 }
 
 struct Events<'a> {
@@ -129,6 +133,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         boot_timeout: a.timeout,
         module_timeout: a.module_timeout,
         silence: a.silence,
+        shard: a.shard,
     };
     let progress = Progress::new();
     let events = Events {
