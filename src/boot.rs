@@ -2,10 +2,10 @@
 //! the static prediction. Writes `boot.json` (atomically, at the end) beside `console.log`
 //! and `events.jsonl` (appended as records arrive).
 use crate::arch::ArchDescriptor;
+use crate::batch::{self, Batch, Shard};
 use crate::check::run::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
-use crate::batch::{self, Batch, Shard};
 use crate::image::{
     Compression, ImageError, Initramfs, InitramfsOptions, KernelAbilities, ModulePayload,
     PlannedModule,
@@ -225,7 +225,11 @@ impl BootReport {
         let mut seen = std::collections::BTreeSet::new();
         for p in parts {
             match p.shard {
-                Some(s) if s.n == n && p.arch == first.arch && p.modules_in_run == first.modules_in_run => {
+                Some(s)
+                    if s.n == n
+                        && p.arch == first.arch
+                        && p.modules_in_run == first.modules_in_run =>
+                {
                     if !seen.insert(s.k) {
                         return Err(format!("shard {s} appears twice"));
                     }
@@ -237,7 +241,9 @@ impl BootReport {
                         first.shard.map(|s| s.to_string()).unwrap_or_default(),
                         first.modules_in_run,
                         p.arch,
-                        p.shard.map(|s| s.to_string()).unwrap_or("(no shard)".into()),
+                        p.shard
+                            .map(|s| s.to_string())
+                            .unwrap_or("(no shard)".into()),
                         p.modules_in_run
                     ))
                 }
@@ -251,11 +257,15 @@ impl BootReport {
             .find(|p| p.batches.iter().any(|b| b.batch == 1))
             .copied()
             .unwrap_or(parts[0]);
-        let mut modules: Vec<ModuleOutcome> =
-            parts.iter().flat_map(|p| p.modules.iter().cloned()).collect();
+        let mut modules: Vec<ModuleOutcome> = parts
+            .iter()
+            .flat_map(|p| p.modules.iter().cloned())
+            .collect();
         modules.sort_by_key(|m| m.index);
-        let mut batches: Vec<BatchReport> =
-            parts.iter().flat_map(|p| p.batches.iter().cloned()).collect();
+        let mut batches: Vec<BatchReport> = parts
+            .iter()
+            .flat_map(|p| p.batches.iter().cloned())
+            .collect();
         batches.sort_by_key(|b| b.batch);
         let missing: Vec<String> = (1..=n)
             .filter(|k| !seen.contains(k))
@@ -278,7 +288,10 @@ impl BootReport {
             done: missing.is_empty() && parts.iter().all(|p| p.done),
             boot_failure: parts.iter().find_map(|p| p.boot_failure.clone()),
             boots: parts.iter().flat_map(|p| p.boots.iter().cloned()).collect(),
-            seconds_to_done: parts.iter().filter_map(|p| p.seconds_to_done).reduce(f64::max),
+            seconds_to_done: parts
+                .iter()
+                .filter_map(|p| p.seconds_to_done)
+                .reduce(f64::max),
             damaged_records: parts.iter().map(|p| p.damaged_records).sum(),
             lost_records: parts.iter().map(|p| p.lost_records).sum(),
             modules,
@@ -395,9 +408,16 @@ impl Prepared {
     }
 
     /// The QEMU command line for batch `b` (for --show-command).
-    pub fn qemu_command(&self, arch: &ArchDescriptor, opts: &BootOptions, initrd: &Path, b: usize) -> String {
-        let mut cmd = crate::qemu::command::QemuCommand::new(arch, &self.kernel, initrd, &opts.extra_append)
-            .expect("qemu facts checked");
+    pub fn qemu_command(
+        &self,
+        arch: &ArchDescriptor,
+        opts: &BootOptions,
+        initrd: &Path,
+        b: usize,
+    ) -> String {
+        let mut cmd =
+            crate::qemu::command::QemuCommand::new(arch, &self.kernel, initrd, &opts.extra_append)
+                .expect("qemu facts checked");
         cmd.memory_mb = Some(self.memory_mb[b]);
         cmd.show()
     }
@@ -545,9 +565,8 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
     }
 
     // Memory: what each module needs loaded; batches so every guest fits its machine.
-    let in_guest_compressed = |i: usize| {
-        matches!(payload, ModulePayload::KernelDecompresses(c) if methods[i] == Some(c))
-    };
+    let in_guest_compressed =
+        |i: usize| matches!(payload, ModulePayload::KernelDecompresses(c) if methods[i] == Some(c));
     let sizes: Vec<u64> = (0..plan.len())
         .map(|i| batch::loaded_bytes(&plan[i], methods[i].is_some()))
         .collect();
@@ -569,10 +588,12 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         batch::guest_memory_mb(archive, unpacked, loaded)
     };
     let minimum = crate::qemu::command::descriptor_memory_mb(&qemu.args).unwrap_or(256);
-    let ceiling = opts.memory_mb.unwrap_or(
-        qemu.max_memory_mb
-            .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 }),
-    );
+    let ceiling = opts
+        .memory_mb
+        .unwrap_or(
+            qemu.max_memory_mb
+                .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 }),
+        );
     // The batches depend on the modules and the machine alone (never on --jobs or the
     // shard), so each module meets the same neighbours in a single run and in any shard:
     // the shards of a run merge into the run's own results.
@@ -661,7 +682,11 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
 /// The file QEMU's `-kernel` takes: the image as given, or, for an EFI zboot image (a PE
 /// application holding the compressed kernel, as arm64, riscv64 and loong64 distributions
 /// ship it), the raw Image inside it, written beside the results.
-fn bootable_kernel(kernel: &Path, out: &Path, notes: &mut Vec<String>) -> Result<PathBuf, BootError> {
+fn bootable_kernel(
+    kernel: &Path,
+    out: &Path,
+    notes: &mut Vec<String>,
+) -> Result<PathBuf, BootError> {
     use std::io::Read;
     let mut head = [0u8; 16];
     let n = std::fs::File::open(kernel)
@@ -768,7 +793,11 @@ fn boot_batch(
                 "boot {}: the guest ran out of memory with {memory_mb} MiB (the most {}): \
                  modules killed by the OOM killer show as crashed; give more --batches",
                 b + 1,
-                if opts.memory_mb.is_some() { "--memory gives" } else { "this machine takes" }
+                if opts.memory_mb.is_some() {
+                    "--memory gives"
+                } else {
+                    "this machine takes"
+                }
             ));
         }
         return Ok(BatchRun {

@@ -87,8 +87,10 @@ pub struct ModuleOutcome {
 
 impl ModuleOutcome {
     pub fn failed(&self) -> bool {
-        !matches!(self.verdict, RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice)
-            || self.unloaded == Some(false)
+        !matches!(
+            self.verdict,
+            RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice
+        ) || self.unloaded == Some(false)
     }
 }
 
@@ -153,7 +155,10 @@ pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<S
     if failed_deps {
         return (RuntimeVerdict::Skipped, None);
     }
-    if m.errno_name.as_deref().is_some_and(|e| ABSENT_HARDWARE.contains(&e)) {
+    if m.errno_name
+        .as_deref()
+        .is_some_and(|e| ABSENT_HARDWARE.contains(&e))
+    {
         return (RuntimeVerdict::NoDevice, None);
     }
     (RuntimeVerdict::InitFailed, None)

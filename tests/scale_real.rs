@@ -74,7 +74,10 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert_eq!(r["modules_in_run"].as_u64(), Some(n));
     // Kept compressed: the kernel has MODULE_DECOMPRESS for its xz modules.
     assert!(
-        r["payload"].as_str().unwrap().contains("decompressed by the kernel"),
+        r["payload"]
+            .as_str()
+            .unwrap()
+            .contains("decompressed by the kernel"),
         "{}",
         r["payload"]
     );
@@ -94,7 +97,12 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
                 || m["verdict"] == "crashed"
                 || m["verdict"] == "hung"
         })
-        .map(|m| format!("{} {} (predicted {})", m["name"], m["verdict"], m["predicted"]))
+        .map(|m| {
+            format!(
+                "{} {} (predicted {})",
+                m["name"], m["verdict"], m["predicted"]
+            )
+        })
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
     let t = &r["export_table"];
@@ -118,7 +126,11 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert!(o.status.code().unwrap() <= 1, "{}", text(&o));
     let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = &merged["arches"]["riscv64"]["boot"];
-    assert!(m["shard"].is_null(), "all four shards are there: {}", m["shard"]);
+    assert!(
+        m["shard"].is_null(),
+        "all four shards are there: {}",
+        m["shard"]
+    );
     assert_eq!(m["done"], true);
     assert_eq!(m["summary"], r["summary"]);
     assert_eq!(m["export_table"]["equal"], true);
@@ -165,8 +177,14 @@ fn an_efi_zboot_kernel_is_unwrapped_for_qemu() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(r["summary"]["loaded"], 3, "{}", r["summary"]);
     let notes = r["notes"].to_string();
-    assert!(notes.contains("EFI zboot") && notes.contains("Image.unwrapped"), "{notes}");
-    assert!(r["qemu_command"].as_str().unwrap().contains("Image.unwrapped"));
+    assert!(
+        notes.contains("EFI zboot") && notes.contains("Image.unwrapped"),
+        "{notes}"
+    );
+    assert!(r["qemu_command"]
+        .as_str()
+        .unwrap()
+        .contains("Image.unwrapped"));
 }
 
 fn find_module(dir: &Path, name: &str) -> PathBuf {
@@ -185,11 +203,10 @@ fn an_emulator_that_cannot_start_is_one_error_and_exit_4() {
     let tmp = tempfile::tempdir().unwrap();
     let arches = tmp.path().join("arches");
     std::fs::create_dir(&arches).unwrap();
-    let desc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"),
-    )
-    .unwrap()
-    .replace("binary: qemu-system-riscv64", "binary: \"false\"");
+    let desc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"))
+            .unwrap()
+            .replace("binary: qemu-system-riscv64", "binary: \"false\"");
     assert!(desc.contains("binary: \"false\""));
     std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
     let mods = tmp.path().join("modules");

@@ -185,7 +185,8 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
         jobs: if a.shell {
             1
         } else {
-            a.jobs.map_or_else(crate::boot::default_jobs, |n| n as usize)
+            a.jobs
+                .map_or_else(crate::boot::default_jobs, |n| n as usize)
         },
     })
 }
@@ -233,10 +234,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         )
         .expect("qemu facts");
         qemu.memory_mb = Some(prepared.memory_mb[0]);
-        let status = qemu
-        .command()
-        .status()
-        .map_err(|e| {
+        let status = qemu.command().status().map_err(|e| {
             fail(BootError::Qemu(crate::qemu::QemuError::Spawn {
                 binary: "qemu".into(),
                 source: e,
@@ -271,7 +269,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     })?;
     // results.json as `run` writes it: `report`, `merge` (of shards too) and baselines read it.
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let results = crate::run::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
+    let results =
+        crate::run::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
     let results_path = opts.out.join("results.json");
     crate::report::json::write_atomic(&results_path, &results).map_err(|e| {
         fail(BootError::Io {

@@ -224,9 +224,10 @@ impl Sink {
         Ok(match c {
             None | Some(Compression::Xz) => Sink::Plain(w),
             // Level 1: the guest's rootfs is what matters, and the host's time is the run's.
-            Some(Compression::Gzip) => {
-                Sink::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::fast()))
-            }
+            Some(Compression::Gzip) => Sink::Gzip(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::fast(),
+            )),
             Some(Compression::Zstd) => {
                 let mut e = zstd::stream::write::Encoder::new(w, 3)?;
                 // The kernel's unzstd needs the content size or a bounded window: keep the
@@ -287,7 +288,8 @@ pub fn write_initramfs(
         let bodies: Vec<Result<(Vec<u8>, bool), ImageError>> = chunk
             .par_iter()
             .map(|m| {
-                let raw = std::fs::read(&m.path).map_err(|e| ImageError::io(Path::new(&m.path), e))?;
+                let raw =
+                    std::fs::read(&m.path).map_err(|e| ImageError::io(Path::new(&m.path), e))?;
                 let method = Compression::of(&raw);
                 match (opts.payload, method) {
                     (_, None) => Ok((raw, false)),

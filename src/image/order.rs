@@ -41,7 +41,7 @@ pub fn load_order_with_edges(
     // Hard edges: before[i] = modules that must load before i.
     let mut before: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); mods.len()];
     for (i, m) in mods.iter().enumerate() {
-        for d in &m.depends {
+        for d in &joined_names(&m.depends, |n| resolve(n).is_some()) {
             match resolve(d) {
                 Some(j) if j != i => {
                     before[i].insert(j);
@@ -122,8 +122,41 @@ pub fn load_order_with_edges(
     (order, notes, before)
 }
 
+/// `depends=` is a comma-separated list, yet a module's name may hold a comma (7.x has
+/// `thead,th1520-aon`, from its file name): rejoin neighbours that name a module only
+/// together.
+fn joined_names(parts: &[String], known: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut i = 0;
+    while i < parts.len() {
+        let two = parts.get(i + 1).map(|next| format!("{},{next}", parts[i]));
+        match two {
+            Some(t) if !known(&parts[i]) && known(&t) => {
+                out.push(t);
+                i += 2;
+            }
+            _ => {
+                out.push(parts[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_module_name_with_a_comma_is_one_dependency() {
+        let mods = vec![
+            m("th1520_pm_domains", &["thead", "th1520-aon"], &[], &[]),
+            m("thead,th1520_aon", &[], &[], &[]),
+        ];
+        let (order, notes) = load_order(&mods);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(order, vec![1, 0]);
+    }
+
     use super::*;
 
     fn m(name: &str, depends: &[&str], softdep: &[&str], aliases: &[&str]) -> OrderInput {

@@ -33,8 +33,8 @@ impl<'a> QemuCommand<'a> {
             "console={} panic=-1 rcupdate.rcu_expedited=1 {extra_append}",
             qemu.console
         )
-            .trim()
-            .to_string();
+        .trim()
+        .to_string();
         Some(QemuCommand {
             qemu,
             kernel,

@@ -112,7 +112,9 @@ pub fn junit(r: &Value) -> String {
                 } else if v == "no_device" {
                     skipped = Some(format!(
                         "no device: init returned {} (what it drives is not in this machine)",
-                        m["errno_name"].as_str().unwrap_or("an absent-hardware errno")
+                        m["errno_name"]
+                            .as_str()
+                            .unwrap_or("an absent-hardware errno")
                     ));
                 } else if v != "loaded" {
                     failure = Some((
