@@ -901,6 +901,15 @@ pub fn run_boot(
                 damaged += r.run.damaged_records;
                 lost += r.run.lost_records;
                 notes.extend(r.notes.iter().cloned());
+                if let Some(i) = r.run.unload_crash {
+                    notes.push(format!(
+                        "the kernel went down while {} was being unloaded (its exit path, or code \
+                         of a module unloaded before it; console in {}): the modules loaded \
+                         before it in that boot were not unloaded",
+                        r.image.plan.get(i).map(|m| m.name.as_str()).unwrap_or("?"),
+                        dir.join("console.log").display()
+                    ));
+                }
                 if boot_failure.is_none() {
                     boot_failure = r.run.boot_failure.as_ref().map(|f| {
                         if p.total_batches > 1 {

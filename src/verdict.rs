@@ -74,6 +74,9 @@ pub struct ModuleOutcome {
     pub unloaded: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unload_errno: Option<i32>,
+    /// Unloading it crashed the kernel (console lines in `console_excerpt`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub unload_crashed: bool,
     /// The static prediction for the same file, if a static export table was available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted: Option<Verdict>,
@@ -497,10 +500,13 @@ pub fn outcomes(
             .iter()
             .find(|r| r.path == p.path)
             .map(|r| r.verdict);
-        let unloaded = m
-            .unload
-            .map(|(ret, _)| ret == 0)
-            .filter(|_| verdict == RuntimeVerdict::Loaded);
+        let unloaded = if m.unload_crashed {
+            Some(false)
+        } else {
+            m.unload
+                .map(|(ret, _)| ret == 0)
+                .filter(|_| verdict == RuntimeVerdict::Loaded)
+        };
         out.push(ModuleOutcome {
             // The run's load order, also when this guest loaded one batch of it.
             index: p.index,
@@ -514,6 +520,7 @@ pub fn outcomes(
             load_micros: m.micros,
             unloaded,
             unload_errno: m.unload.filter(|(r, _)| *r != 0).map(|(_, e)| e),
+            unload_crashed: m.unload_crashed,
             predicted: prediction,
             // A module never tried cannot disagree with anything.
             agrees: verdict == RuntimeVerdict::NotRun

@@ -137,6 +137,50 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert_eq!(verdicts(m), verdicts(&r));
 }
 
+/// Debian's amd64 kernel (bookworm, 4000+ modules) under TCG: a deterministic eighth of it
+/// (the first of eight boots, the one that reads the export table) in CI; the whole set's
+/// figures are in the README.
+#[test]
+fn debian_amd64_an_eighth_of_its_modules_under_tcg() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args([
+            "boot", "--arch", "x86_64", "--format", "json", "--shard", "1/8", "--kernel",
+        ])
+        .arg(d.join("vmlinuz"))
+        .arg("--vmlinux")
+        .arg(d.join("vmlinux"))
+        .arg("--modules")
+        .arg(d.join("modules"))
+        .arg("--symvers")
+        .arg(d.join("Module.symvers"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert!((300..1000).contains(&n), "{n}: {}", r["notes"]);
+    assert!(r["modules_in_run"].as_u64().unwrap() > 4000);
+    assert_eq!(r["done"], true, "{}", r["boot_failure"]);
+    assert_eq!(r["summary"]["not_run"], 0);
+    let wrong: Vec<String> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{} {} (predicted {})",
+                m["name"], m["verdict"], m["predicted"]
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(r["export_table"]["equal"], true, "{}", r["export_table"]);
+}
+
 /// A kernel image QEMU cannot take as it is: an EFI zboot PE (what arm64, riscv64 and
 /// loong64 distributions ship) is unwrapped to the raw Image inside, and said so.
 #[test]

@@ -764,6 +764,8 @@ int main(void)
 		for (int i = nmods - 1; i >= start; i--) {
 			if (pass == 1 && !busy[i])
 				continue;
+			/* Said first: a module whose exit takes the kernel down is then named. */
+			record("unloading", "%d %s", i, mods[i].name);
 			int r = (int)syscall(SYS_delete_module, mods[i].name, O_NONBLOCK);
 			int e = r ? errno : 0;
 			if (pass == 0 && r && (e == EAGAIN || e == EBUSY)) {

@@ -47,6 +47,9 @@ pub struct GuestModule {
     /// The kernel's messages while this module loaded, as (level, text).
     pub kmsg: Vec<(u8, String)>,
     pub unload: Option<(i64, i32)>,
+    /// Its unloading took the guest down (a panic or oops in its exit path).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unload_crashed: bool,
     /// Console lines around a crash or hang.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
@@ -148,6 +151,9 @@ pub struct GuestRun {
     pub memory_kib: Option<(u64, u64)>,
     /// The guest ran out of memory (the kernel's OOM killer ran) during a load.
     pub out_of_memory: bool,
+    /// The module (index) whose unloading took the guest down; later unloads not tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unload_crash: Option<usize>,
 }
 
 pub struct BootPlan<'a> {
@@ -240,6 +246,7 @@ pub fn boot_and_collect(
         let followed: Vec<proc::Followed> = std::iter::once(serial).chain(results).collect();
         parser.new_boot();
         let mut in_flight: Option<usize> = None;
+        let mut unloading: Option<usize> = None;
         let mut saw_hello = false;
         let mut saw_done = false;
         let mut crash_lines = Vec::new();
@@ -267,6 +274,16 @@ pub fn boot_and_collect(
                                 .to_string();
                         record.push('\n');
                         let _ = events.write_all(record.as_bytes());
+                        match r.kind.as_str() {
+                            "unloading" => {
+                                unloading = r
+                                    .fields
+                                    .first()
+                                    .and_then(|s| s.split(' ').next()?.parse().ok())
+                            }
+                            "unload" => unloading = None,
+                            _ => {}
+                        }
                         apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
                         if r.kind == "done" && run.seconds_to_done.is_none() {
                             run.seconds_to_done = Some(began.elapsed().as_secs_f64());
@@ -319,6 +336,17 @@ pub fn boot_and_collect(
             break;
         }
         if ended == Ended::Interrupted {
+            break;
+        }
+        // A module's exit path took the kernel down: the loads and the table are in; the
+        // other unloads of this guest cannot be done (the reboot loop is for loads).
+        if let Some(i) = unloading.filter(|_| in_flight.is_none()) {
+            if let Some(m) = run.modules.get_mut(i) {
+                m.unload_crashed = true;
+                m.console_excerpt = excerpt;
+            }
+            run.done = true;
+            run.unload_crash = Some(i);
             break;
         }
         match in_flight {
