@@ -353,7 +353,28 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "modverify boot: {} kernel {}", r.arch, r.kernel);
     let _ = writeln!(o, "  qemu: {}", r.qemu_command);
-    for (i, b) in r.boots.iter().enumerate() {
+    if !r.payload.is_empty() {
+        let _ = writeln!(o, "  payload: {}", r.payload);
+    }
+    if r.batches.len() > 1 || r.shard.is_some() {
+        // Several guests: one line each; their reboots are in boot.json.
+        for b in &r.batches {
+            let _ = writeln!(
+                o,
+                "  boot {}: {} modules ({} with what they need), {} MiB{}, {:.1} s{}",
+                b.batch,
+                b.modules,
+                b.loaded_with_dependencies,
+                b.memory_mb,
+                b.memory_used_mb
+                    .map(|u| format!(" ({u} used)"))
+                    .unwrap_or_default(),
+                b.seconds,
+                if b.done { ", done" } else { ", no done" }
+            );
+        }
+    }
+    for (i, b) in r.boots.iter().enumerate().filter(|_| r.batches.len() <= 1) {
         let _ = writeln!(
             o,
             "  boot {}: from module {}, {:.1} s, QEMU {}{}",
@@ -394,12 +415,18 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
                 .unwrap_or("no result arrived")
         );
     }
-    let failed: Vec<_> = r
+    let mut failed: Vec<_> = r
         .modules
         .iter()
         .filter(|m| m.verdict != crate::verdict::RuntimeVerdict::NotRun)
         .filter(|m| m.failed() || !m.agrees)
         .collect();
+    // What took the guest down first, then disagreements, then the rest (in load order).
+    failed.sort_by_key(|m| {
+        use crate::verdict::RuntimeVerdict as R;
+        let down = matches!(m.verdict, R::Crashed | R::Hung) || m.unload_crashed;
+        (!down, m.agrees, m.index)
+    });
     if !failed.is_empty() {
         let _ = writeln!(
             o,
@@ -416,7 +443,11 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
                     .as_deref()
                     .map(|s| format!(" (symbol {s})"))
                     .unwrap_or_default(),
-                m.errno.map(|e| format!(" errno {e}")).unwrap_or_default(),
+                match (m.errno, &m.errno_name) {
+                    (Some(e), Some(n)) => format!(" errno {e} ({n})"),
+                    (Some(e), None) => format!(" errno {e}"),
+                    _ => String::new(),
+                },
                 match (m.predicted, m.agrees) {
                     (Some(p), false) =>
                         format!("  DISAGREES with the static prediction `{}`", p.as_str()),
@@ -427,7 +458,9 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
             for msg in &m.kernel_messages {
                 let _ = writeln!(o, "      kernel: {msg}");
             }
-            if m.unloaded == Some(false) {
+            if m.unload_crashed {
+                let _ = writeln!(o, "      unloading it took the kernel down");
+            } else if m.unloaded == Some(false) {
                 let _ = writeln!(
                     o,
                     "      unload failed: errno {}",
