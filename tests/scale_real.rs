@@ -137,6 +137,39 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert_eq!(verdicts(m), verdicts(&r));
 }
 
+/// Debian sid's 7.x riscv64 kernel as sid ships it (linux-binary + linux-modules, no
+/// MODVERSIONS, one __ksymtab with __kflagstab, no .config in the packages): the guest finds
+/// out by itself that the kernel decompresses modules; an eighth of the set (the boot that
+/// reads the export table), compared with Module.symvers including the GPL-only flags.
+#[test]
+fn debian_sid_riscv64_without_modversions_an_eighth() {
+    let d = debian_kernel_of("sid", "riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, r, out) = boot(&d, &tmp.path().join("out"), &["--shard", "1/8"]);
+    assert_eq!(r["done"], true, "{out}");
+    assert_eq!(r["summary"]["not_run"], 0);
+    assert!(
+        r["payload"].as_str().unwrap().contains("decompressed by the kernel"),
+        "{}",
+        r["payload"]
+    );
+    let wrong: Vec<String> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
+        .map(|m| format!("{} {} (predicted {})", m["name"], m["verdict"], m["predicted"]))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let t = &r["export_table"];
+    assert_eq!(t["equal"], true, "{t}");
+    let compared = t["compared"].as_str().unwrap();
+    assert!(
+        compared.contains("__kflagstab") && compared.contains("no CRCs"),
+        "{compared}"
+    );
+}
+
 /// Debian's amd64 kernel (bookworm, 4000+ modules) under TCG: a deterministic eighth of it
 /// (the first of eight boots, the one that reads the export table) in CI; the whole set's
 /// figures are in the README.
