@@ -1,11 +1,11 @@
 //! Comparing a run with an earlier one (`--baseline PREVIOUS/results.json`): what worked and
 //! fails now (a regression), what failed and works now (a fix). Works on the JSON of both,
 //! so any earlier `results.json` of the same schema can serve as the baseline.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Change {
     pub arch: String,
     /// `module <name>`, `build`, `export table`.
@@ -14,7 +14,8 @@ pub struct Change {
     pub after: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Comparison {
     pub baseline: String,
     pub regressions: Vec<Change>,

@@ -8,7 +8,7 @@ use crate::elf::{ElfFile, ExportTable};
 use crate::image::ImageError;
 use crate::qemu::{BootAttempt, BootPlan, QemuError};
 use crate::verdict::{compare_tables, outcomes, ModuleOutcome, RuntimeVerdict, TableComparison};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -81,7 +81,8 @@ impl BootOptions {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BootSummary {
     pub modules: usize,
     pub loaded: usize,
@@ -91,13 +92,14 @@ pub struct BootSummary {
     pub not_run: usize,
     pub unload_failures: usize,
     pub disagreements: usize,
-    pub by_verdict: BTreeMap<&'static str, usize>,
+    pub by_verdict: BTreeMap<String, usize>,
 }
 
 /// `modverify boot --format json`: schema `modverify.boot/1`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BootReport {
-    pub schema: &'static str,
+    pub schema: String,
     pub arch: String,
     pub kernel: String,
     pub initramfs: String,
@@ -290,7 +292,7 @@ pub fn run_boot(
     };
     let mut by_verdict = BTreeMap::new();
     for m in &modules {
-        *by_verdict.entry(m.verdict.as_str()).or_insert(0) += 1;
+        *by_verdict.entry(m.verdict.as_str().to_string()).or_insert(0) += 1;
     }
     let summary = BootSummary {
         modules: modules.len(),
@@ -311,7 +313,7 @@ pub fn run_boot(
         by_verdict,
     };
     let report = BootReport {
-        schema: "modverify.boot/1",
+        schema: "modverify.boot/1".into(),
         arch: arch.name.clone(),
         kernel: opts.kernel.display().to_string(),
         initramfs: image.path.display().to_string(),
@@ -329,7 +331,7 @@ pub fn run_boot(
         summary,
     };
     let path = opts.out.join("boot.json");
-    crate::report::json::write_atomic(&path, &report)
+    crate::files::write_atomic(&path, &report)
         .map_err(|e| BootError::Io { path, source: e })?;
     Ok(report)
 }

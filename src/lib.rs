@@ -5,6 +5,8 @@
 pub mod arch;
 pub mod host;
 pub mod proc;
+pub mod hex;
+pub mod files;
 pub mod build;
 pub mod input;
 pub mod elf;
@@ -14,6 +16,7 @@ pub mod qemu;
 pub mod boot;
 pub mod verdict;
 pub mod run;
+pub mod results;
 pub mod baseline;
 pub mod report;
 pub mod cli;

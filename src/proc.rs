@@ -25,7 +25,7 @@ pub fn interrupted() -> bool {
 }
 
 /// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "how", content = "value")]
 pub enum Ended {
     Exited(i32),

@@ -2,71 +2,14 @@
 //! verdict, one pipeline per arch (side by side up to `--jobs`). `results.json` is rewritten
 //! (temp file + rename) after every stage, so an interrupted run keeps what it had.
 use crate::arch::ArchDescriptor;
-use crate::boot::{run_boot, BootOptions, BootReport};
-use crate::build::{run_build, BuildEvents, BuildManifest, BuildOptions};
-use crate::check::run::{run_check, CheckOptions, CheckReport};
+use crate::boot::{run_boot, BootOptions};
+use crate::build::{run_build, BuildEvents, BuildOptions};
+use crate::check::run::{run_check, CheckOptions};
 use crate::check::Policy;
-use serde::Serialize;
-use std::collections::BTreeMap;
+pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-pub const RESULTS_SCHEMA: &str = "modverify.results/1";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArchStatus {
-    Running,
-    /// Built, checked, booted: nothing to report.
-    Ok,
-    /// A module fails, the export table is inconsistent, or the prediction disagrees.
-    Findings,
-    BuildFailed,
-    /// QEMU or a tool failed: the result says nothing about the kernel.
-    Infra,
-    /// The arch cannot be done here (no toolchain, no emulator); `reason` says why.
-    Skipped,
-    Interrupted,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StageTimes {
-    pub build_s: Option<f64>,
-    pub check_s: Option<f64>,
-    pub boot_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ArchResult {
-    pub arch: String,
-    pub status: ArchStatus,
-    /// Why a stage was skipped or failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-    pub seconds: StageTimes,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildManifest>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot: Option<BootReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResults {
-    pub schema: &'static str,
-    pub modverify_version: &'static str,
-    pub status: &'static str,
-    pub started_unix: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_unix: Option<u64>,
-    pub command: String,
-    pub arches: BTreeMap<String, ArchResult>,
-    /// Filled in when `--baseline` is given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::baseline::Comparison>,
-}
 
 pub struct RunOptions {
     pub build: BuildOptions,
@@ -102,7 +45,7 @@ impl Shared {
         let mut r = self.results.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut r);
         // Best effort: a full disk must not kill the other arches' pipelines.
-        let _ = crate::report::json::write_atomic(&self.path, &*r);
+        let _ = crate::files::write_atomic(&self.path, &*r);
     }
 }
 
@@ -119,36 +62,8 @@ pub fn run_all(
     command: String,
     events: &dyn RunEvents,
 ) -> RunResults {
-    let results = RunResults {
-        schema: RESULTS_SCHEMA,
-        modverify_version: env!("CARGO_PKG_VERSION"),
-        status: "running",
-        started_unix: unix_now(),
-        finished_unix: None,
-        command,
-        arches: arches
-            .iter()
-            .map(|a| {
-                (
-                    a.name.clone(),
-                    ArchResult {
-                        arch: a.name.clone(),
-                        status: ArchStatus::Running,
-                        reasons: vec![],
-                        seconds: StageTimes {
-                            build_s: None,
-                            check_s: None,
-                            boot_s: None,
-                        },
-                        build: None,
-                        check: None,
-                        boot: None,
-                    },
-                )
-            })
-            .collect(),
-        baseline: None,
-    };
+    let names: Vec<&str> = arches.iter().map(|a| a.name.as_str()).collect();
+    let results = RunResults::start(command, &names, unix_now());
     let shared = Shared {
         results: Mutex::new(results),
         path: opts.out.join("results.json"),
@@ -180,12 +95,12 @@ pub fn run_all(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     r.status = if crate::proc::interrupted() {
-        "interrupted"
+        RunStatus::Interrupted
     } else {
-        "complete"
+        RunStatus::Complete
     };
     r.finished_unix = Some(unix_now());
-    let _ = crate::report::json::write_atomic(&opts.out.join("results.json"), &r);
+    let _ = crate::files::write_atomic(&opts.out.join("results.json"), &r);
     r
 }
 
@@ -258,7 +173,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         Ok(c) => c,
         Err(e) => return finish(ArchStatus::Infra, Some(format!("check: {e}"))),
     };
-    let _ = crate::report::json::write_atomic(&dir.join("check.json"), &check);
+    let _ = crate::files::write_atomic(&dir.join("check.json"), &check);
     let check_clean = check.clean();
     set(&|a| {
         a.seconds.check_s = Some(t.elapsed().as_secs_f64());

@@ -5,9 +5,9 @@
 use crate::check::{ModuleReport, Verdict};
 use crate::elf::exports::{ExportTable, TableKind};
 use crate::qemu::{GuestModule, GuestRun};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeVerdict {
     Loaded,
@@ -46,10 +46,12 @@ impl RuntimeVerdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleOutcome {
+    #[serde(default)]
     pub index: usize,
     pub name: String,
+    #[serde(default)]
     pub path: String,
     pub verdict: RuntimeVerdict,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +59,7 @@ pub struct ModuleOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
     /// The kernel's messages for this module, as it printed them.
+    #[serde(default)]
     pub kernel_messages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_micros: Option<u64>,
@@ -68,12 +71,18 @@ pub struct ModuleOutcome {
     /// The static prediction for the same file, if a static export table was available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted: Option<Verdict>,
+    /// Missing in a hand-written results.json: nothing to disagree with.
+    #[serde(default = "yes")]
     pub agrees: bool,
     /// Why a `not_run` module was not tried (the guest died first: one reason for all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_run_reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ModuleOutcome {
@@ -157,15 +166,16 @@ pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
 }
 
 /// A difference between the running kernel's export table and the static one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableDifference {
-    pub table: &'static str,
+    pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TableComparison {
     pub runtime_exports: usize,
     pub static_exports: usize,
@@ -268,7 +278,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 .map(|n| format!(" (the agent said: {n})"))
                 .unwrap_or_default();
             differences.push(TableDifference {
-                table: v.ksymtab,
+                table: v.ksymtab.into(),
                 index: None,
                 detail: format!("the guest sent no runtime table{why}"),
             });
@@ -278,7 +288,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         tables_compared.push(format!("{} ({} entries)", v.ksymtab, rt.entries));
         if rt.entries != v.entries.len() || rt.exports.len() != v.entries.len() {
             differences.push(TableDifference {
-                table: v.ksymtab,
+                table: v.ksymtab.into(),
                 index: None,
                 detail: format!(
                     "{} entries at run time ({} received), {} in the ELF",
@@ -290,7 +300,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         }
         if table.modversions && rt.crc_slots != v.crc_slots {
             differences.push(TableDifference {
-                table: v.kcrctab,
+                table: v.kcrctab.into(),
                 index: None,
                 detail: format!(
                     "{} CRC slots at run time, {} in the ELF",
@@ -308,7 +318,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             }
             if crate::qemu::console::crc32(&bytes) != d.crc {
                 differences.push(TableDifference {
-                    table: v.ksymtab,
+                    table: v.ksymtab.into(),
                     index: Some(d.start),
                     detail: format!(
                         "entries {}..{}: names or namespaces differ from the ELF's (is this vmlinux the running kernel?)",
@@ -322,7 +332,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             let i = e.index;
             let Some(st) = v.entries.get(i) else {
                 differences.push(TableDifference {
-                    table: v.ksymtab,
+                    table: v.ksymtab.into(),
                     index: Some(i),
                     detail: format!("runtime entry {i} has no static counterpart"),
                 });
@@ -332,14 +342,14 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             if let Some(rname) = &e.name {
                 if name != rname {
                     differences.push(TableDifference {
-                        table: v.ksymtab,
+                        table: v.ksymtab.into(),
                         index: Some(i),
                         detail: format!("entry {i}: `{rname}` at run time, `{name}` in the ELF"),
                     });
                 }
                 if st.namespace != e.namespace.as_deref() {
                     differences.push(TableDifference {
-                        table: v.ksymtab,
+                        table: v.ksymtab.into(),
                         index: Some(i),
                         detail: format!(
                             "entry {i} `{name}`: namespace {:?} at run time, {:?} in the ELF",
@@ -350,7 +360,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             }
             if table.modversions && e.crc != st.crc {
                 differences.push(TableDifference {
-                    table: v.kcrctab,
+                    table: v.kcrctab.into(),
                     index: Some(i),
                     detail: format!(
                         "slot {i} `{name}`: {:?} at run time, {:?} in the ELF",
@@ -363,7 +373,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         if let Some(n) = rt.flag_bytes {
             if n != rt.entries {
                 differences.push(TableDifference {
-                    table: "__kflagstab",
+                    table: "__kflagstab".into(),
                     index: None,
                     detail: format!(
                         "{n} flag bytes for {} __ksymtab entries at run time",
@@ -381,7 +391,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 let rgpl = rflag.map(|f| f & 1 != 0);
                 if rgpl != Some(sgpl) {
                     differences.push(TableDifference {
-                        table: "__kflagstab",
+                        table: "__kflagstab".into(),
                         index: Some(i),
                         detail: format!(
                             "entry {i} `{}`: {} at run time, {} in the ELF",

@@ -111,27 +111,7 @@ pub trait BuildEvents: Sync {
     fn note(&self, msg: &str);
 }
 
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("MODVERIFY_CACHE") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
-        });
-    base.join("modverify")
-}
-
-/// A short stable hash (FNV-1a, 64 bit) for cache keys.
-pub fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")[..10].to_string()
-}
+pub use crate::files::{cache_dir, short_hash};
 
 /// Holds an exclusive lock on a build directory for as long as it lives.
 struct DirLock {
@@ -557,7 +537,7 @@ pub fn run_build(
         // so a no-change rebuild still reports them.
         let saved = out.join("modpost-findings.json");
         if steps.saw_modpost {
-            crate::report::json::write_atomic(&saved, &steps.modpost)
+            crate::files::write_atomic(&saved, &steps.modpost)
                 .map_err(|e| BuildError::io(&saved, e))?;
             manifest.modpost = std::mem::take(&mut steps.modpost);
         } else if let Ok(text) = std::fs::read_to_string(&saved) {

@@ -4,13 +4,13 @@ pub mod exports;
 pub mod modules;
 pub mod run;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use exports::{check_export_table, ExportProblem, ExportProblemKind, Severity};
 pub use modules::{predict, ModuleInput, Policy};
 
 /// The verdict vocabulary, shared by `check`'s JSON and the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
@@ -45,24 +45,27 @@ impl Verdict {
 }
 
 /// One reason a module would fail (or, if not `fatal`, a warning the kernel prints).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Problem {
     pub kind: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The CRC the module expects (its `__versions` entry).
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
+        with = "crate::hex"
     )]
     pub module_crc: Option<u64>,
     /// The CRC the kernel would compare it with (`kcrctab[index]`).
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
+        with = "crate::hex"
     )]
     pub kernel_crc: Option<u64>,
     /// What the kernel would print, line by line, as in dmesg.
+    #[serde(default)]
     pub kernel_messages: Vec<String>,
     pub detail: String,
     pub fatal: bool,
@@ -99,15 +102,16 @@ impl Problem {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleReport {
     /// The kernel's name for the module (`.modinfo name=`), or the file's stem.
     pub name: String,
     pub path: String,
     pub verdict: Verdict,
+    #[serde(default)]
     pub problems: Vec<Problem>,
     /// Modules this one takes symbols from (what `depends=` should say).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uses: Vec<String>,
 }
 

@@ -10,7 +10,7 @@ use crate::elf::module::ElfIdentity;
 use crate::elf::{ElfFile, ModuleFacts, ParseError, Symvers};
 use crate::input::{self, InputError};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,8 @@ pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KernelInfo {
     pub source: ExportSource,
     pub path: String,
@@ -70,10 +71,11 @@ pub struct KernelInfo {
 }
 
 /// What an export-table verdict could rest on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verified {
     /// Every `__kcrctab` slot of the kernel binary was read and compared.
+    #[default]
     CrcSlots,
     /// The kernel has no CRC tables (CONFIG_MODVERSIONS off): names and flags only.
     NamesOnly,
@@ -81,7 +83,8 @@ pub enum Verified {
     SymversOnly,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExportsReport {
     /// Number of vmlinux exports (`__ksymtab` + `__ksymtab_gpl`).
     pub count: usize,
@@ -94,20 +97,22 @@ pub struct ExportsReport {
     pub problems: Vec<ExportProblem>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub modules: usize,
     pub ok: usize,
     pub failed: usize,
-    pub by_verdict: BTreeMap<&'static str, usize>,
+    pub by_verdict: BTreeMap<String, usize>,
     pub export_errors: usize,
     pub export_warnings: usize,
 }
 
 /// `modverify check --format json`; documented in docs/json-schema.md.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckReport {
-    pub schema: &'static str,
+    pub schema: String,
     pub arch: String,
     pub policy: Policy,
     pub kernel: KernelInfo,
@@ -127,7 +132,7 @@ impl CheckReport {
         self.modules.retain(|m| keep(m));
         let mut by_verdict = BTreeMap::new();
         for r in &self.modules {
-            *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
+            *by_verdict.entry(r.verdict.as_str().to_string()).or_insert(0) += 1;
         }
         let failed = self.modules.iter().filter(|m| m.failed()).count();
         self.summary.modules = self.modules.len();
@@ -325,7 +330,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
 
     let mut by_verdict = BTreeMap::new();
     for r in &reports {
-        *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
+        *by_verdict.entry(r.verdict.as_str().to_string()).or_insert(0) += 1;
     }
     let failed = reports.iter().filter(|r| r.failed()).count();
     let export_errors = problems
@@ -333,7 +338,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         .filter(|p| p.severity == Severity::Error)
         .count();
     Ok(CheckReport {
-        schema: CHECK_SCHEMA,
+        schema: CHECK_SCHEMA.into(),
         arch: arch.name.clone(),
         policy: opts.policy,
         kernel: KernelInfo {

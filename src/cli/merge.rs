@@ -109,7 +109,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     }
     let text = crate::report::json::to_string(&m) + "\n";
     match &a.output {
-        Some(p) => crate::report::json::write_atomic(p, &m).map_err(|e| {
+        Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(
                 crate::exit::USAGE,
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),

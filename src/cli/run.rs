@@ -149,7 +149,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             prev,
             &now,
         ));
-        let _ = crate::report::json::write_atomic(&out.join("results.json"), &results);
+        let _ = crate::files::write_atomic(&out.join("results.json"), &results);
     }
     let value = serde_json::to_value(&results).unwrap_or_default();
     print!("{}", crate::report::results::table(&value));

@@ -109,13 +109,13 @@ mod tests {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BootAttempt {
     pub start_index: usize,
     pub ended: Ended,
     pub seconds: f64,
     pub saw_done: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crash_lines: Vec<String>,
 }
 

@@ -117,7 +117,7 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
                 o,
                 "          symbol's CRC {} ({}), kernel reads {}",
                 hex(p.expected_crc),
-                p.reference.unwrap_or("?"),
+                p.reference.as_deref().unwrap_or("?"),
                 hex(p.kernel_crc)
             );
         }
