@@ -292,7 +292,9 @@ pub fn run_boot(
     };
     let mut by_verdict = BTreeMap::new();
     for m in &modules {
-        *by_verdict.entry(m.verdict.as_str().to_string()).or_insert(0) += 1;
+        *by_verdict
+            .entry(m.verdict.as_str().to_string())
+            .or_insert(0) += 1;
     }
     let summary = BootSummary {
         modules: modules.len(),
@@ -300,10 +302,7 @@ pub fn run_boot(
             .iter()
             .filter(|m| m.verdict == RuntimeVerdict::Loaded)
             .count(),
-        failed: modules
-            .iter()
-            .filter(|m| !matches!(m.verdict, RuntimeVerdict::Loaded | RuntimeVerdict::NotRun))
-            .count(),
+        failed: modules.iter().filter(|m| m.verdict.failed()).count(),
         not_run: modules
             .iter()
             .filter(|m| m.verdict == RuntimeVerdict::NotRun)
@@ -331,8 +330,7 @@ pub fn run_boot(
         summary,
     };
     let path = opts.out.join("boot.json");
-    crate::files::write_atomic(&path, &report)
-        .map_err(|e| BootError::Io { path, source: e })?;
+    crate::files::write_atomic(&path, &report).map_err(|e| BootError::Io { path, source: e })?;
     Ok(report)
 }
 

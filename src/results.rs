@@ -53,9 +53,10 @@ impl ArchStatus {
     pub fn says_something(self) -> bool {
         match self {
             ArchStatus::Skipped | ArchStatus::Infra | ArchStatus::Interrupted => false,
-            ArchStatus::Running | ArchStatus::Ok | ArchStatus::Findings | ArchStatus::BuildFailed => {
-                true
-            }
+            ArchStatus::Running
+            | ArchStatus::Ok
+            | ArchStatus::Findings
+            | ArchStatus::BuildFailed => true,
         }
     }
 }

@@ -44,6 +44,56 @@ impl RuntimeVerdict {
             RuntimeVerdict::NotRun => "not_run",
         }
     }
+
+    /// What this verdict is to a CI report; every renderer takes it from here.
+    pub fn outcome(self) -> Outcome {
+        use RuntimeVerdict as R;
+        match self {
+            R::Loaded => Outcome::Pass,
+            R::CrcMismatch
+            | R::MissingVersion
+            | R::UnknownSymbol
+            | R::GplOnly
+            | R::Namespace
+            | R::BadVermagic
+            | R::InitFailed => Outcome::Fail,
+            R::Crashed | R::Hung => Outcome::Error,
+            R::Skipped => Outcome::Skip,
+            R::NotRun => Outcome::Miss,
+        }
+    }
+
+    /// The module was tried and did not load (not counting modules never tried).
+    pub fn failed(self) -> bool {
+        match self.outcome() {
+            Outcome::Pass | Outcome::Miss => false,
+            Outcome::Fail | Outcome::Error | Outcome::Skip => true,
+        }
+    }
+}
+
+/// What a module's verdict is to a report, decided once: passed, failed, the kernel died
+/// or hung on it, failed only because a module it needs did, or never tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+    Skip,
+    Miss,
+}
+
+impl Outcome {
+    /// KCIDB v5 test status.
+    pub fn kcidb(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+            Outcome::Skip => "SKIP",
+            Outcome::Miss => "MISS",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,8 +136,31 @@ fn yes() -> bool {
 }
 
 impl ModuleOutcome {
+    /// Not loaded, or loaded and then refused to unload (a module never tried counts too:
+    /// it is not known to work).
     pub fn failed(&self) -> bool {
-        self.verdict != RuntimeVerdict::Loaded || self.unloaded == Some(false)
+        self.verdict != RuntimeVerdict::Loaded || self.unload_failed()
+    }
+
+    pub fn unload_failed(&self) -> bool {
+        self.unloaded == Some(false)
+    }
+
+    /// The verdict with a failed unload spelled out, as reports show it.
+    pub fn shown_verdict(&self) -> String {
+        if self.verdict == RuntimeVerdict::Loaded && self.unload_failed() {
+            "loaded, unload failed".into()
+        } else {
+            self.verdict.as_str().into()
+        }
+    }
+
+    /// What the module's result is to a CI report (a failed unload fails a loaded module).
+    pub fn outcome(&self) -> Outcome {
+        match self.verdict.outcome() {
+            Outcome::Pass if self.unload_failed() => Outcome::Fail,
+            o => o,
+        }
     }
 }
 

@@ -188,7 +188,7 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
             m["verdict"] = "crc_mismatch".into();
         }
     }
-    let c = modverify::baseline::compare("yesterday", &yesterday, &today);
+    let c = modverify::baseline::compare("yesterday", &typed(&yesterday), &typed(&today));
     assert_eq!(c.regressions.len(), 1);
     assert_eq!(c.regressions[0].what, "module md5");
     assert_eq!(c.fixes.len(), 1);
@@ -224,8 +224,13 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
         m["verdict"] = "loaded".into();
     }
     std::fs::write(&base2, serde_json::to_string(&good).unwrap()).unwrap();
-    let c = modverify::baseline::compare("good", &good, &now_bad);
+    let c = modverify::baseline::compare("good", &typed(&good), &typed(&now_bad));
     assert_eq!(c.regressions.len(), 1, "{c:?}");
+}
+
+/// A results.json as the library reads it.
+fn typed(v: &Value) -> modverify::results::RunResults {
+    modverify::results::RunResults::from_json(&v.to_string()).unwrap()
 }
 
 #[test]

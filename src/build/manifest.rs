@@ -192,8 +192,7 @@ impl BuildManifest {
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), BuildError> {
-        crate::files::write_atomic(&dir.join(MANIFEST), self)
-            .map_err(|e| BuildError::io(dir, e))
+        crate::files::write_atomic(&dir.join(MANIFEST), self).map_err(|e| BuildError::io(dir, e))
     }
 
     /// Reads `build.json` from a build directory.

@@ -45,18 +45,10 @@ pub struct ExportProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The symbol's own CRC (from the reference named in `reference`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub expected_crc: Option<u64>,
     /// What the kernel reads at that slot.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub kernel_crc: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,

@@ -42,6 +42,30 @@ impl Verdict {
             Verdict::Malformed => "malformed",
         }
     }
+
+    /// What a static verdict is to a CI report: it passes or fails (a module predicted to
+    /// fail only because of a dependency still fails: nothing was tried).
+    pub fn outcome(self) -> crate::verdict::Outcome {
+        use crate::verdict::Outcome;
+        match self {
+            Verdict::Ok => Outcome::Pass,
+            Verdict::CrcMismatch
+            | Verdict::UnknownSymbol
+            | Verdict::MissingVersion
+            | Verdict::GplOnly
+            | Verdict::Namespace
+            | Verdict::BadVermagic
+            | Verdict::DuplicateExport
+            | Verdict::DependencyFailed
+            | Verdict::WrongArch
+            | Verdict::Malformed => Outcome::Fail,
+        }
+    }
+
+    /// Fails only because a module it needs fails: listed after the cause.
+    pub fn is_consequence(self) -> bool {
+        self == Verdict::DependencyFailed
+    }
 }
 
 /// One reason a module would fail (or, if not `fatal`, a warning the kernel prints).
@@ -51,18 +75,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The CRC the module expects (its `__versions` entry).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub module_crc: Option<u64>,
     /// The CRC the kernel would compare it with (`kcrctab[index]`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub kernel_crc: Option<u64>,
     /// What the kernel would print, line by line, as in dmesg.
     #[serde(default)]
@@ -117,6 +133,14 @@ pub struct ModuleReport {
 
 impl ModuleReport {
     pub fn failed(&self) -> bool {
-        self.verdict != Verdict::Ok
+        self.verdict.outcome() != crate::verdict::Outcome::Pass
+    }
+
+    /// What the kernel would print for this module, from every problem (warnings too).
+    pub fn kernel_messages(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .flat_map(|p| p.kernel_messages.iter().cloned())
+            .collect()
     }
 }

@@ -132,7 +132,9 @@ impl CheckReport {
         self.modules.retain(|m| keep(m));
         let mut by_verdict = BTreeMap::new();
         for r in &self.modules {
-            *by_verdict.entry(r.verdict.as_str().to_string()).or_insert(0) += 1;
+            *by_verdict
+                .entry(r.verdict.as_str().to_string())
+                .or_insert(0) += 1;
         }
         let failed = self.modules.iter().filter(|m| m.failed()).count();
         self.summary.modules = self.modules.len();
@@ -330,7 +332,9 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
 
     let mut by_verdict = BTreeMap::new();
     for r in &reports {
-        *by_verdict.entry(r.verdict.as_str().to_string()).or_insert(0) += 1;
+        *by_verdict
+            .entry(r.verdict.as_str().to_string())
+            .or_insert(0) += 1;
     }
     let failed = reports.iter().filter(|r| r.failed()).count();
     let export_errors = problems

@@ -119,7 +119,8 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
     };
     // The finding, statically.
-    let mut bad: Vec<String> = Vec::new();
+    // (fails only because another module does, what to say): causes are said first.
+    let mut bad: Vec<(bool, String)> = Vec::new();
     for m in check
         .modules
         .iter()
@@ -136,7 +137,10 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     .or(Some(p.detail.clone()))
             })
             .unwrap_or_default();
-        bad.push(format!("{} {} ({msg})", m.name, m.verdict.as_str()));
+        bad.push((
+            m.verdict.is_consequence(),
+            format!("{} {} ({msg})", m.name, m.verdict.as_str()),
+        ));
     }
     if a.module.is_none() {
         for p in check
@@ -145,7 +149,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .iter()
             .filter(|p| p.severity == crate::check::Severity::Error)
         {
-            bad.insert(0, format!("export table: {}", p.detail));
+            bad.insert(0, (false, format!("export table: {}", p.detail)));
         }
     }
     if a.module
@@ -183,7 +187,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             Ok(r) => {
                 how = "static check and boot";
                 if let Some(f) = &r.boot_failure {
-                    bad.push(format!("boot: {f}"));
+                    bad.push((false, format!("boot: {f}")));
                 }
                 for m in r
                     .modules
@@ -191,14 +195,13 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
                 {
                     let msg = m.kernel_messages.first().cloned().unwrap_or_default();
-                    bad.push(format!(
-                        "{} {} at run time ({msg})",
-                        m.name,
-                        m.verdict.as_str()
+                    bad.push((
+                        m.verdict.outcome() == crate::verdict::Outcome::Skip,
+                        format!("{} {} at run time ({msg})", m.name, m.verdict.as_str()),
                     ));
                 }
                 if a.module.is_none() && r.export_table.as_ref().is_some_and(|t| !t.equal) {
-                    bad.push("running export table differs from the ELF".into());
+                    bad.push((false, "running export table differs from the ELF".into()));
                 }
             }
             Err(e) => {
@@ -218,13 +221,13 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Ok(crate::exit::OK)
     } else {
         // The cause first: a module that fails only because another one does comes last.
-        bad.sort_by_key(|b| b.contains(" dependency_failed ") || b.contains(" skipped "));
+        bad.sort_by_key(|(consequence, _)| *consequence);
         let more = if bad.len() > 1 {
             format!(" (+{} more)", bad.len() - 1)
         } else {
             String::new()
         };
-        say("bad", &format!("{}: {}{more}", arch.name, bad[0]));
+        say("bad", &format!("{}: {}{more}", arch.name, bad[0].1));
         Ok(crate::exit::FINDINGS)
     }
 }

@@ -1,5 +1,6 @@
 //! `modverify merge`: per-arch results.json files (one CI job each) into one.
 use super::Failure;
+use crate::results::{RunResults, RunStatus};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -28,16 +29,11 @@ pub struct MergeArgs {
 }
 
 pub fn run(a: MergeArgs) -> Result<i32, Failure> {
-    let mut merged: Option<serde_json::Value> = None;
+    let mut merged: Option<RunResults> = None;
     let mut seen: std::collections::BTreeMap<String, &PathBuf> = Default::default();
     for p in &a.results {
         let v = super::report::read_results(p)?;
-        for arch in v["arches"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k)
-        {
+        for arch in v.arches.keys() {
             if let Some(first) = seen.insert(arch.clone(), p) {
                 if !a.later_wins {
                     return Err(Failure::new(
@@ -61,37 +57,24 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         match merged.as_mut() {
             None => merged = Some(v),
             Some(m) => {
-                if let (Some(dst), Some(src)) = (
-                    m["arches"].as_object_mut().cloned(),
-                    v["arches"].as_object(),
-                ) {
-                    let mut dst = dst;
-                    for (k, val) in src {
-                        dst.insert(k.clone(), val.clone());
-                    }
-                    m["arches"] = serde_json::Value::Object(dst);
-                }
-                let started = m["started_unix"]
-                    .as_u64()
-                    .unwrap_or(u64::MAX)
-                    .min(v["started_unix"].as_u64().unwrap_or(u64::MAX));
-                m["started_unix"] = started.into();
-                if v["status"] != "complete" {
-                    m["status"] = v["status"].clone();
+                m.arches.extend(v.arches);
+                m.started_unix = m.started_unix.min(v.started_unix);
+                match v.status {
+                    RunStatus::Complete => {}
+                    RunStatus::Running | RunStatus::Interrupted => m.status = v.status,
                 }
             }
         }
     }
     let mut m = merged.expect("clap requires one");
-    m["command"] = format!(
+    m.command = format!(
         "modverify merge {}",
         a.results
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(" ")
-    )
-    .into();
+    );
     let mut code = crate::exit::OK;
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
@@ -105,9 +88,8 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             c.regressions.len(),
             c.fixes.len()
         );
-        m["baseline"] = serde_json::to_value(&c).unwrap_or_default();
+        m.baseline = Some(c);
     }
-    let text = crate::report::json::to_string(&m) + "\n";
     match &a.output {
         Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(
@@ -115,7 +97,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
-        None => print!("{text}"),
+        None => print!("{}", crate::report::json::to_string(&m) + "\n"),
     }
     Ok(code)
 }

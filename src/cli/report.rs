@@ -32,7 +32,8 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
+/// Reads a results.json (`-`: standard input) into the results model.
+pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, Failure> {
     let usage =
         |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
     let text = if p.as_os_str() == "-" {
@@ -43,19 +44,7 @@ pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
     } else {
         std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?
     };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| usage(format!("{}: not JSON: {e}", p.display())))?;
-    if !v["schema"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("modverify.results/"))
-    {
-        return Err(usage(format!(
-            "{}: not a modverify results.json (schema {})",
-            p.display(),
-            v["schema"]
-        )));
-    }
-    Ok(v)
+    crate::results::RunResults::from_json(&text).map_err(|e| usage(format!("{}: {e}", p.display())))
 }
 
 pub fn run(a: ReportArgs) -> Result<i32, Failure> {

@@ -110,14 +110,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
     let _lock = lock(&out).map_err(usage)?;
     let baseline = match &a.baseline {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
-                })
-                .map_err(|e| usage(format!("{}: {e}", p.display())))?,
-        ),
+        Some(p) => Some(super::report::read_results(p)?),
         None => None,
     };
     let opts = RunOptions {
@@ -143,16 +136,14 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         b.finish("");
     }
     if let (Some(prev), Some(path)) = (&baseline, &a.baseline) {
-        let now = serde_json::to_value(&results).unwrap_or_default();
         results.baseline = Some(crate::baseline::compare(
             &path.display().to_string(),
             prev,
-            &now,
+            &results,
         ));
         let _ = crate::files::write_atomic(&out.join("results.json"), &results);
     }
-    let value = serde_json::to_value(&results).unwrap_or_default();
-    print!("{}", crate::report::results::table(&value));
+    print!("{}", crate::report::results::table(&results));
     println!("\nresults: {}", out.join("results.json").display());
     if crate::proc::interrupted() {
         return Ok(crate::exit::INTERRUPTED);
