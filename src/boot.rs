@@ -6,7 +6,7 @@ use crate::check::run::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
 use crate::image::ImageError;
-use crate::qemu::{BootAttempt, BootPlan, QemuError};
+use crate::qemu::{BootAttempt, BootEvent, BootPlan, QemuError};
 use crate::verdict::{compare_tables, outcomes, ModuleOutcome, RuntimeVerdict, TableComparison};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,7 +243,7 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
 pub fn run_boot(
     arch: &ArchDescriptor,
     opts: &BootOptions,
-    on_event: &mut dyn FnMut(&str),
+    on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
     let Prepared {
         image,

@@ -6,6 +6,7 @@ use crate::boot::{run_boot, BootOptions};
 use crate::build::{run_build, BuildEvents, BuildOptions};
 use crate::check::run::{run_check, CheckOptions};
 use crate::check::Policy;
+use crate::qemu::BootEvent;
 pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,10 +23,33 @@ pub struct RunOptions {
     pub silence: Duration,
 }
 
+/// Where one arch's pipeline is, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The arch cannot be built here (the reason goes to results.json).
+    CannotBuild,
+    Build,
+    BuildFailed,
+    Check,
+    Boot,
+    /// `done` of `total` modules have a load result.
+    Load {
+        done: usize,
+        total: usize,
+    },
+    /// The guest is reading the running export table.
+    ExportTable,
+    BootFailed,
+    /// The pipeline ended; `clean`: nothing to report.
+    Finished {
+        clean: bool,
+    },
+}
+
 /// Progress for one arch pipeline.
 pub trait RunEvents: Sync {
     fn build_events(&self, arch: &str) -> &dyn BuildEvents;
-    fn stage(&self, arch: &str, msg: &str);
+    fn stage(&self, arch: &str, stage: Stage);
 }
 
 pub fn unix_now() -> u64 {
@@ -120,10 +144,10 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
 
     // Build.
     if let Some(reason) = &arch.unsupported.build {
-        events.stage(&name, "skipped: cannot build");
+        events.stage(&name, Stage::CannotBuild);
         return finish(ArchStatus::Skipped, Some(format!("build: {reason}")));
     }
-    events.stage(&name, "build");
+    events.stage(&name, Stage::Build);
     let t = Instant::now();
     let mut bopts = opts.build.clone();
     bopts.jobs = (opts.build.jobs / opts.jobs.max(1)).max(1);
@@ -136,7 +160,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 crate::exit::USAGE => ArchStatus::Skipped,
                 _ => ArchStatus::BuildFailed,
             };
-            events.stage(&name, "build failed");
+            events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
             return finish(status, Some(format!("build: {e}")));
         }
@@ -156,7 +180,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     });
 
     // Static check.
-    events.stage(&name, "check");
+    events.stage(&name, Stage::Check);
     let t = Instant::now();
     let registry = crate::arch::ArchRegistry {
         arches: vec![arch.clone()],
@@ -210,7 +234,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             Some(format!("boot: {why}")),
         );
     }
-    events.stage(&name, "boot");
+    events.stage(&name, Stage::Boot);
     let t = Instant::now();
     let bo = BootOptions {
         boot_timeout: opts.boot_timeout,
@@ -220,13 +244,13 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     };
     let loaded = std::sync::atomic::AtomicUsize::new(0);
     let total = art.modules.len();
-    let result = run_boot(arch, &bo, &mut |kind| {
-        if kind == "result" {
-            let n = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            events.stage(&name, &format!("load {n}/{total}"));
-        } else if kind == "table" {
-            events.stage(&name, "export table");
+    let result = run_boot(arch, &bo, &mut |event| match event {
+        BootEvent::ModuleDone => {
+            let done = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            events.stage(&name, Stage::Load { done, total });
         }
+        BootEvent::ReadingTable => events.stage(&name, Stage::ExportTable),
+        BootEvent::AgentStarted | BootEvent::Unloading | BootEvent::Done => {}
     });
     match result {
         Ok(boot) => {
@@ -237,10 +261,8 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             });
             events.stage(
                 &name,
-                if clean && check_clean {
-                    "ok"
-                } else {
-                    "findings"
+                Stage::Finished {
+                    clean: clean && check_clean,
                 },
             );
             let status = if crate::proc::interrupted() {
@@ -253,7 +275,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             finish(status, None)
         }
         Err(e) => {
-            events.stage(&name, "boot failed");
+            events.stage(&name, Stage::BootFailed);
             finish(ArchStatus::Infra, Some(format!("boot: {e}")))
         }
     }

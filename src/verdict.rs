@@ -4,7 +4,7 @@
 //! from a build bug.
 use crate::check::{ModuleReport, Verdict};
 use crate::elf::exports::{ExportTable, TableKind};
-use crate::qemu::{GuestModule, GuestRun};
+use crate::qemu::{Fate, GuestModule, GuestRun};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
@@ -172,10 +172,10 @@ fn symbol_after<'a>(msg: &'a str, marker: &str) -> Option<&'a str> {
 
 /// Classifies one guest result from its return value, errno and the kernel's messages.
 pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<String>) {
-    match m.fate.as_deref() {
-        Some("crashed") => return (RuntimeVerdict::Crashed, None),
-        Some("hung") => return (RuntimeVerdict::Hung, None),
-        _ => {}
+    match m.fate {
+        Some(Fate::Crashed) => return (RuntimeVerdict::Crashed, None),
+        Some(Fate::Hung) => return (RuntimeVerdict::Hung, None),
+        None => {}
     }
     let Some(ret) = m.ret else {
         return (RuntimeVerdict::NotRun, None);

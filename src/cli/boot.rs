@@ -4,6 +4,7 @@ use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{default_out, prepare, run_boot, BootError, BootOptions};
 use crate::check::Policy;
+use crate::qemu::BootEvent;
 use crate::report::progress::Progress;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -216,16 +217,15 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let bar = progress.arch(&arch.name);
     let n = std::cell::Cell::new(0usize);
     bar.stage("boot: starting QEMU", true);
-    let report = run_boot(arch, &opts, &mut |kind| match kind {
-        "hello" => bar.stage("boot: agent started, loading modules", true),
-        "result" => {
+    let report = run_boot(arch, &opts, &mut |event| match event {
+        BootEvent::AgentStarted => bar.stage("boot: agent started, loading modules", true),
+        BootEvent::ModuleDone => {
             n.set(n.get() + 1);
             bar.stage(&format!("boot: loaded {} modules", n.get()), false);
         }
-        "table" => bar.stage("boot: reading the running export table", true),
-        "unload" => bar.stage("boot: unloading", false),
-        "done" => bar.stage("boot: done", true),
-        _ => {}
+        BootEvent::ReadingTable => bar.stage("boot: reading the running export table", true),
+        BootEvent::Unloading => bar.stage("boot: unloading", false),
+        BootEvent::Done => bar.stage("boot: done", true),
     })
     .map_err(|e| {
         bar.finish("boot failed");

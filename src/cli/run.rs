@@ -4,7 +4,7 @@ use crate::arch::{ArchDescriptor, ArchRegistry};
 use crate::build::BuildEvents;
 use crate::check::Policy;
 use crate::report::progress::{ArchProgress, Progress};
-use crate::run::{run_all, RunEvents, RunOptions};
+use crate::run::{run_all, RunEvents, RunOptions, Stage};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,11 +62,24 @@ impl RunEvents for Events<'_> {
     fn build_events(&self, arch: &str) -> &dyn BuildEvents {
         &self.bars.iter().find(|(a, _)| a == arch).unwrap().1
     }
-    fn stage(&self, arch: &str, msg: &str) {
-        if let Some((_, b)) = self.bars.iter().find(|(a, _)| a == arch) {
-            let always = !msg.starts_with("load ");
-            b.stage(msg, always);
-        }
+    fn stage(&self, arch: &str, stage: Stage) {
+        let Some((_, b)) = self.bars.iter().find(|(a, _)| a == arch) else {
+            return;
+        };
+        // Load counts come fast: without a terminal they are printed at most every 2 s.
+        let (msg, always) = match stage {
+            Stage::CannotBuild => ("skipped: cannot build".to_string(), true),
+            Stage::Build => ("build".into(), true),
+            Stage::BuildFailed => ("build failed".into(), true),
+            Stage::Check => ("check".into(), true),
+            Stage::Boot => ("boot".into(), true),
+            Stage::Load { done, total } => (format!("load {done}/{total}"), false),
+            Stage::ExportTable => ("export table".into(), true),
+            Stage::BootFailed => ("boot failed".into(), true),
+            Stage::Finished { clean: true } => ("ok".into(), true),
+            Stage::Finished { clean: false } => ("findings".into(), true),
+        };
+        b.stage(&msg, always);
     }
 }
 

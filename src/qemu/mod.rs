@@ -37,8 +37,8 @@ pub struct GuestModule {
     /// `finit_module`'s return value and errno; `None` if no result arrived.
     pub ret: Option<i64>,
     pub errno: Option<i32>,
-    /// "crashed" / "hung" when the agent or the host saw that.
-    pub fate: Option<String>,
+    /// Set when the agent or the host saw the module take the kernel down or hang it.
+    pub fate: Option<Fate>,
     pub micros: Option<u64>,
     /// The kernel's messages while this module loaded, as (level, text).
     pub kmsg: Vec<(u8, String)>,
@@ -46,6 +46,42 @@ pub struct GuestModule {
     /// Console lines around a crash or hang.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
+}
+
+/// How a module ended when it never returned from `finit_module`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    Crashed,
+    Hung,
+}
+
+/// What the guest has got to, for progress: one per record that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootEvent {
+    /// The agent is running (`hello`).
+    AgentStarted,
+    /// One module's load result arrived.
+    ModuleDone,
+    /// The agent is unloading a module.
+    Unloading,
+    /// The agent is reading the running export table.
+    ReadingTable,
+    /// The agent is done.
+    Done,
+}
+
+impl BootEvent {
+    fn of_record(kind: &str) -> Option<Self> {
+        match kind {
+            "hello" => Some(BootEvent::AgentStarted),
+            "result" => Some(BootEvent::ModuleDone),
+            "unload" => Some(BootEvent::Unloading),
+            "table" => Some(BootEvent::ReadingTable),
+            "done" => Some(BootEvent::Done),
+            _ => None,
+        }
+    }
 }
 
 /// One entry of the running kernel's export table.
@@ -154,7 +190,7 @@ pub struct BootPlan<'a> {
 /// Boots until the agent reports `done`, rebooting past crashed or hung modules.
 pub fn boot_and_collect(
     plan: &BootPlan<'_>,
-    on_event: &mut dyn FnMut(&str),
+    on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<GuestRun, QemuError> {
     let qemu = plan.arch.qemu.as_ref().expect("checked by the caller");
     if !crate::host::on_path(&qemu.binary) {
@@ -255,7 +291,9 @@ pub fn boot_and_collect(
                         if r.kind == "done" && run.seconds_to_done.is_none() {
                             run.seconds_to_done = Some(began.elapsed().as_secs_f64());
                         }
-                        on_event(&r.kind);
+                        if let Some(e) = BootEvent::of_record(&r.kind) {
+                            on_event(e);
+                        }
                     }
                     ConsoleEvent::Damaged(_) => run.damaged_records += 1,
                     ConsoleEvent::Gap { expected, got } => {
@@ -307,11 +345,10 @@ pub fn boot_and_collect(
                 let m = &mut run.modules[i];
                 m.fate = Some(
                     if crash_lines.is_empty() && matches!(ended, Ended::TimedOut | Ended::Silent) {
-                        "hung"
+                        Fate::Hung
                     } else {
-                        "crashed"
-                    }
-                    .into(),
+                        Fate::Crashed
+                    },
                 );
                 m.console_excerpt = excerpt;
                 start = i + 1;
@@ -411,8 +448,8 @@ fn apply_record(
                     .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
                     .unwrap_or_default();
                 match rest.first().copied() {
-                    Some("hung") => m.fate = Some("hung".into()),
-                    Some("crashed") => m.fate = Some("crashed".into()),
+                    Some("hung") => m.fate = Some(Fate::Hung),
+                    Some("crashed") => m.fate = Some(Fate::Crashed),
                     Some(ret) => {
                         m.ret = ret.parse().ok();
                         m.errno = rest.get(1).and_then(|s| s.parse().ok());
