@@ -31,10 +31,11 @@ pub enum BootError {
 }
 
 impl BootError {
-    pub fn exit_code(&self) -> i32 {
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        use crate::failure::FailureKind;
         match self {
-            BootError::Unsupported { .. } | BootError::BadInput(_) => crate::exit::USAGE,
-            BootError::Image(_) | BootError::Qemu(_) | BootError::Io { .. } => crate::exit::INFRA,
+            BootError::Unsupported { .. } | BootError::BadInput(_) => FailureKind::BadInput,
+            BootError::Image(_) | BootError::Qemu(_) | BootError::Io { .. } => FailureKind::Infra,
         }
     }
 }
@@ -159,8 +160,25 @@ pub struct Prepared {
     pub inputs: Vec<crate::check::modules::ModuleInput>,
 }
 
+/// What the check stage already computed for the same files (`modverify run`): the parsed
+/// modules, their predictions and vmlinux's export table, used instead of reading them again.
+pub struct Checked {
+    pub inputs: Vec<crate::check::modules::ModuleInput>,
+    pub predicted: Vec<crate::check::ModuleReport>,
+    pub table: Option<ExportTable>,
+}
+
 /// The QEMU command line only (for --show-command): builds the initramfs, boots nothing.
 pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, BootError> {
+    prepare_with(arch, opts, None)
+}
+
+/// `prepare`, with the modules already parsed when the check stage did it.
+fn prepare_with(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    parsed: Option<Vec<crate::check::modules::ModuleInput>>,
+) -> Result<Prepared, BootError> {
     if arch.qemu.is_none() {
         return Err(BootError::Unsupported {
             arch: arch.name.clone(),
@@ -187,9 +205,14 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
         path: opts.out.clone(),
         source: e,
     })?;
-    let paths =
-        crate::input::discover(&opts.modules).map_err(|e| BootError::BadInput(e.to_string()))?;
-    let inputs: Vec<_> = paths.iter().map(|p| load_module(p, arch)).collect();
+    let inputs: Vec<_> = match parsed {
+        Some(inputs) => inputs,
+        None => crate::input::discover(&opts.modules)
+            .map_err(|e| BootError::BadInput(e.to_string()))?
+            .iter()
+            .map(|p| load_module(p, arch))
+            .collect(),
+    };
     let where_ = || {
         opts.modules
             .iter()
@@ -245,12 +268,27 @@ pub fn run_boot(
     opts: &BootOptions,
     on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
+    run_boot_with(arch, opts, None, on_event)
+}
+
+/// `run_boot`, reusing what the check stage computed (`checked`) instead of reading the
+/// modules and vmlinux again.
+pub fn run_boot_with(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    checked: Option<Checked>,
+    on_event: &mut dyn FnMut(BootEvent),
+) -> Result<BootReport, BootError> {
+    let (parsed, known) = match checked {
+        Some(c) => (Some(c.inputs), Some((c.predicted, c.table))),
+        None => (None, None),
+    };
     let Prepared {
         image,
         token: tok,
         qemu_command,
         inputs,
-    } = prepare(arch, opts)?;
+    } = prepare_with(arch, opts, parsed)?;
     let mut notes = image.notes.clone();
     match (&opts.vmlinux, &opts.symvers) {
         (None, None) => notes
@@ -274,7 +312,10 @@ pub fn run_boot(
     // The static view (prediction per module, export table) is worked out while the guest
     // boots: it is only needed at the end.
     let (run, static_view) = std::thread::scope(|scope| {
-        let statics = scope.spawn(|| static_view(arch, opts, &inputs));
+        let statics = scope.spawn(|| match known {
+            Some(k) => Ok(k),
+            None => static_view(arch, opts, &inputs),
+        });
         let run = crate::qemu::boot_and_collect(&plan, on_event);
         (
             run,

@@ -6,6 +6,7 @@ pub mod arch;
 pub mod host;
 pub mod proc;
 pub mod hex;
+pub mod failure;
 pub mod files;
 pub mod build;
 pub mod input;
@@ -20,6 +21,5 @@ pub mod results;
 pub mod baseline;
 pub mod report;
 pub mod cli;
-pub mod exit;
 #[doc(hidden)]
 pub mod synth;

@@ -2,10 +2,11 @@
 //! verdict, one pipeline per arch (side by side up to `--jobs`). `results.json` is rewritten
 //! (temp file + rename) after every stage, so an interrupted run keeps what it had.
 use crate::arch::ArchDescriptor;
-use crate::boot::{run_boot, BootOptions};
+use crate::boot::{run_boot_with, BootOptions};
 use crate::build::{run_build, BuildEvents, BuildOptions};
-use crate::check::run::{run_check, CheckOptions};
+use crate::check::run::{check_stage, CheckOptions};
 use crate::check::Policy;
+use crate::failure::FailureKind;
 use crate::qemu::BootEvent;
 pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
 use std::path::{Path, PathBuf};
@@ -154,11 +155,11 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
         Ok(m) => m,
         Err(e) => {
-            let status = match e.exit_code() {
-                crate::exit::INTERRUPTED => ArchStatus::Interrupted,
-                crate::exit::INFRA => ArchStatus::Infra,
-                crate::exit::USAGE => ArchStatus::Skipped,
-                _ => ArchStatus::BuildFailed,
+            let status = match e.kind() {
+                FailureKind::Interrupted => ArchStatus::Interrupted,
+                FailureKind::Infra => ArchStatus::Infra,
+                FailureKind::BadInput => ArchStatus::Skipped,
+                FailureKind::BuildFailed => ArchStatus::BuildFailed,
             };
             events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
@@ -182,9 +183,8 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     // Static check.
     events.stage(&name, Stage::Check);
     let t = Instant::now();
-    let registry = crate::arch::ArchRegistry {
-        arches: vec![arch.clone()],
-    };
+    // The descriptor is passed down as is: nothing is looked up by name again.
+    let no_other_arches = crate::arch::ArchRegistry { arches: vec![] };
     let copts = CheckOptions {
         system_map: None,
         arch: Some(name.clone()),
@@ -193,11 +193,12 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         policy: opts.policy,
         paths: art.modules.clone(),
     };
-    let check = match run_check(&copts, &registry) {
+    let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
         Err(e) => return finish(ArchStatus::Infra, Some(format!("check: {e}"))),
     };
-    let _ = crate::files::write_atomic(&dir.join("check.json"), &check);
+    let check = &checked.report;
+    let _ = crate::files::write_atomic(&dir.join("check.json"), check);
     let check_clean = check.clean();
     set(&|a| {
         a.seconds.check_s = Some(t.elapsed().as_secs_f64());
@@ -244,7 +245,13 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     };
     let loaded = std::sync::atomic::AtomicUsize::new(0);
     let total = art.modules.len();
-    let result = run_boot(arch, &bo, &mut |event| match event {
+    // The boot reuses the modules, predictions and export table the check stage read.
+    let reuse = crate::boot::Checked {
+        predicted: checked.report.modules.clone(),
+        inputs: checked.modules,
+        table: Some(checked.table),
+    };
+    let result = run_boot_with(arch, &bo, Some(reuse), &mut |event| match event {
         BootEvent::ModuleDone => {
             let done = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             events.stage(&name, Stage::Load { done, total });

@@ -7,6 +7,7 @@ pub mod modpost;
 pub mod source;
 
 use crate::arch::ArchDescriptor;
+use crate::failure::FailureKind;
 use crate::proc::{self, Ended, Limits};
 pub use config::{Dropped, Fragment};
 pub use manifest::{Artifacts, BuildManifest, BuildStatus};
@@ -53,15 +54,15 @@ impl BuildError {
         }
     }
     /// The exit status this error means.
-    pub fn exit_code(&self) -> i32 {
+    pub fn kind(&self) -> FailureKind {
         match self {
-            BuildError::BadInput(_) | BuildError::Unsupported { .. } => crate::exit::USAGE,
+            BuildError::BadInput(_) | BuildError::Unsupported { .. } => FailureKind::BadInput,
             BuildError::Missing { .. } | BuildError::Spawn { .. } | BuildError::Io { .. } => {
-                crate::exit::INFRA
+                FailureKind::Infra
             }
-            BuildError::Interrupted(_) => crate::exit::INTERRUPTED,
+            BuildError::Interrupted(_) => FailureKind::Interrupted,
             BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
-                crate::exit::BUILD_FAILED
+                FailureKind::BuildFailed
             }
         }
     }

@@ -150,7 +150,24 @@ pub const CHECK_SCHEMA: &str = "modverify.check/1";
 /// its ELF identity names.
 type Loaded<'r> = (ExportTable, String, Vec<String>, Option<&'r ArchDescriptor>);
 
+/// The check stage's report and what it read to make it, for the boot stage to reuse.
+pub struct Checked {
+    pub report: CheckReport,
+    pub table: ExportTable,
+    pub modules: Vec<ModuleInput>,
+}
+
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
+    check_stage(opts, None, registry).map(|c| c.report)
+}
+
+/// The check over files. `arch`: the descriptor the caller already holds (else `opts.arch`
+/// is looked up, or the files tell).
+pub fn check_stage<'r>(
+    opts: &CheckOptions,
+    arch: Option<&'r ArchDescriptor>,
+    registry: &'r ArchRegistry,
+) -> Result<Checked, CheckError> {
     if opts.vmlinux.is_none() && opts.symvers.is_none() {
         return Err(CheckError::Usage(
             "nothing to check against: give --vmlinux FILE (the kernel's ELF) or --symvers FILE"
@@ -196,8 +213,10 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             Ok(s)
         })
         .transpose()?;
-    let mut arch: Option<&ArchDescriptor> =
-        opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
+    let mut arch: Option<&ArchDescriptor> = match arch {
+        Some(a) => Some(a),
+        None => opts.arch.as_deref().map(|a| registry.get(a)).transpose()?,
+    };
 
     // The kernel's table and the modules load side by side: reading vmlinux is one thread's
     // work, which would otherwise stand before every module.
@@ -341,7 +360,7 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
         .iter()
         .filter(|p| p.severity == Severity::Error)
         .count();
-    Ok(CheckReport {
+    let report = CheckReport {
         schema: CHECK_SCHEMA.into(),
         arch: arch.name.clone(),
         policy: opts.policy,
@@ -374,6 +393,11 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             export_warnings: problems.len() - export_errors,
         },
         modules: reports,
+    };
+    Ok(Checked {
+        report,
+        table,
+        modules,
     })
 }
 

@@ -80,7 +80,7 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             })
             .collect();
         println!("{}", crate::report::json::to_string(&list));
-        return Ok(crate::exit::OK);
+        return Ok(crate::cli::exit::OK);
     }
     println!(
         "{:10} {:9} {:26} {:24} notes",
@@ -110,5 +110,5 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             d.name, d.kernel_arch, tool, emu, notes
         );
     }
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -3,15 +3,15 @@
 //! the build or QEMU failed), and says why in one line.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::boot::{run_boot, BootOptions};
+use crate::boot::{run_boot_with, BootOptions};
 use crate::build::run_build;
-use crate::check::run::{run_check, CheckOptions};
+use crate::check::run::{check_stage, CheckOptions};
 use crate::check::Policy;
 use clap::Args;
 use std::path::PathBuf;
 
 /// `git bisect run`: this commit cannot be tested.
-pub const SKIP: i32 = crate::exit::BISECT_SKIP;
+pub const SKIP: i32 = crate::cli::exit::BISECT_SKIP;
 /// `git bisect run` aborts the bisection on a status above 127: used for bad flags.
 pub const ABORT: i32 = 128;
 
@@ -79,7 +79,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let bar = progress.arch(&arch.name);
     let manifest = match run_build(&opts, arch, &bar) {
         Ok(m) => m,
-        Err(e) if e.exit_code() == crate::exit::USAGE => {
+        Err(e) if e.kind() == crate::failure::FailureKind::BadInput => {
             say("abort", &e.to_string());
             return Ok(ABORT);
         }
@@ -97,9 +97,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     };
     bar.finish("built");
     let art = manifest.artifacts.clone().expect("finished build");
-    let one = ArchRegistry {
-        arches: vec![arch.clone()],
-    };
+    let no_other_arches = ArchRegistry { arches: vec![] };
     let copts = CheckOptions {
         system_map: None,
         arch: Some(arch.name.clone()),
@@ -108,7 +106,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         policy: a.policy,
         paths: art.modules.clone(),
     };
-    let check = match run_check(&copts, &one) {
+    let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
         Err(e) => {
             say(
@@ -118,6 +116,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(SKIP);
         }
     };
+    let check = &checked.report;
     // The finding, statically.
     // (fails only because another module does, what to say): causes are said first.
     let mut bad: Vec<(bool, String)> = Vec::new();
@@ -183,7 +182,13 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(ABORT);
         }
         let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
-        match run_boot(arch, &bo, &mut |_| {}) {
+        // The boot reuses the modules, predictions and export table the check read.
+        let reuse = crate::boot::Checked {
+            predicted: check.modules.clone(),
+            inputs: checked.modules,
+            table: Some(checked.table),
+        };
+        match run_boot_with(arch, &bo, Some(reuse), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
                 if let Some(f) = &r.boot_failure {
@@ -218,7 +223,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             "good",
             &format!("{}: {} modules ok ({how})", arch.name, check.modules.len()),
         );
-        Ok(crate::exit::OK)
+        Ok(crate::cli::exit::OK)
     } else {
         // The cause first: a module that fails only because another one does comes last.
         bad.sort_by_key(|(consequence, _)| *consequence);
@@ -228,6 +233,6 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             String::new()
         };
         say("bad", &format!("{}: {}{more}", arch.name, bad[0].1));
-        Ok(crate::exit::FINDINGS)
+        Ok(crate::cli::exit::FINDINGS)
     }
 }

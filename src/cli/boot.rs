@@ -164,11 +164,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
     let arch = registry
         .get(&a.arch)
-        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
-    let fail = |e: BootError| {
-        let c = e.exit_code();
-        Failure::new(c, e)
-    };
+        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
+    let fail = |e: BootError| Failure::new(crate::cli::exit::code(e.kind()), e);
     if arch.qemu.is_none() {
         return Err(fail(BootError::Unsupported {
             arch: arch.name.clone(),
@@ -189,7 +186,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                 image.plan.len(),
                 image.path.display()
             );
-            return Ok(crate::exit::OK);
+            return Ok(crate::cli::exit::OK);
         }
         // Interactive: QEMU owns the terminal; quit with `poweroff` in the guest or Ctrl-A X.
         let status = crate::qemu::command::QemuCommand::new(
@@ -208,9 +205,9 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             }))
         })?;
         return Ok(if status.success() {
-            crate::exit::OK
+            crate::cli::exit::OK
         } else {
-            crate::exit::INFRA
+            crate::cli::exit::INFRA
         });
     }
     let progress = Progress::new();
@@ -240,12 +237,12 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
     if crate::proc::interrupted() {
-        return Ok(crate::exit::INTERRUPTED);
+        return Ok(crate::cli::exit::INTERRUPTED);
     }
     Ok(if report.clean() {
-        crate::exit::OK
+        crate::cli::exit::OK
     } else {
-        crate::exit::FINDINGS
+        crate::cli::exit::FINDINGS
     })
 }
 

@@ -3,7 +3,7 @@ use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::check::run::{run_check, CheckError, CheckOptions};
 use crate::check::Policy;
-use crate::exit;
+use crate::cli::exit;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 

@@ -37,7 +37,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             if let Some(first) = seen.insert(arch.clone(), p) {
                 if !a.later_wins {
                     return Err(Failure::new(
-                        crate::exit::USAGE,
+                        crate::cli::exit::USAGE,
                         crate::check::run::CheckError::Usage(format!(
                             "{}: arch {arch} is also in {}; merge joins different arches, so one \
                              of them would be lost (pass --later-wins to keep {}'s)",
@@ -75,12 +75,12 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let mut code = crate::exit::OK;
+    let mut code = crate::cli::exit::OK;
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
         let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
         if !c.regressions.is_empty() {
-            code = crate::exit::FINDINGS;
+            code = crate::cli::exit::FINDINGS;
         }
         eprintln!(
             "against {}: {} regressions, {} fixes",
@@ -93,7 +93,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     match &a.output {
         Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(
-                crate::exit::USAGE,
+                crate::cli::exit::USAGE,
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,

@@ -34,8 +34,12 @@ pub struct ReportArgs {
 
 /// Reads a results.json (`-`: standard input) into the results model.
 pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, Failure> {
-    let usage =
-        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+    let usage = |m: String| {
+        Failure::new(
+            crate::cli::exit::USAGE,
+            crate::check::run::CheckError::Usage(m),
+        )
+    };
     let text = if p.as_os_str() == "-" {
         let mut t = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
@@ -56,7 +60,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
         || a.origin.is_empty()
     {
         return Err(Failure::new(
-            crate::exit::USAGE,
+            crate::cli::exit::USAGE,
             crate::check::run::CheckError::Usage(format!(
                 "--origin `{}` must match [a-z0-9_]+",
                 a.origin
@@ -75,11 +79,11 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
     match &a.output {
         Some(p) => std::fs::write(p, text).map_err(|e| {
             Failure::new(
-                crate::exit::USAGE,
+                crate::cli::exit::USAGE,
                 crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
         None => print!("{text}"),
     }
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -107,7 +107,7 @@ pub fn select<'r>(
         .map(|s| {
             registry
                 .get(s.trim())
-                .map_err(|e| Failure::new(crate::exit::USAGE, e))
+                .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))
         })
         .collect()
 }
@@ -118,8 +118,12 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("modverify-results").join(format!("run-{}", crate::run::unix_now()))
     });
-    let usage =
-        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+    let usage = |m: String| {
+        Failure::new(
+            crate::cli::exit::USAGE,
+            crate::check::run::CheckError::Usage(m),
+        )
+    };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
     let _lock = lock(&out).map_err(usage)?;
     let baseline = match &a.baseline {
@@ -159,21 +163,21 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     print!("{}", crate::report::results::table(&results));
     println!("\nresults: {}", out.join("results.json").display());
     if crate::proc::interrupted() {
-        return Ok(crate::exit::INTERRUPTED);
+        return Ok(crate::cli::exit::INTERRUPTED);
     }
     use crate::run::ArchStatus as S;
     let statuses: Vec<S> = results.arches.values().map(|r| r.status).collect();
     Ok(match &results.baseline {
-        Some(c) if c.regressions.is_empty() => crate::exit::OK,
-        Some(_) => crate::exit::FINDINGS,
+        Some(c) if c.regressions.is_empty() => crate::cli::exit::OK,
+        Some(_) => crate::cli::exit::FINDINGS,
         None if statuses
             .iter()
             .any(|s| matches!(s, S::Findings | S::BuildFailed)) =>
         {
-            crate::exit::FINDINGS
+            crate::cli::exit::FINDINGS
         }
-        None if statuses.contains(&S::Infra) => crate::exit::INFRA,
-        None => crate::exit::OK,
+        None if statuses.contains(&S::Infra) => crate::cli::exit::INFRA,
+        None => crate::cli::exit::OK,
     })
 }
 
