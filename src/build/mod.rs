@@ -281,16 +281,10 @@ pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
 }
 
 fn toolchain_version(arch: &ArchDescriptor) -> String {
-    Command::new(format!("{}gcc", arch.cross_compile))
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
+    let mut gcc = Command::new(format!("{}gcc", arch.cross_compile));
+    gcc.arg("--version");
+    proc::stdout_if_ok(gcc)
+        .and_then(|o| o.lines().next().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -17,7 +17,7 @@ pub enum SetupError {
     #[error("`{cmd}` failed ({status}); run it by hand to see why")]
     Apt {
         cmd: String,
-        status: std::process::ExitStatus,
+        status: crate::proc::Ended,
     },
     #[error("cannot run apt-get: {0} (modverify setup needs Debian's apt-get and root)")]
     Spawn(std::io::Error),
@@ -47,11 +47,15 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         return Ok(crate::cli::exit::OK);
     }
     let apt = |args: &[&str]| -> Result<(), Failure> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| Failure::new(crate::cli::exit::INFRA, SetupError::Spawn(e)))?;
+        let mut cmd = Command::new("apt-get");
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let status = crate::proc::run(
+            cmd,
+            None,
+            &mut |l: &str| println!("{l}"),
+            crate::proc::Limits::default(),
+        )
+        .map_err(|e| Failure::new(crate::cli::exit::INFRA, SetupError::Spawn(e)))?;
         if !status.success() {
             return Err(Failure::new(
                 crate::cli::exit::INFRA,
