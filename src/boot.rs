@@ -2,7 +2,7 @@
 //! the static prediction. Writes `boot.json` (atomically, at the end) beside `console.log`
 //! and `events.jsonl` (appended as records arrive).
 use crate::arch::ArchDescriptor;
-use crate::check::run::load_module;
+use crate::check::stage::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
 use crate::image::ImageError;

@@ -16,10 +16,13 @@ pub mod image;
 pub mod qemu;
 pub mod boot;
 pub mod verdict;
-pub mod run;
+pub mod pipeline;
 pub mod results;
 pub mod baseline;
 pub mod report;
 pub mod cli;
-#[doc(hidden)]
-pub mod synth;
+/// The synthetic ELF generator, for the unit tests only (it lives with the integration tests).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/support/synth.rs"]
+mod synth;

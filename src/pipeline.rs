@@ -1,10 +1,10 @@
-//! The whole job for a set of arches: build → static check → boot and load → compare →
+//! The whole job for a set of arches (`modverify run`): build → static check → boot and load → compare →
 //! verdict, one pipeline per arch (side by side up to `--jobs`). `results.json` is rewritten
 //! (temp file + rename) after every stage, so an interrupted run keeps what it had.
 use crate::arch::ArchDescriptor;
 use crate::boot::{run_boot_with, BootOptions};
 use crate::build::{run_build, BuildEvents, BuildOptions};
-use crate::check::run::{check_stage, CheckOptions};
+use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
 use crate::failure::FailureKind;
 use crate::qemu::BootEvent;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 pub use crate::baseline::{Change, Comparison};
 pub use crate::boot::{BootReport, BootSummary};
 pub use crate::build::manifest::BuildManifest;
-pub use crate::check::run::CheckReport;
+pub use crate::check::stage::CheckReport;
 pub use crate::check::{ModuleReport, Severity, Verdict};
 pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 

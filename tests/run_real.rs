@@ -144,7 +144,7 @@ fn default_run_then_every_report_validates() {
         .arg("--window-size=1200,900")
         .arg(format!("file://{}", html.display()))
         .output()
-        .expect("chromium is missing: apt-get install chromium (modverify setup installs it)");
+        .expect("chromium is missing: apt-get install chromium (ci/test installs it)");
     assert!(png.exists(), "no screenshot:\n{}", text(&o));
     let o = python(
         "import sys, zlib, struct\nb = open(sys.argv[1], 'rb').read()\nassert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\nw, h = struct.unpack('>II', b[16:24])\nprint(w, h, len(set(b[100:])))",

@@ -2,7 +2,7 @@
 //! and the export table's own consistency out. Findings are values here, never errors.
 pub mod exports;
 pub mod modules;
-pub mod run;
+pub mod stage;
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{run_boot_with, BootOptions};
 use crate::build::run_build;
-use crate::check::run::{check_stage, CheckOptions};
+use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
 use clap::Args;
 use std::path::PathBuf;
@@ -42,11 +42,10 @@ fn say(verdict: &str, why: &str) {
     println!("{line}");
     // ci/bisect collects one line per tested commit to name the finding of the first bad one.
     if let Some(log) = std::env::var_os("MODVERIFY_BISECT_LOG") {
-        let head = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        let mut git = std::process::Command::new("git");
+        git.args(["rev-parse", "HEAD"]);
+        let head = crate::proc::stdout_if_ok(git)
+            .map(|o| o.trim().to_string())
             .unwrap_or_default();
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)

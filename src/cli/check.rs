@@ -1,7 +1,7 @@
 //! `modverify check`: the static verifier.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::check::run::{run_check, CheckError, CheckOptions};
+use crate::check::stage::{run_check, CheckError, CheckOptions};
 use crate::check::Policy;
 use crate::cli::exit;
 use clap::{Args, ValueEnum};

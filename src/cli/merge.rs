@@ -38,7 +38,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
                 if !a.later_wins {
                     return Err(Failure::new(
                         crate::cli::exit::USAGE,
-                        crate::check::run::CheckError::Usage(format!(
+                        crate::check::stage::CheckError::Usage(format!(
                             "{}: arch {arch} is also in {}; merge joins different arches, so one \
                              of them would be lost (pass --later-wins to keep {}'s)",
                             p.display(),
@@ -94,7 +94,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(
                 crate::cli::exit::USAGE,
-                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
         None => print!("{}", crate::report::json::to_string(&m) + "\n"),

@@ -37,7 +37,7 @@ pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, F
     let usage = |m: String| {
         Failure::new(
             crate::cli::exit::USAGE,
-            crate::check::run::CheckError::Usage(m),
+            crate::check::stage::CheckError::Usage(m),
         )
     };
     let text = if p.as_os_str() == "-" {
@@ -61,7 +61,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
     {
         return Err(Failure::new(
             crate::cli::exit::USAGE,
-            crate::check::run::CheckError::Usage(format!(
+            crate::check::stage::CheckError::Usage(format!(
                 "--origin `{}` must match [a-z0-9_]+",
                 a.origin
             )),
@@ -80,7 +80,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
         Some(p) => std::fs::write(p, text).map_err(|e| {
             Failure::new(
                 crate::cli::exit::USAGE,
-                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
         None => print!("{text}"),

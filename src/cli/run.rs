@@ -3,15 +3,15 @@ use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
 use crate::build::BuildEvents;
 use crate::check::Policy;
+use crate::pipeline::{run_all, RunEvents, RunOptions, Stage};
 use crate::report::progress::{ArchProgress, Progress};
-use crate::run::{run_all, RunEvents, RunOptions, Stage};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "With no arguments: sparc64, alpha and riscv64 from Debian's linux-source-6.1.\n\
+    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64) from Debian's linux-source-6.1.\n\
 --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
 Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
 (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
@@ -19,9 +19,10 @@ renders it again as table, json, junit, kcidb or html.\n\n\
 Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 3 a build failed, 4 infrastructure, 130 interrupted."
 )]
 pub struct RunArgs {
-    /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are present)
-    #[arg(long, default_value = "sparc64,alpha,riscv64")]
-    pub arch: String,
+    /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are
+    /// present) [default: the descriptors marked `default: true`]
+    #[arg(long)]
+    pub arch: Option<String>,
     #[command(flatten)]
     pub kernel: super::build::SourceArgs,
     /// The run's results directory [default: ./modverify-results/run-<unix time>]
@@ -84,11 +85,14 @@ impl RunEvents for Events<'_> {
 }
 
 /// The arches `--arch` names; `all` means those whose toolchain and emulator are installed,
-/// plus the static-only ones (their reason to skip is reported).
+/// plus the static-only ones (their reason to skip is reported); none, the default set.
 pub fn select<'r>(
-    spec: &str,
+    spec: Option<&str>,
     registry: &'r ArchRegistry,
 ) -> Result<Vec<&'r ArchDescriptor>, Failure> {
+    let Some(spec) = spec else {
+        return Ok(registry.arches.iter().filter(|a| a.default).collect());
+    };
     if spec == "all" {
         return Ok(registry
             .arches
@@ -114,14 +118,14 @@ pub fn select<'r>(
 
 pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
-    let arches = select(&a.arch, registry)?;
+    let arches = select(a.arch.as_deref(), registry)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("modverify-results").join(format!("run-{}", crate::run::unix_now()))
+        PathBuf::from("modverify-results").join(format!("run-{}", crate::pipeline::unix_now()))
     });
     let usage = |m: String| {
         Failure::new(
             crate::cli::exit::USAGE,
-            crate::check::run::CheckError::Usage(m),
+            crate::check::stage::CheckError::Usage(m),
         )
     };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
@@ -165,7 +169,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if crate::proc::interrupted() {
         return Ok(crate::cli::exit::INTERRUPTED);
     }
-    use crate::run::ArchStatus as S;
+    use crate::pipeline::ArchStatus as S;
     let statuses: Vec<S> = results.arches.values().map(|r| r.status).collect();
     Ok(match &results.baseline {
         Some(c) if c.regressions.is_empty() => crate::cli::exit::OK,

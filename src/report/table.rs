@@ -1,6 +1,6 @@
 //! The human-readable report of `modverify check`: failing modules first, each with the
 //! kernel's own words, then the export table's findings and a one-line summary.
-use crate::check::run::{CheckReport, Verified};
+use crate::check::stage::{CheckReport, Verified};
 use crate::check::{Severity, Verdict};
 use std::fmt::Write;
 
