@@ -160,14 +160,6 @@ pub struct Prepared {
     pub inputs: Vec<crate::check::modules::ModuleInput>,
 }
 
-/// What the check stage already computed for the same files (`modverify run`): the parsed
-/// modules, their predictions and vmlinux's export table, used instead of reading them again.
-pub struct Checked {
-    pub inputs: Vec<crate::check::modules::ModuleInput>,
-    pub predicted: Vec<crate::check::ModuleReport>,
-    pub table: Option<ExportTable>,
-}
-
 /// The QEMU command line only (for --show-command): builds the initramfs, boots nothing.
 pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, BootError> {
     prepare_with(arch, opts, None)
@@ -271,16 +263,16 @@ pub fn run_boot(
     run_boot_with(arch, opts, None, on_event)
 }
 
-/// `run_boot`, reusing what the check stage computed (`checked`) instead of reading the
-/// modules and vmlinux again.
+/// `run_boot`, reusing what the check stage computed for the same files (`checked`: the
+/// parsed modules, their predictions, vmlinux's export table) instead of reading them again.
 pub fn run_boot_with(
     arch: &ArchDescriptor,
     opts: &BootOptions,
-    checked: Option<Checked>,
+    checked: Option<crate::check::stage::Checked>,
     on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
     let (parsed, known) = match checked {
-        Some(c) => (Some(c.inputs), Some((c.predicted, c.table))),
+        Some(c) => (Some(c.modules), Some((c.report.modules, Some(c.table)))),
         None => (None, None),
     };
     let Prepared {

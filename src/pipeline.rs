@@ -246,12 +246,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let loaded = std::sync::atomic::AtomicUsize::new(0);
     let total = art.modules.len();
     // The boot reuses the modules, predictions and export table the check stage read.
-    let reuse = crate::boot::Checked {
-        predicted: checked.report.modules.clone(),
-        inputs: checked.modules,
-        table: Some(checked.table),
-    };
-    let result = run_boot_with(arch, &bo, Some(reuse), &mut |event| match event {
+    let result = run_boot_with(arch, &bo, Some(checked), &mut |event| match event {
         BootEvent::ModuleDone => {
             let done = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             events.stage(&name, Stage::Load { done, total });

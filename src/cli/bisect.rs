@@ -164,6 +164,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         );
         return Ok(SKIP);
     }
+    let modules_checked = check.modules.len();
     let mut how = "static check";
     if !a.static_only {
         if arch.qemu.is_none() {
@@ -182,12 +183,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
         let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
         // The boot reuses the modules, predictions and export table the check read.
-        let reuse = crate::boot::Checked {
-            predicted: check.modules.clone(),
-            inputs: checked.modules,
-            table: Some(checked.table),
-        };
-        match run_boot_with(arch, &bo, Some(reuse), &mut |_| {}) {
+        match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
                 if let Some(f) = &r.boot_failure {
@@ -220,7 +216,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if bad.is_empty() {
         say(
             "good",
-            &format!("{}: {} modules ok ({how})", arch.name, check.modules.len()),
+            &format!("{}: {modules_checked} modules ok ({how})", arch.name),
         );
         Ok(crate::cli::exit::OK)
     } else {

@@ -4,6 +4,7 @@
 use crate::results::{
     ArchResult, ModuleOutcome, RunResults, RunStatus, RuntimeVerdict, Severity, Verdict,
 };
+use crate::verdict::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -14,7 +15,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// How a cell is coloured: from the verdict itself, so a new verdict must be given one here.
+/// How a cell is coloured: from the verdict's outcome (init failures and consequences apart).
 #[derive(Clone, Copy)]
 enum Shade {
     Good,
@@ -36,35 +37,22 @@ impl Shade {
     }
 
     fn runtime(m: &ModuleOutcome) -> Self {
-        use RuntimeVerdict as R;
-        match m.verdict {
-            R::Loaded if m.unload_failed() => Shade::Bad,
-            R::Loaded => Shade::Good,
-            R::InitFailed => Shade::InitFailed,
-            R::Skipped | R::NotRun => Shade::NotTried,
-            R::Crashed | R::Hung => Shade::KernelDied,
-            R::CrcMismatch
-            | R::MissingVersion
-            | R::UnknownSymbol
-            | R::GplOnly
-            | R::Namespace
-            | R::BadVermagic => Shade::Bad,
+        match m.outcome() {
+            Outcome::Pass => Shade::Good,
+            // The loader accepted it; its own init failed: told apart from a refusal.
+            Outcome::Fail if m.verdict == RuntimeVerdict::InitFailed => Shade::InitFailed,
+            Outcome::Fail => Shade::Bad,
+            Outcome::Error => Shade::KernelDied,
+            Outcome::Skip | Outcome::Miss => Shade::NotTried,
         }
     }
 
     fn predicted(v: Verdict) -> Self {
-        match v {
-            Verdict::Ok => Shade::Good,
-            Verdict::DependencyFailed => Shade::NotTried,
-            Verdict::CrcMismatch
-            | Verdict::UnknownSymbol
-            | Verdict::MissingVersion
-            | Verdict::GplOnly
-            | Verdict::Namespace
-            | Verdict::BadVermagic
-            | Verdict::DuplicateExport
-            | Verdict::WrongArch
-            | Verdict::Malformed => Shade::Bad,
+        match v.outcome() {
+            Outcome::Pass => Shade::Good,
+            // Predicted to fail only because a dependency does: nothing of its own.
+            _ if v.is_consequence() => Shade::NotTried,
+            Outcome::Fail | Outcome::Error | Outcome::Skip | Outcome::Miss => Shade::Bad,
         }
     }
 }

@@ -6,3 +6,18 @@ pub mod kcidb;
 pub mod progress;
 pub mod results;
 pub mod table;
+
+/// "N loaded, M failed" and ", K not run" when some were never tried: one wording for the
+/// boot table and the run table.
+pub fn load_counts(s: &crate::boot::BootSummary) -> String {
+    format!(
+        "{} loaded, {} failed{}",
+        s.loaded,
+        s.failed,
+        if s.not_run > 0 {
+            format!(", {} not run", s.not_run)
+        } else {
+            String::new()
+        }
+    )
+}

@@ -34,20 +34,7 @@ pub fn arch_row(a: &ArchResult) -> [String; 7] {
             } else {
                 "incomplete".into()
             };
-            let s = &boot.summary;
-            (
-                b,
-                format!(
-                    "{} loaded, {} failed{}",
-                    s.loaded,
-                    s.failed,
-                    if s.not_run > 0 {
-                        format!(", {} not run", s.not_run)
-                    } else {
-                        String::new()
-                    }
-                ),
-            )
+            (b, super::load_counts(&boot.summary))
         }
         None => ("-".into(), "-".into()),
     };

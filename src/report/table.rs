@@ -479,15 +479,9 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         o,
-        "\n{} modules: {} loaded, {} failed{}, {} unload failures, {} disagreements with the static check{}; results in {}",
+        "\n{} modules: {}, {} unload failures, {} disagreements with the static check{}; results in {}",
         s.modules,
-        s.loaded,
-        s.failed,
-        if s.not_run > 0 {
-            format!(", {} not run", s.not_run)
-        } else {
-            String::new()
-        },
+        super::load_counts(s),
         s.unload_failures,
         s.disagreements,
         r.seconds_to_done.map(|t| format!("; done after {t:.1} s")).unwrap_or_default(),
