@@ -137,9 +137,6 @@ pub struct QemuFacts {
     pub args: Vec<String>,
     /// Kernel console device (`console=` argument).
     pub console: String,
-    /// Typical seconds from QEMU start to init, used to scale timeouts.
-    #[serde(default)]
-    pub boot_seconds: Option<u32>,
     /// The guest device of a second serial port (e.g. `ttyS1`) that carries the agent's
     /// results apart from the console; without it results travel framed on the console.
     #[serde(default)]
@@ -165,6 +162,9 @@ pub struct ArchDescriptor {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// One of the arches `modverify run` does when no `--arch` is given.
+    #[serde(default)]
+    pub default: bool,
     /// `ARCH=` for kbuild.
     pub kernel_arch: String,
     /// `CROSS_COMPILE=` prefix.

@@ -1,11 +1,11 @@
 //! Comparing a run with an earlier one (`--baseline PREVIOUS/results.json`): what worked and
-//! fails now (a regression), what failed and works now (a fix). Works on the JSON of both,
-//! so any earlier `results.json` of the same schema can serve as the baseline.
-use serde::Serialize;
-use serde_json::Value;
+//! fails now (a regression), what failed and works now (a fix). Reads both as the typed
+//! results model, so any `results.json` the model reads can serve as the baseline.
+use crate::results::{ArchStatus, RunResults};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Change {
     pub arch: String,
     /// `module <name>`, `build`, `export table`.
@@ -14,7 +14,8 @@ pub struct Change {
     pub after: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Comparison {
     pub baseline: String,
     pub regressions: Vec<Change>,
@@ -22,68 +23,48 @@ pub struct Comparison {
 }
 
 /// Per arch: item → (verdict, good?).
-fn outcomes(results: &Value) -> BTreeMap<String, BTreeMap<String, (String, bool)>> {
+fn outcomes(results: &RunResults) -> BTreeMap<String, BTreeMap<String, (String, bool)>> {
     let mut out = BTreeMap::new();
-    let Some(arches) = results["arches"].as_object() else {
-        return out;
-    };
-    for (arch, a) in arches {
+    for (arch, a) in &results.arches {
         let mut m = BTreeMap::new();
-        let status = a["status"].as_str().unwrap_or("?").to_string();
-        if status == "skipped" || status == "infra" || status == "interrupted" {
+        if !a.status.says_something() {
             out.insert(arch.clone(), m);
-            continue; // says nothing about the kernel
+            continue;
         }
+        let built = a.status != ArchStatus::BuildFailed;
         m.insert(
             "build".to_string(),
-            (
-                if status == "build_failed" {
-                    "failed"
-                } else {
-                    "ok"
-                }
-                .to_string(),
-                status != "build_failed",
-            ),
+            (if built { "ok" } else { "failed" }.to_string(), built),
         );
-        let boot_modules = a["boot"]["modules"].as_array();
-        match boot_modules {
-            Some(mods) => {
-                for x in mods {
-                    let v = x["verdict"].as_str().unwrap_or("?").to_string();
-                    let good = (v == "loaded" && x["unloaded"].as_bool() != Some(false))
-                        || v == "no_device";
-                    let v = if v == "loaded" && !good {
-                        "loaded, unload failed".to_string()
-                    } else {
-                        v
-                    };
+        match &a.boot {
+            Some(boot) => {
+                for x in &boot.modules {
                     m.insert(
-                        format!("module {}", x["name"].as_str().unwrap_or("?")),
-                        (v, good),
+                        format!("module {}", x.name),
+                        (x.shown_verdict(), !x.failed()),
                     );
                 }
-                if let Some(t) = a["boot"]["export_table"]["equal"].as_bool() {
+                if let Some(t) = &boot.export_table {
                     m.insert(
                         "running export table".into(),
-                        (if t { "equal" } else { "differs" }.into(), t),
+                        (if t.equal { "equal" } else { "differs" }.into(), t.equal),
                     );
                 }
             }
             None => {
-                for x in a["check"]["modules"].as_array().into_iter().flatten() {
-                    let v = x["verdict"].as_str().unwrap_or("?").to_string();
+                for x in a.check.iter().flat_map(|c| &c.modules) {
                     m.insert(
-                        format!("module {}", x["name"].as_str().unwrap_or("?")),
-                        (v.clone(), v == "ok"),
+                        format!("module {}", x.name),
+                        (x.verdict.as_str().to_string(), !x.failed()),
                     );
                 }
             }
         }
-        if let Some(c) = a["check"]["exports"]["consistent"].as_bool() {
+        if let Some(c) = &a.check {
+            let ok = c.exports.consistent;
             m.insert(
                 "static export table".into(),
-                (if c { "consistent" } else { "inconsistent" }.into(), c),
+                (if ok { "consistent" } else { "inconsistent" }.into(), ok),
             );
         }
         out.insert(arch.clone(), m);
@@ -91,7 +72,7 @@ fn outcomes(results: &Value) -> BTreeMap<String, BTreeMap<String, (String, bool)
     out
 }
 
-pub fn compare(baseline_name: &str, before: &Value, now: &Value) -> Comparison {
+pub fn compare(baseline_name: &str, before: &RunResults, now: &RunResults) -> Comparison {
     let (b, n) = (outcomes(before), outcomes(now));
     let mut c = Comparison {
         baseline: baseline_name.to_string(),
@@ -150,7 +131,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn results(md5: &str) -> Value {
+    fn typed(v: serde_json::Value) -> RunResults {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn results(md5: &str) -> serde_json::Value {
         json!({"arches": {"sparc64": {"status": "findings", "boot": {"modules": [
             {"name": "md5", "verdict": md5, "unloaded": true},
             {"name": "crc7", "verdict": "loaded", "unloaded": true}
@@ -159,7 +144,11 @@ mod tests {
 
     #[test]
     fn a_module_that_loaded_and_fails_now_is_a_regression() {
-        let c = compare("prev", &results("loaded"), &results("crc_mismatch"));
+        let c = compare(
+            "prev",
+            &typed(results("loaded")),
+            &typed(results("crc_mismatch")),
+        );
         assert_eq!(
             c.regressions,
             vec![Change {
@@ -170,7 +159,11 @@ mod tests {
             }]
         );
         assert!(c.fixes.is_empty());
-        let back = compare("prev", &results("crc_mismatch"), &results("loaded"));
+        let back = compare(
+            "prev",
+            &typed(results("crc_mismatch")),
+            &typed(results("loaded")),
+        );
         assert_eq!(back.fixes.len(), 1);
         assert!(back.regressions.is_empty());
     }
@@ -182,7 +175,7 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .remove(1);
-        let c = compare("prev", &results("loaded"), &now);
+        let c = compare("prev", &typed(results("loaded")), &typed(now));
         assert_eq!(
             c.regressions,
             vec![Change {
@@ -192,7 +185,11 @@ mod tests {
                 after: "missing".into()
             }]
         );
-        let gone = compare("prev", &results("loaded"), &json!({"arches": {}}));
+        let gone = compare(
+            "prev",
+            &typed(results("loaded")),
+            &typed(json!({"arches": {}})),
+        );
         assert_eq!(gone.regressions.len(), 1);
         assert_eq!(gone.regressions[0].what, "results");
     }

@@ -3,16 +3,16 @@
 //! and `events.jsonl` (appended as records arrive).
 use crate::arch::ArchDescriptor;
 use crate::batch::{self, Batch, Shard};
-use crate::check::run::load_module;
+use crate::check::stage::load_module;
 use crate::check::Policy;
 use crate::elf::{ElfFile, ExportTable};
 use crate::image::{
     Compression, ImageError, Initramfs, InitramfsOptions, KernelAbilities, ModulePayload,
     PlannedModule,
 };
-use crate::qemu::{BootAttempt, BootPlan, GuestRun, QemuError};
+use crate::qemu::{BootAttempt, BootEvent, BootPlan, GuestRun, QemuError};
 use crate::verdict::{compare_tables, outcomes, ModuleOutcome, RuntimeVerdict, TableComparison};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,13 +37,14 @@ pub enum BootError {
 }
 
 impl BootError {
-    pub fn exit_code(&self) -> i32 {
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        use crate::failure::FailureKind;
         match self {
-            BootError::Unsupported { .. } | BootError::BadInput(_) => crate::exit::USAGE,
+            BootError::Unsupported { .. } | BootError::BadInput(_) => FailureKind::BadInput,
             BootError::Image(_)
             | BootError::Qemu(_)
             | BootError::Io { .. }
-            | BootError::Infrastructure { .. } => crate::exit::INFRA,
+            | BootError::Infrastructure { .. } => FailureKind::Infra,
         }
     }
 }
@@ -113,7 +114,8 @@ impl BootOptions {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BootSummary {
     pub modules: usize,
     pub loaded: usize,
@@ -123,25 +125,22 @@ pub struct BootSummary {
     pub not_run: usize,
     pub unload_failures: usize,
     pub disagreements: usize,
-    pub by_verdict: BTreeMap<&'static str, usize>,
+    pub by_verdict: BTreeMap<String, usize>,
 }
 
 impl BootSummary {
     pub fn of(modules: &[ModuleOutcome]) -> Self {
         let mut by_verdict = BTreeMap::new();
         for m in modules {
-            *by_verdict.entry(m.verdict.as_str()).or_insert(0) += 1;
+            *by_verdict
+                .entry(m.verdict.as_str().to_string())
+                .or_insert(0) += 1;
         }
         let count = |f: &dyn Fn(&ModuleOutcome) -> bool| modules.iter().filter(|m| f(m)).count();
         BootSummary {
             modules: modules.len(),
             loaded: count(&|m| m.verdict == RuntimeVerdict::Loaded),
-            failed: count(&|m| {
-                !matches!(
-                    m.verdict,
-                    RuntimeVerdict::Loaded | RuntimeVerdict::NotRun | RuntimeVerdict::NoDevice
-                )
-            }),
+            failed: count(&|m| m.verdict.failed()),
             not_run: count(&|m| m.verdict == RuntimeVerdict::NotRun),
             unload_failures: count(&|m| m.unloaded == Some(false)),
             disagreements: count(&|m| !m.agrees),
@@ -151,7 +150,8 @@ impl BootSummary {
 }
 
 /// One guest of a run that was split into several.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BatchReport {
     pub batch: usize,
     /// Modules reported from this guest, and all it loaded (with their dependencies).
@@ -168,9 +168,10 @@ pub struct BatchReport {
 }
 
 /// `modverify boot --format json`: schema `modverify.boot/1`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BootReport {
-    pub schema: &'static str,
+    pub schema: String,
     pub arch: String,
     pub kernel: String,
     pub initramfs: String,
@@ -191,15 +192,17 @@ pub struct BootReport {
     pub notes: Vec<String>,
     pub summary: BootSummary,
     /// How the modules travelled: "xz, decompressed by the kernel" or "decompressed on the host".
-    #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub payload: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
     /// Every module of the run, of which a shard reports its share.
+    #[serde(skip_serializing_if = "is_zero")]
     pub modules_in_run: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
     /// Parsing the modules and planning the boots, before the first guest starts.
+    #[serde(skip_serializing_if = "is_zero_f64")]
     pub prepare_seconds: f64,
 }
 
@@ -316,6 +319,15 @@ impl BootReport {
     }
 }
 
+// Keys results.json files from before distribution scale lack: not written back as zeros.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
 fn token() -> String {
     let mut b = [0u8; 8];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -383,7 +395,7 @@ impl Prepared {
             token: &self.token,
             // The agent counts whole seconds: round up, never down to 0.
             module_timeout_s: opts.module_timeout.as_millis().div_ceil(1000).max(1) as u32,
-            cache: &crate::build::cache_dir(),
+            cache: &crate::files::cache_dir(),
             payload,
             compression: match payload {
                 // Compressed modules do not shrink again; plain ones do, a lot.
@@ -444,6 +456,15 @@ fn find_kernel_config(opts: &BootOptions) -> Option<PathBuf> {
 /// Works out the plan, the payload, memory and batches; writes nothing but a kernel
 /// unwrapped for QEMU where needed.
 pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, BootError> {
+    prepare_with(arch, opts, None)
+}
+
+/// `prepare`, with the modules already parsed when the check stage did it.
+fn prepare_with(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    parsed: Option<Vec<crate::check::modules::ModuleInput>>,
+) -> Result<Prepared, BootError> {
     use rayon::prelude::*;
     let Some(qemu) = arch.qemu.as_ref() else {
         return Err(BootError::Unsupported {
@@ -473,9 +494,14 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
     })?;
     let mut notes = Vec::new();
     let kernel = bootable_kernel(&opts.kernel, &opts.out, &mut notes)?;
-    let paths =
-        crate::input::discover(&opts.modules).map_err(|e| BootError::BadInput(e.to_string()))?;
-    let inputs: Vec<_> = paths.par_iter().map(|p| load_module(p, arch)).collect();
+    let inputs: Vec<_> = match parsed {
+        Some(inputs) => inputs,
+        None => crate::input::discover(&opts.modules)
+            .map_err(|e| BootError::BadInput(e.to_string()))?
+            .par_iter()
+            .map(|p| load_module(p, arch))
+            .collect(),
+    };
     let where_ = || {
         opts.modules
             .iter()
@@ -714,7 +740,7 @@ fn bootable_kernel(
         Err(e) => return Err(BootError::BadInput(format!("{}: {e}", kernel.display()))),
     };
     let path = out.join("Image.unwrapped");
-    crate::report::json::write_bytes_atomic(&path, &raw).map_err(|e| BootError::Io {
+    crate::files::write_bytes_atomic(&path, &raw).map_err(|e| BootError::Io {
         path: path.clone(),
         source: e,
     })?;
@@ -743,7 +769,7 @@ fn boot_batch(
     opts: &BootOptions,
     p: &Prepared,
     b: usize,
-    on_event: &mut dyn FnMut(&str),
+    on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BatchRun, BootError> {
     let t = std::time::Instant::now();
     let mut payload = p.payload;
@@ -764,7 +790,17 @@ fn boot_batch(
             out_dir: &dir,
             memory_mb: Some(memory_mb),
         };
-        let run = crate::qemu::boot_and_collect(&plan, on_event)?;
+        // Progress counts the modules this batch reports, not the ones it loads for them.
+        let owned: std::collections::HashSet<usize> = p.batches[b].owned.iter().copied().collect();
+        let loads = &p.batches[b].loads;
+        let run = crate::qemu::boot_and_collect(&plan, &mut |e| match e {
+            BootEvent::ModuleDone { index } => {
+                if loads.get(index).is_some_and(|g| owned.contains(g)) {
+                    on_event(e)
+                }
+            }
+            e => on_event(e),
+        })?;
         if let (Some((i, errno)), ModulePayload::KernelDecompresses(c)) =
             (run.no_decompress, payload)
         {
@@ -813,10 +849,28 @@ fn boot_batch(
 pub fn run_boot(
     arch: &ArchDescriptor,
     opts: &BootOptions,
-    on_event: &mut dyn FnMut(&str),
+    on_event: &mut dyn FnMut(BootEvent),
+) -> Result<BootReport, BootError> {
+    run_boot_with(arch, opts, None, on_event)
+}
+
+/// `run_boot`, reusing what the check stage computed for the same files (`checked`: the
+/// parsed modules, their predictions, vmlinux's export table) instead of reading them again.
+pub fn run_boot_with(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    checked: Option<crate::check::stage::Checked>,
+    on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
     let started = std::time::Instant::now();
-    let prepared = prepare(arch, opts)?;
+    let (parsed, known) = match checked {
+        Some(c) => (
+            Some(c.modules),
+            Some((c.report.modules, Some(StaticTable::Elf(Box::new(c.table))))),
+        ),
+        None => (None, None),
+    };
+    let prepared = prepare_with(arch, opts, parsed)?;
     let prepare_seconds = started.elapsed().as_secs_f64();
     let p = &prepared;
     let mut notes = p.notes.clone();
@@ -832,12 +886,19 @@ pub fn run_boot(
     }
     let n = p.batches.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let (tx, rx) = std::sync::mpsc::channel::<BootEvent>();
+    on_event(BootEvent::Planned {
+        modules: p.owned,
+        boots: n,
+    });
     // The static view (prediction per module, export table) is worked out while the guests
     // boot; guests boot side by side, each taking the next batch; their events reach
     // `on_event` here, on this thread.
     let (runs, static_view) = std::thread::scope(|scope| {
-        let statics = scope.spawn(|| static_view(arch, opts, &p.inputs));
+        let statics = scope.spawn(|| match known {
+            Some(k) => Ok(k),
+            None => static_view(arch, opts, &p.inputs),
+        });
         let workers: Vec<_> = (0..opts.jobs.clamp(1, n))
             .map(|_| {
                 let tx = tx.clone();
@@ -849,8 +910,8 @@ pub fn run_boot(
                         if b >= n || crate::proc::interrupted() {
                             break;
                         }
-                        let r = boot_batch(arch, opts, p, b, &mut |k| {
-                            let _ = tx.send(k.to_string());
+                        let r = boot_batch(arch, opts, p, b, &mut |e| {
+                            let _ = tx.send(e);
                         });
                         let failed = r.is_err();
                         done.push((b, r));
@@ -863,8 +924,8 @@ pub fn run_boot(
             })
             .collect();
         drop(tx);
-        for kind in rx {
-            on_event(&kind);
+        for event in rx {
+            on_event(event);
         }
         let mut runs: Vec<(usize, Result<BatchRun, BootError>)> = workers
             .into_iter()
@@ -995,7 +1056,7 @@ pub fn run_boot(
         ),
     };
     let report = BootReport {
-        schema: "modverify.boot/1",
+        schema: "modverify.boot/1".into(),
         arch: arch.name.clone(),
         kernel: opts.kernel.display().to_string(),
         initramfs,
@@ -1018,14 +1079,13 @@ pub fn run_boot(
         prepare_seconds,
     };
     let path = opts.out.join("boot.json");
-    crate::report::json::write_atomic(&path, &report)
-        .map_err(|e| BootError::Io { path, source: e })?;
+    crate::files::write_atomic(&path, &report).map_err(|e| BootError::Io { path, source: e })?;
     Ok(report)
 }
 
 /// What the running export table is compared with.
 enum StaticTable {
-    Elf(ExportTable),
+    Elf(Box<ExportTable>),
     Symvers(crate::elf::Symvers),
 }
 
@@ -1081,7 +1141,7 @@ fn static_view(
     let table =
         ExportTable::from_vmlinux(&elf, Some(arch.elf.ksymtab)).map_err(|e| bad(e.to_string()))?;
     let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
-    Ok((predicted, Some(StaticTable::Elf(table))))
+    Ok((predicted, Some(StaticTable::Elf(Box::new(table)))))
 }
 
 /// Where a build directory's boot results go.
@@ -1130,7 +1190,7 @@ fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<
 pub fn default_out(build_dir: Option<&Path>, kernel: &Path, modules: &Path, arch: &str) -> PathBuf {
     match build_dir {
         Some(d) => d.join("boot"),
-        None => crate::build::cache_dir().join("boot").join(format!(
+        None => crate::files::cache_dir().join("boot").join(format!(
             "{arch}-{}",
             crate::build::short_hash(&format!("{}\0{}", kernel.display(), modules.display()))
         )),

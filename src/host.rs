@@ -17,23 +17,11 @@ pub const BASE_PACKAGES: [&str; 12] = [
     "patch",
     "linux-source-6.1",
 ];
-/// Tools the test suite uses besides the arch packages.
-pub const TEST_PACKAGES: [&str; 6] = [
-    "xz-utils",
-    "zstd",
-    "binutils-ia64-linux-gnu",
-    "chromium",
-    "python3-pip",
-    "git",
-];
-
 /// Every Debian package modverify can use: base, then each descriptor's toolchain and QEMU.
+/// (What only the test suite needs — chromium, pip, an ia64 assembler — is installed by
+/// ci/test, not on every user's machine.)
 pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {
-    let mut v: Vec<String> = BASE_PACKAGES
-        .iter()
-        .chain(TEST_PACKAGES.iter())
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
     for a in &registry.arches {
         v.extend(a.toolchain_packages.iter().cloned());
         if let Some(q) = &a.qemu {
@@ -47,10 +35,9 @@ pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {
 
 /// Whether a Debian package is installed (dpkg-query status).
 pub fn installed(pkg: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", pkg])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+    let mut q = Command::new("dpkg-query");
+    q.args(["-W", "-f=${Status}", pkg]);
+    crate::proc::stdout_if_ok(q).is_some_and(|o| o.contains("install ok installed"))
 }
 
 /// Whether an executable is on PATH.

@@ -5,6 +5,9 @@
 pub mod arch;
 pub mod host;
 pub mod proc;
+pub mod hex;
+pub mod failure;
+pub mod files;
 pub mod build;
 pub mod input;
 pub mod elf;
@@ -14,10 +17,13 @@ pub mod batch;
 pub mod qemu;
 pub mod boot;
 pub mod verdict;
-pub mod run;
+pub mod pipeline;
+pub mod results;
 pub mod baseline;
 pub mod report;
 pub mod cli;
-pub mod exit;
-#[doc(hidden)]
-pub mod synth;
+/// The synthetic ELF generator, for the unit tests only (it lives with the integration tests).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/support/synth.rs"]
+mod synth;

@@ -11,7 +11,7 @@ fn main() {
             std::process::exit(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ if bisecting => modverify::cli::bisect::ABORT,
-                _ => modverify::exit::USAGE,
+                _ => modverify::cli::exit::USAGE,
             });
         }
     };

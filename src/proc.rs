@@ -25,7 +25,7 @@ pub fn interrupted() -> bool {
 }
 
 /// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "how", content = "value")]
 pub enum Ended {
     Exited(i32),
@@ -101,6 +101,30 @@ pub fn run(
     limits: Limits,
 ) -> std::io::Result<Ended> {
     run_following(cmd, Vec::new(), log, on_line, limits)
+}
+
+/// Runs a short tool to completion the same way (own process group, killed on Ctrl-C or an
+/// early return): how it ended and everything it printed, stdout and stderr, line by line.
+pub fn output(cmd: Command) -> std::io::Result<(Ended, String)> {
+    let mut text = String::new();
+    let ended = run(
+        cmd,
+        None,
+        &mut |l: &str| {
+            text.push_str(l);
+            text.push('\n');
+        },
+        Limits::default(),
+    )?;
+    Ok((ended, text))
+}
+
+/// What a tool printed if it succeeded (`--version`, `rev-parse`), else nothing.
+pub fn stdout_if_ok(cmd: Command) -> Option<String> {
+    output(cmd)
+        .ok()
+        .filter(|(e, _)| e.success())
+        .map(|(_, t)| t)
 }
 
 /// A file the child writes and we follow as it grows (QEMU's `-serial file:`). Where the

@@ -4,10 +4,10 @@
 //! from a build bug.
 use crate::check::{ModuleReport, Verdict};
 use crate::elf::exports::{ExportTable, TableKind};
-use crate::qemu::{GuestModule, GuestRun};
-use serde::Serialize;
+use crate::qemu::{Fate, GuestModule, GuestRun};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeVerdict {
     Loaded,
@@ -50,12 +50,68 @@ impl RuntimeVerdict {
             RuntimeVerdict::NotRun => "not_run",
         }
     }
+
+    /// What this verdict is to a CI report; every renderer takes it from here.
+    pub fn outcome(self) -> Outcome {
+        use RuntimeVerdict as R;
+        match self {
+            R::Loaded => Outcome::Pass,
+            R::CrcMismatch
+            | R::MissingVersion
+            | R::UnknownSymbol
+            | R::GplOnly
+            | R::Namespace
+            | R::BadVermagic
+            | R::InitFailed => Outcome::Fail,
+            R::NoDevice => Outcome::Absent,
+            R::Crashed | R::Hung => Outcome::Error,
+            R::Skipped => Outcome::Skip,
+            R::NotRun => Outcome::Miss,
+        }
+    }
+
+    /// The module was tried and did not load (not counting modules never tried).
+    pub fn failed(self) -> bool {
+        match self.outcome() {
+            Outcome::Pass | Outcome::Absent | Outcome::Miss => false,
+            Outcome::Fail | Outcome::Error | Outcome::Skip => true,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What a module's verdict is to a report, decided once: passed, failed, the kernel died
+/// or hung on it, failed only because a module it needs did, or never tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// Linked; what it drives is not in the machine, so there was nothing more to test.
+    Absent,
+    Fail,
+    Error,
+    Skip,
+    Miss,
+}
+
+impl Outcome {
+    /// KCIDB v5 test status.
+    pub fn kcidb(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Absent => "SKIP",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+            Outcome::Skip => "SKIP",
+            Outcome::Miss => "MISS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleOutcome {
+    #[serde(default)]
     pub index: usize,
     pub name: String,
+    #[serde(default)]
     pub path: String,
     pub verdict: RuntimeVerdict,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +122,7 @@ pub struct ModuleOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno_name: Option<String>,
     /// The kernel's messages for this module, as it printed them.
+    #[serde(default)]
     pub kernel_messages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_micros: Option<u64>,
@@ -80,20 +137,56 @@ pub struct ModuleOutcome {
     /// The static prediction for the same file, if a static export table was available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted: Option<Verdict>,
+    /// Missing in a hand-written results.json: nothing to disagree with.
+    #[serde(default = "yes")]
     pub agrees: bool,
     /// Why a `not_run` module was not tried (the guest died first: one reason for all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_run_reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl ModuleOutcome {
+    /// Not loaded, or loaded and then refused to unload (a module never tried counts too:
+    /// it is not known to work).
     pub fn failed(&self) -> bool {
         !matches!(
             self.verdict,
             RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice
-        ) || self.unloaded == Some(false)
+        ) || self.unload_failed()
+    }
+
+    pub fn unload_failed(&self) -> bool {
+        self.unloaded == Some(false)
+    }
+
+    /// The verdict with a failed unload spelled out, as reports show it.
+    pub fn shown_verdict(&self) -> String {
+        if self.unload_crashed {
+            format!(
+                "{}, unloading it took the kernel down",
+                self.verdict.as_str()
+            )
+        } else if self.verdict == RuntimeVerdict::Loaded && self.unload_failed() {
+            "loaded, unload failed".into()
+        } else {
+            self.verdict.as_str().into()
+        }
+    }
+
+    /// What the module's result is to a CI report (a failed unload fails a loaded module;
+    /// an unload that took the kernel down is the kernel dying).
+    pub fn outcome(&self) -> Outcome {
+        match self.verdict.outcome() {
+            _ if self.unload_crashed => Outcome::Error,
+            Outcome::Pass if self.unload_failed() => Outcome::Fail,
+            o => o,
+        }
     }
 }
 
@@ -117,10 +210,10 @@ const ABSENT_HARDWARE: &[&str] = &[
 
 /// Classifies one guest result from its return value, errno and the kernel's messages.
 pub fn classify(m: &GuestModule, failed_deps: bool) -> (RuntimeVerdict, Option<String>) {
-    match m.fate.as_deref() {
-        Some("crashed") => return (RuntimeVerdict::Crashed, None),
-        Some("hung") => return (RuntimeVerdict::Hung, None),
-        _ => {}
+    match m.fate {
+        Some(Fate::Crashed) => return (RuntimeVerdict::Crashed, None),
+        Some(Fate::Hung) => return (RuntimeVerdict::Hung, None),
+        None => {}
     }
     let Some(ret) = m.ret else {
         return (RuntimeVerdict::NotRun, None);
@@ -197,15 +290,16 @@ pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
 }
 
 /// A difference between the running kernel's export table and the static one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableDifference {
-    pub table: &'static str,
+    pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TableComparison {
     pub runtime_exports: usize,
     pub static_exports: usize,
@@ -313,7 +407,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 .map(|n| format!(" (the agent said: {n})"))
                 .unwrap_or_default();
             differences.push(TableDifference {
-                table: v.ksymtab,
+                table: v.ksymtab.into(),
                 index: None,
                 detail: format!("the guest sent no runtime table{why}"),
             });
@@ -323,7 +417,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         tables_compared.push(format!("{} ({} entries)", v.ksymtab, rt.entries));
         if rt.entries != v.entries.len() || rt.exports.len() != v.entries.len() {
             differences.push(TableDifference {
-                table: v.ksymtab,
+                table: v.ksymtab.into(),
                 index: None,
                 detail: format!(
                     "{} entries at run time ({} received), {} in {src}",
@@ -335,7 +429,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         }
         if table.modversions && rt.crc_slots != v.crc_slots {
             differences.push(TableDifference {
-                table: v.kcrctab,
+                table: v.kcrctab.into(),
                 index: None,
                 detail: format!(
                     "{} CRC slots at run time, {} in {src}",
@@ -353,7 +447,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             }
             if crate::qemu::console::crc32(&bytes) != d.crc {
                 differences.push(TableDifference {
-                    table: v.ksymtab,
+                    table: v.ksymtab.into(),
                     index: Some(d.start),
                     detail: format!(
                         "entries {}..{}: names or namespaces differ from the ELF's (is this vmlinux the running kernel?)",
@@ -367,7 +461,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             let i = e.index;
             let Some(st) = v.entries.get(i) else {
                 differences.push(TableDifference {
-                    table: v.ksymtab,
+                    table: v.ksymtab.into(),
                     index: Some(i),
                     detail: format!("runtime entry {i} has no static counterpart"),
                 });
@@ -377,14 +471,14 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             if let Some(rname) = &e.name {
                 if name != rname {
                     differences.push(TableDifference {
-                        table: v.ksymtab,
+                        table: v.ksymtab.into(),
                         index: Some(i),
                         detail: format!("entry {i}: `{rname}` at run time, `{name}` in {src}"),
                     });
                 }
                 if st.namespace != e.namespace.as_deref() {
                     differences.push(TableDifference {
-                        table: v.ksymtab,
+                        table: v.ksymtab.into(),
                         index: Some(i),
                         detail: format!(
                             "entry {i} `{name}`: namespace {:?} at run time, {:?} in {src}",
@@ -395,7 +489,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
             }
             if table.modversions && e.crc != st.crc {
                 differences.push(TableDifference {
-                    table: v.kcrctab,
+                    table: v.kcrctab.into(),
                     index: Some(i),
                     detail: format!(
                         "slot {i} `{name}`: {:?} at run time, {:?} in {src}",
@@ -408,7 +502,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         if let Some(n) = rt.flag_bytes {
             if n != rt.entries {
                 differences.push(TableDifference {
-                    table: "__kflagstab",
+                    table: "__kflagstab".into(),
                     index: None,
                     detail: format!(
                         "{n} flag bytes for {} __ksymtab entries at run time",
@@ -426,7 +520,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                 let rgpl = rflag.map(|f| f & 1 != 0);
                 if rgpl != Some(sgpl) {
                     differences.push(TableDifference {
-                        table: "__kflagstab",
+                        table: "__kflagstab".into(),
                         index: Some(i),
                         detail: format!(
                             "entry {i} `{}`: {} at run time, {} in {src}",

@@ -195,7 +195,7 @@ fn merge_baseline_reports_a_vanished_module() {
             .collect();
         format!(
             r#"{{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{{"sparc64":{{
- "arch":"sparc64","status":"clean","reasons":[],"build":{{"config":{{"dropped":[]}}}},
+ "arch":"sparc64","status":"ok","reasons":[],"build":{{"config":{{"dropped":[]}}}},
  "check":{{"summary":{{"ok":2,"modules":2}},"exports":{{"consistent":true,"problems":[]}},"modules":[]}},
  "boot":{{"done":true,"summary":{{"loaded":2,"failed":0,"disagreements":0}},
    "export_table":{{"equal":true,"differences":[]}},"modules":[{}]}}}}}}}}"#,

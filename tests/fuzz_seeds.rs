@@ -1,6 +1,7 @@
 //! Writes the synthetic ELF files into fuzz/corpus/parse_elf when MODVERIFY_WRITE_SEEDS is
 //! set (ci/fuzz does), so the fuzzer starts from valid vmlinux and module layouts.
-use modverify::synth::{all_targets, export, KernelSpec, ModuleSpec};
+mod support;
+use support::synth::{all_targets, export, KernelSpec, ModuleSpec};
 
 #[test]
 fn write_fuzz_seeds() {

@@ -12,7 +12,7 @@ fn tool(name: &str) -> String {
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success()),
-        "{t} is missing: apt-get install binutils-ia64-linux-gnu (or run `modverify setup`)"
+        "{t} is missing: apt-get install binutils-ia64-linux-gnu (ci/test installs it)"
     );
     t
 }

@@ -144,7 +144,7 @@ fn default_run_then_every_report_validates() {
         .arg("--window-size=1200,900")
         .arg(format!("file://{}", html.display()))
         .output()
-        .expect("chromium is missing: apt-get install chromium (modverify setup installs it)");
+        .expect("chromium is missing: apt-get install chromium (ci/test installs it)");
     assert!(png.exists(), "no screenshot:\n{}", text(&o));
     let o = python(
         "import sys, zlib, struct\nb = open(sys.argv[1], 'rb').read()\nassert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\nw, h = struct.unpack('>II', b[16:24])\nprint(w, h, len(set(b[100:])))",
@@ -188,7 +188,7 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
             m["verdict"] = "crc_mismatch".into();
         }
     }
-    let c = modverify::baseline::compare("yesterday", &yesterday, &today);
+    let c = modverify::baseline::compare("yesterday", &typed(&yesterday), &typed(&today));
     assert_eq!(c.regressions.len(), 1);
     assert_eq!(c.regressions[0].what, "module md5");
     assert_eq!(c.fixes.len(), 1);
@@ -224,8 +224,13 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
         m["verdict"] = "loaded".into();
     }
     std::fs::write(&base2, serde_json::to_string(&good).unwrap()).unwrap();
-    let c = modverify::baseline::compare("good", &good, &now_bad);
+    let c = modverify::baseline::compare("good", &typed(&good), &typed(&now_bad));
     assert_eq!(c.regressions.len(), 1, "{c:?}");
+}
+
+/// A results.json as the library reads it.
+fn typed(v: &Value) -> modverify::results::RunResults {
+    modverify::results::RunResults::from_json(&v.to_string()).unwrap()
 }
 
 #[test]

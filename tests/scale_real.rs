@@ -149,7 +149,10 @@ fn debian_sid_riscv64_without_modversions_an_eighth() {
     assert_eq!(r["done"], true, "{out}");
     assert_eq!(r["summary"]["not_run"], 0);
     assert!(
-        r["payload"].as_str().unwrap().contains("decompressed by the kernel"),
+        r["payload"]
+            .as_str()
+            .unwrap()
+            .contains("decompressed by the kernel"),
         "{}",
         r["payload"]
     );
@@ -158,7 +161,12 @@ fn debian_sid_riscv64_without_modversions_an_eighth() {
         .unwrap()
         .iter()
         .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
-        .map(|m| format!("{} {} (predicted {})", m["name"], m["verdict"], m["predicted"]))
+        .map(|m| {
+            format!(
+                "{} {} (predicted {})",
+                m["name"], m["verdict"], m["predicted"]
+            )
+        })
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
     let t = &r["export_table"];

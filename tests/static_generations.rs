@@ -4,13 +4,14 @@
 //! (4.10–5.18), self-relative REL_CRCS slots, labelled slots (5.19–7.0), `__kflagstab` (7.1+),
 //! and kernels without MODVERSIONS. The descriptor always claims the modern layout: the
 //! format must come from the files.
+mod support;
 use modverify::arch::{ArchDescriptor, ArchRegistry};
-use modverify::check::run::{run_check, CheckOptions, CheckReport};
+use modverify::check::stage::{run_check, CheckOptions, CheckReport};
 use modverify::check::{Policy, Verdict};
-use modverify::synth::{all_targets, export, Export, Generation, KernelSpec, ModuleSpec, Target};
+use support::synth::{all_targets, export, Export, Generation, KernelSpec, ModuleSpec, Target};
 
 fn descriptor(t: Target) -> ArchDescriptor {
-    modverify::synth::descriptor(t, "synth")
+    support::synth::descriptor(t, "synth")
 }
 
 fn kernel_exports() -> Vec<Export> {

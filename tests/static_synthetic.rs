@@ -1,13 +1,14 @@
 //! The static checker on synthetic ELF files: 32/64-bit × little/big endian × absolute/PREL32,
 //! GPL and namespaced exports, a shifted kcrctab, flipped and missing CRCs, hostile bytes.
+mod support;
 use modverify::arch::{ArchDescriptor, ArchRegistry, KsymtabLayout};
-use modverify::check::run::{run_check, CheckOptions, CheckReport};
+use modverify::check::stage::{run_check, CheckOptions, CheckReport};
 use modverify::check::{ExportProblemKind, Policy, Verdict};
-use modverify::synth::{all_targets, export, Export, KernelSpec, ModuleSpec, Target};
 use std::path::PathBuf;
+use support::synth::{all_targets, export, Export, KernelSpec, ModuleSpec, Target};
 
 fn descriptor(t: Target) -> ArchDescriptor {
-    modverify::synth::descriptor(
+    support::synth::descriptor(
         t,
         &format!(
             "synth{}{}{:?}",

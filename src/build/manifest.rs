@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "build.json";
 pub const BUILD_SCHEMA: &str = "modverify.build/1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
+    #[default]
     Running,
     Ok,
     Failed,
@@ -68,7 +69,8 @@ pub struct Durations {
     pub total_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConfigInfo {
     /// `tinyconfig`/`defconfig`/`allmodconfig`, or the user's `.config` path.
     pub base: String,
@@ -87,7 +89,9 @@ pub struct ConfigInfo {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every key has a default so a results.json written by an older or interrupted run reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BuildManifest {
     pub schema: String,
     pub status: BuildStatus,
@@ -188,8 +192,7 @@ impl BuildManifest {
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), BuildError> {
-        crate::report::json::write_atomic(&dir.join(MANIFEST), self)
-            .map_err(|e| BuildError::io(dir, e))
+        crate::files::write_atomic(&dir.join(MANIFEST), self).map_err(|e| BuildError::io(dir, e))
     }
 
     /// Reads `build.json` from a build directory.

@@ -7,6 +7,7 @@ pub mod modpost;
 pub mod source;
 
 use crate::arch::ArchDescriptor;
+use crate::failure::FailureKind;
 use crate::proc::{self, Ended, Limits};
 pub use config::{Dropped, Fragment};
 pub use manifest::{Artifacts, BuildManifest, BuildStatus};
@@ -53,15 +54,15 @@ impl BuildError {
         }
     }
     /// The exit status this error means.
-    pub fn exit_code(&self) -> i32 {
+    pub fn kind(&self) -> FailureKind {
         match self {
-            BuildError::BadInput(_) | BuildError::Unsupported { .. } => crate::exit::USAGE,
+            BuildError::BadInput(_) | BuildError::Unsupported { .. } => FailureKind::BadInput,
             BuildError::Missing { .. } | BuildError::Spawn { .. } | BuildError::Io { .. } => {
-                crate::exit::INFRA
+                FailureKind::Infra
             }
-            BuildError::Interrupted(_) => crate::exit::INTERRUPTED,
+            BuildError::Interrupted(_) => FailureKind::Interrupted,
             BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
-                crate::exit::BUILD_FAILED
+                FailureKind::BuildFailed
             }
         }
     }
@@ -111,27 +112,7 @@ pub trait BuildEvents: Sync {
     fn note(&self, msg: &str);
 }
 
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("MODVERIFY_CACHE") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
-        });
-    base.join("modverify")
-}
-
-/// A short stable hash (FNV-1a, 64 bit) for cache keys.
-pub fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")[..10].to_string()
-}
+pub use crate::files::{cache_dir, short_hash};
 
 /// Holds an exclusive lock on a build directory for as long as it lives.
 struct DirLock {
@@ -300,16 +281,10 @@ pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
 }
 
 fn toolchain_version(arch: &ArchDescriptor) -> String {
-    Command::new(format!("{}gcc", arch.cross_compile))
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
+    let mut gcc = Command::new(format!("{}gcc", arch.cross_compile));
+    gcc.arg("--version");
+    proc::stdout_if_ok(gcc)
+        .and_then(|o| o.lines().next().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -557,7 +532,7 @@ pub fn run_build(
         // so a no-change rebuild still reports them.
         let saved = out.join("modpost-findings.json");
         if steps.saw_modpost {
-            crate::report::json::write_atomic(&saved, &steps.modpost)
+            crate::files::write_atomic(&saved, &steps.modpost)
                 .map_err(|e| BuildError::io(&saved, e))?;
             manifest.modpost = std::mem::take(&mut steps.modpost);
         } else if let Ok(text) = std::fs::read_to_string(&saved) {

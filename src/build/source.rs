@@ -269,17 +269,7 @@ fn tool_output(cmd: &mut Command, name: &str) -> Result<String, BuildError> {
     if let Some(d) = cmd.get_current_dir() {
         c.current_dir(d);
     }
-    let mut text = String::new();
-    let ended = crate::proc::run(
-        c,
-        None,
-        &mut |l: &str| {
-            text.push_str(l);
-            text.push('\n');
-        },
-        crate::proc::Limits::default(),
-    )
-    .map_err(|e| BuildError::Spawn {
+    let (ended, text) = crate::proc::output(c).map_err(|e| BuildError::Spawn {
         cmd: name.into(),
         source: e,
     })?;
@@ -313,14 +303,9 @@ pub fn patched(
     note: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, BuildError> {
     let mut key = format!("{}\n", src.display());
-    if let Ok(out) = Command::new("git")
-        .arg("-C")
-        .arg(src)
-        .args(["rev-parse", "HEAD"])
-        .output()
-    {
-        key += &String::from_utf8_lossy(&out.stdout);
-    }
+    let mut git = Command::new("git");
+    git.arg("-C").arg(src).args(["rev-parse", "HEAD"]);
+    key += &crate::proc::stdout_if_ok(git).unwrap_or_default();
     for p in patches {
         key += &std::fs::read_to_string(p).map_err(|e| BuildError::io(p, e))?;
     }
@@ -343,12 +328,9 @@ pub fn patched(
         .map_err(|e| BuildError::io(parent, e))?;
     let copy = tmp.path().join("tree");
     // Hard links make the copy nearly free; patch(1) writes new files, never through a link.
-    let linked = Command::new("cp")
-        .arg("-al")
-        .arg(src)
-        .arg(&copy)
-        .status()
-        .is_ok_and(|s| s.success());
+    let mut cp = Command::new("cp");
+    cp.arg("-al").arg(src).arg(&copy);
+    let linked = crate::proc::stdout_if_ok(cp).is_some();
     if !linked {
         let _ = std::fs::remove_dir_all(&copy);
         run_quiet(Command::new("cp").arg("-a").arg(src).arg(&copy), "cp")?;
@@ -356,7 +338,8 @@ pub fn patched(
     let _ = std::fs::remove_file(copy.join(MARKER));
     for p in patches {
         let p = p.canonicalize().map_err(|e| BuildError::io(p, e))?;
-        let out = Command::new("patch")
+        let mut patch = Command::new("patch");
+        patch
             .args([
                 "-p1",
                 "--forward",
@@ -365,18 +348,16 @@ pub fn patched(
                 "-i",
             ])
             .arg(&p)
-            .current_dir(&copy)
-            .output()
-            .map_err(|e| BuildError::Spawn {
-                cmd: "patch".into(),
-                source: e,
-            })?;
-        if !out.status.success() {
+            .current_dir(&copy);
+        let (ended, said) = crate::proc::output(patch).map_err(|e| BuildError::Spawn {
+            cmd: "patch".into(),
+            source: e,
+        })?;
+        if !ended.success() {
             return Err(BuildError::BadInput(format!(
-                "{}: does not apply to {}:\n{}",
+                "{}: does not apply to {}:\n{said}",
                 p.display(),
                 src.display(),
-                String::from_utf8_lossy(&out.stdout)
             )));
         }
     }

@@ -3,10 +3,10 @@
 //! `__versions`), index shifts (the Linux 5.19 modpost bug) and zero CRCs.
 use crate::elf::exports::{ExportTable, TableKind};
 use crate::elf::{ModuleFacts, Symvers};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Modules will fail because of it.
@@ -15,7 +15,7 @@ pub enum Severity {
     Warning,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportProblemKind {
     /// `__kcrctab` holds a different number of slots than `__ksymtab` has entries.
@@ -34,7 +34,7 @@ pub enum ExportProblemKind {
     SymversMismatch,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportProblem {
     pub kind: ExportProblemKind,
     pub severity: Severity,
@@ -45,19 +45,13 @@ pub struct ExportProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The symbol's own CRC (from the reference named in `reference`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub expected_crc: Option<u64>,
     /// What the kernel reads at that slot.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub kernel_crc: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<&'static str>,
+    pub reference: Option<String>,
     /// For an index shift: slot i holds the CRC of symbol i+delta.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<i64>,
@@ -68,7 +62,7 @@ pub struct ExportProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub earliest_slot: Option<usize>,
     /// Every symbol the problem affects, in slot order (never truncated here).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub symbols: Vec<String>,
     pub detail: String,
 }
@@ -453,7 +447,7 @@ fn shifts_and_mismatches(
                 .copied()
                 .flatten()
                 .map(u64::from);
-            p.reference = src;
+            p.reference = src.map(str::to_string);
             p.symbols = run;
             out.push(p);
         } else {
@@ -475,7 +469,7 @@ fn shifts_and_mismatches(
             p.symbol = Some(names[first].clone());
             p.expected_crc = reference(first).map(|r| r.0 as u64);
             p.kernel_crc = got.map(u64::from);
-            p.reference = src;
+            p.reference = src.map(str::to_string);
             out.push(p);
         }
         k = end + 1;

@@ -2,15 +2,15 @@
 //! and the export table's own consistency out. Findings are values here, never errors.
 pub mod exports;
 pub mod modules;
-pub mod run;
+pub mod stage;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use exports::{check_export_table, ExportProblem, ExportProblemKind, Severity};
 pub use modules::{predict, ModuleInput, Policy};
 
 /// The verdict vocabulary, shared by `check`'s JSON and the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ok,
@@ -42,27 +42,46 @@ impl Verdict {
             Verdict::Malformed => "malformed",
         }
     }
+
+    /// What a static verdict is to a CI report: it passes or fails (a module predicted to
+    /// fail only because of a dependency still fails: nothing was tried).
+    pub fn outcome(self) -> crate::verdict::Outcome {
+        use crate::verdict::Outcome;
+        match self {
+            Verdict::Ok => Outcome::Pass,
+            Verdict::CrcMismatch
+            | Verdict::UnknownSymbol
+            | Verdict::MissingVersion
+            | Verdict::GplOnly
+            | Verdict::Namespace
+            | Verdict::BadVermagic
+            | Verdict::DuplicateExport
+            | Verdict::DependencyFailed
+            | Verdict::WrongArch
+            | Verdict::Malformed => Outcome::Fail,
+        }
+    }
+
+    /// Fails only because a module it needs fails: listed after the cause.
+    pub fn is_consequence(self) -> bool {
+        self == Verdict::DependencyFailed
+    }
 }
 
 /// One reason a module would fail (or, if not `fatal`, a warning the kernel prints).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Problem {
     pub kind: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
     /// The CRC the module expects (its `__versions` entry).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub module_crc: Option<u64>,
     /// The CRC the kernel would compare it with (`kcrctab[index]`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::report::json::opt_hex"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::hex")]
     pub kernel_crc: Option<u64>,
     /// What the kernel would print, line by line, as in dmesg.
+    #[serde(default)]
     pub kernel_messages: Vec<String>,
     pub detail: String,
     pub fatal: bool,
@@ -99,20 +118,29 @@ impl Problem {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleReport {
     /// The kernel's name for the module (`.modinfo name=`), or the file's stem.
     pub name: String,
     pub path: String,
     pub verdict: Verdict,
+    #[serde(default)]
     pub problems: Vec<Problem>,
     /// Modules this one takes symbols from (what `depends=` should say).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uses: Vec<String>,
 }
 
 impl ModuleReport {
     pub fn failed(&self) -> bool {
-        self.verdict != Verdict::Ok
+        self.verdict.outcome() != crate::verdict::Outcome::Pass
+    }
+
+    /// What the kernel would print for this module, from every problem (warnings too).
+    pub fn kernel_messages(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .flat_map(|p| p.kernel_messages.iter().cloned())
+            .collect()
     }
 }

@@ -10,10 +10,21 @@ use crate::elf::ModuleFacts;
 use std::collections::HashMap;
 
 /// What the kernel does when a module has no version entry for a symbol it imports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Mainline: "no symbol version" is printed once and the symbol is accepted.
+    #[default]
     Upstream,
     /// Debian's "module: Disable matching missing version CRC": the symbol is rejected.
     Debian,

@@ -8,13 +8,17 @@ use clap::Args;
 #[command(
     after_help = "Lists every descriptor (arches/*.yaml, plus --arch-dir) with what can be done \
 for it here: check, build (cross compiler installed?), boot (QEMU installed?), and why not.\n\n\
-Examples:\n  modverify arches\n  modverify arches --format json | jq '.[] | select(.boot == \"ok\")'\n  \
+Examples:\n  modverify arches\n  modverify arches --default   # the default set, one name a line\n  modverify arches --format json | jq '.[] | select(.boot == \"ok\")'\n  \
 modverify --arch-dir my-arches/ arches\n\nExit status: 0, or 2 if a descriptor is invalid."
 )]
 pub struct ArchesArgs {
     /// table for people, json for scripts (one object per arch: check, build, boot status)
     #[arg(long, value_enum, default_value_t = super::check::Format::Table)]
     pub format: super::check::Format,
+    /// Print only the names of the default arches (descriptors with `default: true`), one a
+    /// line: what `modverify run` does with no --arch, for scripts
+    #[arg(long)]
+    pub default: bool,
 }
 
 /// One arch's status for `--format json`.
@@ -40,6 +44,12 @@ struct ArchStatus<'a> {
 }
 
 pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    if a.default {
+        for d in registry.arches.iter().filter(|d| d.default) {
+            println!("{}", d.name);
+        }
+        return Ok(crate::cli::exit::OK);
+    }
     if matches!(a.format, super::check::Format::Json) {
         let list: Vec<ArchStatus> = registry
             .arches
@@ -80,7 +90,7 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             })
             .collect();
         println!("{}", crate::report::json::to_string(&list));
-        return Ok(crate::exit::OK);
+        return Ok(crate::cli::exit::OK);
     }
     println!(
         "{:10} {:9} {:26} {:24} notes",
@@ -110,5 +120,5 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             d.name, d.kernel_arch, tool, emu, notes
         );
     }
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -3,15 +3,15 @@
 //! the build or QEMU failed), and says why in one line.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::boot::{run_boot, BootOptions};
+use crate::boot::{run_boot_with, BootOptions};
 use crate::build::run_build;
-use crate::check::run::{run_check, CheckOptions};
+use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
 use clap::Args;
 use std::path::PathBuf;
 
 /// `git bisect run`: this commit cannot be tested.
-pub const SKIP: i32 = crate::exit::BISECT_SKIP;
+pub const SKIP: i32 = crate::cli::exit::BISECT_SKIP;
 /// `git bisect run` aborts the bisection on a status above 127: used for bad flags.
 pub const ABORT: i32 = 128;
 
@@ -42,11 +42,10 @@ fn say(verdict: &str, why: &str) {
     println!("{line}");
     // ci/bisect collects one line per tested commit to name the finding of the first bad one.
     if let Some(log) = std::env::var_os("MODVERIFY_BISECT_LOG") {
-        let head = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        let mut git = std::process::Command::new("git");
+        git.args(["rev-parse", "HEAD"]);
+        let head = crate::proc::stdout_if_ok(git)
+            .map(|o| o.trim().to_string())
             .unwrap_or_default();
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -79,7 +78,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let bar = progress.arch(&arch.name);
     let manifest = match run_build(&opts, arch, &bar) {
         Ok(m) => m,
-        Err(e) if e.exit_code() == crate::exit::USAGE => {
+        Err(e) if e.kind() == crate::failure::FailureKind::BadInput => {
             say("abort", &e.to_string());
             return Ok(ABORT);
         }
@@ -97,9 +96,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     };
     bar.finish("built");
     let art = manifest.artifacts.clone().expect("finished build");
-    let one = ArchRegistry {
-        arches: vec![arch.clone()],
-    };
+    let no_other_arches = ArchRegistry { arches: vec![] };
     let copts = CheckOptions {
         system_map: None,
         arch: Some(arch.name.clone()),
@@ -108,7 +105,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         policy: a.policy,
         paths: art.modules.clone(),
     };
-    let check = match run_check(&copts, &one) {
+    let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
         Err(e) => {
             say(
@@ -118,8 +115,10 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(SKIP);
         }
     };
+    let check = &checked.report;
     // The finding, statically.
-    let mut bad: Vec<String> = Vec::new();
+    // (fails only because another module does, what to say): causes are said first.
+    let mut bad: Vec<(bool, String)> = Vec::new();
     for m in check
         .modules
         .iter()
@@ -136,7 +135,10 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     .or(Some(p.detail.clone()))
             })
             .unwrap_or_default();
-        bad.push(format!("{} {} ({msg})", m.name, m.verdict.as_str()));
+        bad.push((
+            m.verdict.is_consequence(),
+            format!("{} {} ({msg})", m.name, m.verdict.as_str()),
+        ));
     }
     if a.module.is_none() {
         for p in check
@@ -145,7 +147,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .iter()
             .filter(|p| p.severity == crate::check::Severity::Error)
         {
-            bad.insert(0, format!("export table: {}", p.detail));
+            bad.insert(0, (false, format!("export table: {}", p.detail)));
         }
     }
     if a.module
@@ -162,6 +164,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         );
         return Ok(SKIP);
     }
+    let modules_checked = check.modules.len();
     let mut how = "static check";
     if !a.static_only {
         if arch.qemu.is_none() {
@@ -179,11 +182,12 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(ABORT);
         }
         let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
-        match run_boot(arch, &bo, &mut |_| {}) {
+        // The boot reuses the modules, predictions and export table the check read.
+        match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
                 if let Some(f) = &r.boot_failure {
-                    bad.push(format!("boot: {f}"));
+                    bad.push((false, format!("boot: {f}")));
                 }
                 for m in r
                     .modules
@@ -191,14 +195,13 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
                 {
                     let msg = m.kernel_messages.first().cloned().unwrap_or_default();
-                    bad.push(format!(
-                        "{} {} at run time ({msg})",
-                        m.name,
-                        m.verdict.as_str()
+                    bad.push((
+                        m.verdict.outcome() == crate::verdict::Outcome::Skip,
+                        format!("{} {} at run time ({msg})", m.name, m.verdict.as_str()),
                     ));
                 }
                 if a.module.is_none() && r.export_table.as_ref().is_some_and(|t| !t.equal) {
-                    bad.push("running export table differs from the ELF".into());
+                    bad.push((false, "running export table differs from the ELF".into()));
                 }
             }
             Err(e) => {
@@ -213,18 +216,18 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if bad.is_empty() {
         say(
             "good",
-            &format!("{}: {} modules ok ({how})", arch.name, check.modules.len()),
+            &format!("{}: {modules_checked} modules ok ({how})", arch.name),
         );
-        Ok(crate::exit::OK)
+        Ok(crate::cli::exit::OK)
     } else {
         // The cause first: a module that fails only because another one does comes last.
-        bad.sort_by_key(|b| b.contains(" dependency_failed ") || b.contains(" skipped "));
+        bad.sort_by_key(|(consequence, _)| *consequence);
         let more = if bad.len() > 1 {
             format!(" (+{} more)", bad.len() - 1)
         } else {
             String::new()
         };
-        say("bad", &format!("{}: {}{more}", arch.name, bad[0]));
-        Ok(crate::exit::FINDINGS)
+        say("bad", &format!("{}: {}{more}", arch.name, bad[0].1));
+        Ok(crate::cli::exit::FINDINGS)
     }
 }

@@ -4,6 +4,7 @@ use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{default_out, prepare, run_boot, BootError, BootOptions};
 use crate::check::Policy;
+use crate::qemu::BootEvent;
 use crate::report::progress::Progress;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -195,11 +196,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
     let arch = registry
         .get(&a.arch)
-        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
-    let fail = |e: BootError| {
-        let c = e.exit_code();
-        Failure::new(c, e)
-    };
+        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
+    let fail = |e: BootError| Failure::new(crate::cli::exit::code(e.kind()), e);
     if arch.qemu.is_none() {
         return Err(fail(BootError::Unsupported {
             arch: arch.name.clone(),
@@ -223,7 +221,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     n => format!(" (boot 1 of {n}; --batches 1 puts them all in one)"),
                 }
             );
-            return Ok(crate::exit::OK);
+            return Ok(crate::cli::exit::OK);
         }
         // Interactive: QEMU owns the terminal; quit with `poweroff` in the guest or Ctrl-A X.
         let mut qemu = crate::qemu::command::QemuCommand::new(
@@ -241,27 +239,46 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             }))
         })?;
         return Ok(if status.success() {
-            crate::exit::OK
+            crate::cli::exit::OK
         } else {
-            crate::exit::INFRA
+            crate::cli::exit::INFRA
         });
     }
-    let started = crate::run::unix_now();
+    let started = crate::pipeline::unix_now();
     let t0 = std::time::Instant::now();
     let progress = Progress::new();
     let bar = progress.arch(&arch.name);
     let n = std::cell::Cell::new(0usize);
+    let total = std::cell::Cell::new(0usize);
+    let current = std::cell::RefCell::new(String::new());
     bar.stage("boot: starting QEMU", true);
-    let report = run_boot(arch, &opts, &mut |kind| match kind {
-        "hello" => bar.stage("boot: agent started, loading modules", true),
-        "result" => {
-            n.set(n.get() + 1);
-            bar.stage(&format!("boot: loaded {} modules", n.get()), false);
+    let report = run_boot(arch, &opts, &mut |event| match event {
+        BootEvent::Planned { modules, boots } => {
+            total.set(modules);
+            if boots > 1 {
+                bar.stage(
+                    &format!("boot: {modules} modules in {boots} guests, starting QEMU"),
+                    true,
+                );
+            }
         }
-        "table" => bar.stage("boot: reading the running export table", true),
-        "unload" => bar.stage("boot: unloading", false),
-        "done" => bar.stage("boot: done", true),
-        _ => {}
+        BootEvent::AgentStarted => bar.stage("boot: agent started, loading modules", true),
+        BootEvent::Loading { name } => *current.borrow_mut() = name,
+        BootEvent::ModuleDone { .. } => {
+            n.set(n.get() + 1);
+            bar.stage(
+                &format!(
+                    "boot: loaded {}/{} modules ({})",
+                    n.get(),
+                    total.get(),
+                    current.borrow()
+                ),
+                false,
+            );
+        }
+        BootEvent::ReadingTable => bar.stage("boot: reading the running export table", true),
+        BootEvent::Unloading => bar.stage("boot: unloading", false),
+        BootEvent::Done => bar.stage("boot: done", true),
     })
     .map_err(|e| {
         bar.finish("boot failed");
@@ -270,9 +287,9 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     // results.json as `run` writes it: `report`, `merge` (of shards too) and baselines read it.
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let results =
-        crate::run::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
+        crate::results::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
     let results_path = opts.out.join("results.json");
-    crate::report::json::write_atomic(&results_path, &results).map_err(|e| {
+    crate::files::write_atomic(&results_path, &results).map_err(|e| {
         fail(BootError::Io {
             path: results_path.clone(),
             source: e,
@@ -282,7 +299,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if let Some(why) = report.infrastructure_failure() {
         bar.finish("boot failed");
         return Err(Failure::new(
-            crate::exit::INFRA,
+            crate::cli::exit::INFRA,
             BootError::Infrastructure {
                 why: why.to_string(),
                 results: opts.out.join("boot.json"),
@@ -298,12 +315,12 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
     if crate::proc::interrupted() {
-        return Ok(crate::exit::INTERRUPTED);
+        return Ok(crate::cli::exit::INTERRUPTED);
     }
     Ok(if report.clean() {
-        crate::exit::OK
+        crate::cli::exit::OK
     } else {
-        crate::exit::FINDINGS
+        crate::cli::exit::FINDINGS
     })
 }
 

@@ -91,13 +91,12 @@ pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
     let arch = registry
         .get(&a.arch)
-        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
+        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
     let progress = Progress::new();
     let bar = progress.arch(&arch.name);
     let m = run_build(&a.options(), arch, &bar).map_err(|e| {
         bar.finish("build failed");
-        let code = e.exit_code();
-        Failure::new(code, e)
+        Failure::new(crate::cli::exit::code(e.kind()), e)
     })?;
     bar.finish(&format!("built in {:.1} s", m.durations.total_s));
     for d in &m.config.dropped {
@@ -121,5 +120,5 @@ pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         "manifest: {}",
         m.build_dir.join(crate::build::manifest::MANIFEST).display()
     );
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -1,9 +1,9 @@
 //! `modverify check`: the static verifier.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::check::run::{run_check, CheckError, CheckOptions};
+use crate::check::stage::{run_check, CheckError, CheckOptions};
 use crate::check::Policy;
-use crate::exit;
+use crate::cli::exit;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 

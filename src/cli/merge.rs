@@ -1,14 +1,18 @@
-//! `modverify merge`: per-arch results.json files (one CI job each) into one.
+//! `modverify merge`: per-arch results.json files (one CI job each) into one; the shards of
+//! one arch's run (`--shard K/N`, one CI job each) are joined into that run.
 use super::Failure;
+use crate::results::{RunResults, RunStatus};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  modverify merge sparc64/results.json alpha/results.json -o merged.json\n  \
-modverify merge */results.json --baseline last-night/merged.json -o merged.json\n\n\
+modverify merge */results.json --baseline last-night/merged.json -o merged.json\n  \
+modverify merge shard-*/results.json -o riscv64.json    (boot or run --shard 1/4 … 4/4)\n\n\
 Exit status: 0 merged (and no regression against --baseline), 1 regressions, 2 bad input \
-(an unreadable file, an arch in two files without --later-wins, an unwritable -o)."
+(an unreadable file, an arch in two files without --later-wins unless they are shards of \
+one run, an unwritable -o)."
 )]
 pub struct MergeArgs {
     /// results.json files, one or more arches each (one CI job per arch or shard)
@@ -28,21 +32,30 @@ pub struct MergeArgs {
 }
 
 pub fn run(a: MergeArgs) -> Result<i32, Failure> {
-    let mut merged: Option<serde_json::Value> = None;
+    let mut merged: Option<RunResults> = None;
     let mut seen: std::collections::BTreeMap<String, &PathBuf> = Default::default();
+    // `--shard K/N` results of one arch are parts of one run: joined, not in conflict.
+    let mut shards: std::collections::BTreeMap<String, Vec<crate::results::ArchResult>> =
+        Default::default();
     for p in &a.results {
-        let v = super::report::read_results(p)?;
-        for arch in v["arches"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k)
-        {
+        let mut v = super::report::read_results(p)?;
+        let sharded: Vec<String> = v
+            .arches
+            .iter()
+            .filter(|(_, r)| r.boot.as_ref().is_some_and(|b| b.shard.is_some()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for arch in sharded {
+            if let Some(r) = v.arches.remove(&arch) {
+                shards.entry(arch).or_default().push(r);
+            }
+        }
+        for arch in v.arches.keys() {
             if let Some(first) = seen.insert(arch.clone(), p) {
                 if !a.later_wins {
                     return Err(Failure::new(
-                        crate::exit::USAGE,
-                        crate::check::run::CheckError::Usage(format!(
+                        crate::cli::exit::USAGE,
+                        crate::check::stage::CheckError::Usage(format!(
                             "{}: arch {arch} is also in {}; merge joins different arches, so one \
                              of them would be lost (pass --later-wins to keep {}'s)",
                             p.display(),
@@ -61,43 +74,71 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         match merged.as_mut() {
             None => merged = Some(v),
             Some(m) => {
-                if let (Some(dst), Some(src)) = (
-                    m["arches"].as_object_mut().cloned(),
-                    v["arches"].as_object(),
-                ) {
-                    let mut dst = dst;
-                    for (k, val) in src {
-                        dst.insert(k.clone(), val.clone());
-                    }
-                    m["arches"] = serde_json::Value::Object(dst);
-                }
-                let started = m["started_unix"]
-                    .as_u64()
-                    .unwrap_or(u64::MAX)
-                    .min(v["started_unix"].as_u64().unwrap_or(u64::MAX));
-                m["started_unix"] = started.into();
-                if v["status"] != "complete" {
-                    m["status"] = v["status"].clone();
+                m.arches.extend(v.arches);
+                m.started_unix = m.started_unix.min(v.started_unix);
+                match v.status {
+                    RunStatus::Complete => {}
+                    RunStatus::Running | RunStatus::Interrupted => m.status = v.status,
                 }
             }
         }
     }
     let mut m = merged.expect("clap requires one");
-    m["command"] = format!(
+    for (arch, parts) in shards {
+        if let Some(first) = seen.get(&arch) {
+            return Err(Failure::new(
+                crate::cli::exit::USAGE,
+                crate::check::stage::CheckError::Usage(format!(
+                    "arch {arch}: {} holds a whole run and other files hold shards of one; \
+                     merge one or the other",
+                    first.display()
+                )),
+            ));
+        }
+        let boots: Vec<crate::boot::BootReport> =
+            parts.iter().filter_map(|p| p.boot.clone()).collect();
+        let boot = crate::boot::BootReport::join_shards(&boots).map_err(|e| {
+            Failure::new(
+                crate::cli::exit::USAGE,
+                crate::check::stage::CheckError::Usage(format!("arch {arch}: {e}")),
+            )
+        })?;
+        let mut joined = parts[0].clone();
+        joined.status = if parts
+            .iter()
+            .any(|p| p.status == crate::results::ArchStatus::Interrupted)
+        {
+            crate::results::ArchStatus::Interrupted
+        } else if boot.infrastructure_failure().is_some() {
+            crate::results::ArchStatus::Infra
+        } else if boot.clean() {
+            crate::results::ArchStatus::Ok
+        } else {
+            crate::results::ArchStatus::Findings
+        };
+        joined.reasons = parts.iter().flat_map(|p| p.reasons.clone()).collect();
+        joined.reasons.dedup();
+        joined.seconds.boot_s = parts
+            .iter()
+            .filter_map(|p| p.seconds.boot_s)
+            .reduce(f64::max);
+        joined.boot = Some(boot);
+        m.arches.insert(arch, joined);
+    }
+    m.command = format!(
         "modverify merge {}",
         a.results
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(" ")
-    )
-    .into();
-    let mut code = crate::exit::OK;
+    );
+    let mut code = crate::cli::exit::OK;
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
         let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
         if !c.regressions.is_empty() {
-            code = crate::exit::FINDINGS;
+            code = crate::cli::exit::FINDINGS;
         }
         eprintln!(
             "against {}: {} regressions, {} fixes",
@@ -105,17 +146,16 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             c.regressions.len(),
             c.fixes.len()
         );
-        m["baseline"] = serde_json::to_value(&c).unwrap_or_default();
+        m.baseline = Some(c);
     }
-    let text = crate::report::json::to_string(&m) + "\n";
     match &a.output {
-        Some(p) => crate::report::json::write_atomic(p, &m).map_err(|e| {
+        Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(
-                crate::exit::USAGE,
-                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+                crate::cli::exit::USAGE,
+                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
-        None => print!("{text}"),
+        None => print!("{}", crate::report::json::to_string(&m) + "\n"),
     }
     Ok(code)
 }

@@ -1,4 +1,5 @@
 //! Command-line front end: one file per subcommand, flags in, a library call, output out.
+pub mod exit;
 pub mod arches;
 pub mod bisect;
 pub mod boot;
@@ -70,7 +71,7 @@ impl Failure {
 /// Runs a parsed command; `Ok(code)` is the exit status of a completed run.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
     let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
-        .map_err(|e| Failure::new(crate::exit::USAGE, e))?;
+        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
     match cli.command {
         Command::Run(a) => run::run(a, &registry),
         Command::Report(a) => report::run(a),

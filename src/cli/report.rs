@@ -32,9 +32,14 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
-    let usage =
-        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+/// Reads a results.json (`-`: standard input) into the results model.
+pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, Failure> {
+    let usage = |m: String| {
+        Failure::new(
+            crate::cli::exit::USAGE,
+            crate::check::stage::CheckError::Usage(m),
+        )
+    };
     let text = if p.as_os_str() == "-" {
         let mut t = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
@@ -43,19 +48,7 @@ pub fn read_results(p: &std::path::Path) -> Result<serde_json::Value, Failure> {
     } else {
         std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?
     };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| usage(format!("{}: not JSON: {e}", p.display())))?;
-    if !v["schema"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("modverify.results/"))
-    {
-        return Err(usage(format!(
-            "{}: not a modverify results.json (schema {})",
-            p.display(),
-            v["schema"]
-        )));
-    }
-    Ok(v)
+    crate::results::RunResults::from_json(&text).map_err(|e| usage(format!("{}: {e}", p.display())))
 }
 
 pub fn run(a: ReportArgs) -> Result<i32, Failure> {
@@ -67,8 +60,8 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
         || a.origin.is_empty()
     {
         return Err(Failure::new(
-            crate::exit::USAGE,
-            crate::check::run::CheckError::Usage(format!(
+            crate::cli::exit::USAGE,
+            crate::check::stage::CheckError::Usage(format!(
                 "--origin `{}` must match [a-z0-9_]+",
                 a.origin
             )),
@@ -86,11 +79,11 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
     match &a.output {
         Some(p) => std::fs::write(p, text).map_err(|e| {
             Failure::new(
-                crate::exit::USAGE,
-                crate::check::run::CheckError::Usage(format!("{}: {e}", p.display())),
+                crate::cli::exit::USAGE,
+                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
         None => print!("{text}"),
     }
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -3,15 +3,15 @@ use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
 use crate::build::BuildEvents;
 use crate::check::Policy;
+use crate::pipeline::{run_all, RunEvents, RunOptions, Stage};
 use crate::report::progress::{ArchProgress, Progress};
-use crate::run::{run_all, RunEvents, RunOptions};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "With no arguments: sparc64, alpha and riscv64 from Debian's linux-source-6.1.\n\
+    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64) from Debian's linux-source-6.1.\n\
 --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
 Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
 (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
@@ -19,9 +19,10 @@ renders it again as table, json, junit, kcidb or html.\n\n\
 Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 3 a build failed, 4 infrastructure, 130 interrupted."
 )]
 pub struct RunArgs {
-    /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are present)
-    #[arg(long, default_value = "sparc64,alpha,riscv64")]
-    pub arch: String,
+    /// Comma-separated arches, or `all` (every descriptor whose toolchain and emulator are
+    /// present) [default: the descriptors marked `default: true`]
+    #[arg(long)]
+    pub arch: Option<String>,
     #[command(flatten)]
     pub kernel: super::build::SourceArgs,
     /// The run's results directory [default: ./modverify-results/run-<unix time>]
@@ -66,20 +67,36 @@ impl RunEvents for Events<'_> {
     fn build_events(&self, arch: &str) -> &dyn BuildEvents {
         &self.bars.iter().find(|(a, _)| a == arch).unwrap().1
     }
-    fn stage(&self, arch: &str, msg: &str) {
-        if let Some((_, b)) = self.bars.iter().find(|(a, _)| a == arch) {
-            let always = !msg.starts_with("load ");
-            b.stage(msg, always);
-        }
+    fn stage(&self, arch: &str, stage: Stage) {
+        let Some((_, b)) = self.bars.iter().find(|(a, _)| a == arch) else {
+            return;
+        };
+        // Load counts come fast: without a terminal they are printed at most every 2 s.
+        let (msg, always) = match stage {
+            Stage::CannotBuild => ("skipped: cannot build".to_string(), true),
+            Stage::Build => ("build".into(), true),
+            Stage::BuildFailed => ("build failed".into(), true),
+            Stage::Check => ("check".into(), true),
+            Stage::Boot => ("boot".into(), true),
+            Stage::Load { done, total } => (format!("load {done}/{total}"), false),
+            Stage::ExportTable => ("export table".into(), true),
+            Stage::BootFailed => ("boot failed".into(), true),
+            Stage::Finished { clean: true } => ("ok".into(), true),
+            Stage::Finished { clean: false } => ("findings".into(), true),
+        };
+        b.stage(&msg, always);
     }
 }
 
 /// The arches `--arch` names; `all` means those whose toolchain and emulator are installed,
-/// plus the static-only ones (their reason to skip is reported).
+/// plus the static-only ones (their reason to skip is reported); none, the default set.
 pub fn select<'r>(
-    spec: &str,
+    spec: Option<&str>,
     registry: &'r ArchRegistry,
 ) -> Result<Vec<&'r ArchDescriptor>, Failure> {
+    let Some(spec) = spec else {
+        return Ok(registry.arches.iter().filter(|a| a.default).collect());
+    };
     if spec == "all" {
         return Ok(registry
             .arches
@@ -98,30 +115,27 @@ pub fn select<'r>(
         .map(|s| {
             registry
                 .get(s.trim())
-                .map_err(|e| Failure::new(crate::exit::USAGE, e))
+                .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))
         })
         .collect()
 }
 
 pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
-    let arches = select(&a.arch, registry)?;
+    let arches = select(a.arch.as_deref(), registry)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("modverify-results").join(format!("run-{}", crate::run::unix_now()))
+        PathBuf::from("modverify-results").join(format!("run-{}", crate::pipeline::unix_now()))
     });
-    let usage =
-        |m: String| Failure::new(crate::exit::USAGE, crate::check::run::CheckError::Usage(m));
+    let usage = |m: String| {
+        Failure::new(
+            crate::cli::exit::USAGE,
+            crate::check::stage::CheckError::Usage(m),
+        )
+    };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
     let _lock = lock(&out).map_err(usage)?;
     let baseline = match &a.baseline {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
-                })
-                .map_err(|e| usage(format!("{}: {e}", p.display())))?,
-        ),
+        Some(p) => Some(super::report::read_results(p)?),
         None => None,
     };
     let opts = RunOptions {
@@ -148,33 +162,31 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         b.finish("");
     }
     if let (Some(prev), Some(path)) = (&baseline, &a.baseline) {
-        let now = serde_json::to_value(&results).unwrap_or_default();
         results.baseline = Some(crate::baseline::compare(
             &path.display().to_string(),
             prev,
-            &now,
+            &results,
         ));
-        let _ = crate::report::json::write_atomic(&out.join("results.json"), &results);
+        let _ = crate::files::write_atomic(&out.join("results.json"), &results);
     }
-    let value = serde_json::to_value(&results).unwrap_or_default();
-    print!("{}", crate::report::results::table(&value));
+    print!("{}", crate::report::results::table(&results));
     println!("\nresults: {}", out.join("results.json").display());
     if crate::proc::interrupted() {
-        return Ok(crate::exit::INTERRUPTED);
+        return Ok(crate::cli::exit::INTERRUPTED);
     }
-    use crate::run::ArchStatus as S;
+    use crate::pipeline::ArchStatus as S;
     let statuses: Vec<S> = results.arches.values().map(|r| r.status).collect();
     Ok(match &results.baseline {
-        Some(c) if c.regressions.is_empty() => crate::exit::OK,
-        Some(_) => crate::exit::FINDINGS,
+        Some(c) if c.regressions.is_empty() => crate::cli::exit::OK,
+        Some(_) => crate::cli::exit::FINDINGS,
         None if statuses
             .iter()
             .any(|s| matches!(s, S::Findings | S::BuildFailed)) =>
         {
-            crate::exit::FINDINGS
+            crate::cli::exit::FINDINGS
         }
-        None if statuses.contains(&S::Infra) => crate::exit::INFRA,
-        None => crate::exit::OK,
+        None if statuses.contains(&S::Infra) => crate::cli::exit::INFRA,
+        None => crate::cli::exit::OK,
     })
 }
 

@@ -17,7 +17,7 @@ pub enum SetupError {
     #[error("`{cmd}` failed ({status}); run it by hand to see why")]
     Apt {
         cmd: String,
-        status: std::process::ExitStatus,
+        status: crate::proc::Ended,
     },
     #[error("cannot run apt-get: {0} (modverify setup needs Debian's apt-get and root)")]
     Spawn(std::io::Error),
@@ -31,7 +31,7 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             "modverify setup: all {} packages already installed",
             all.len()
         );
-        return Ok(crate::exit::OK);
+        return Ok(crate::cli::exit::OK);
     }
     println!(
         "modverify setup: installing {} of {} packages: {}",
@@ -44,17 +44,21 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .join(" ")
     );
     if a.dry_run {
-        return Ok(crate::exit::OK);
+        return Ok(crate::cli::exit::OK);
     }
     let apt = |args: &[&str]| -> Result<(), Failure> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| Failure::new(crate::exit::INFRA, SetupError::Spawn(e)))?;
+        let mut cmd = Command::new("apt-get");
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let status = crate::proc::run(
+            cmd,
+            None,
+            &mut |l: &str| println!("{l}"),
+            crate::proc::Limits::default(),
+        )
+        .map_err(|e| Failure::new(crate::cli::exit::INFRA, SetupError::Spawn(e)))?;
         if !status.success() {
             return Err(Failure::new(
-                crate::exit::INFRA,
+                crate::cli::exit::INFRA,
                 SetupError::Apt {
                     cmd: format!("apt-get {}", args.join(" ")),
                     status,
@@ -68,5 +72,5 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     args.extend(missing.iter().map(|s| s.as_str()));
     apt(&args)?;
     println!("modverify setup: done");
-    Ok(crate::exit::OK)
+    Ok(crate::cli::exit::OK)
 }

@@ -115,9 +115,10 @@ pub struct CrcLabel {
     pub crc: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportSource {
+    #[default]
     Vmlinux,
     Symvers,
 }

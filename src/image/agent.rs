@@ -18,17 +18,13 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
         .as_ref()
         .map(|b| b.guest_ldflags.clone())
         .unwrap_or_default();
-    let version = Command::new(&cc)
-        .arg("--version")
-        .output()
-        .map_err(|_| ImageError::Missing {
-            what: cc.clone(),
-            package: arch.toolchain_packages.join(" "),
-        })?;
-    let key = format!(
-        "{AGENT_SOURCE}\n{}\n{ldflags:?}",
-        String::from_utf8_lossy(&version.stdout)
-    );
+    let mut ask = Command::new(&cc);
+    ask.arg("--version");
+    let (_, version) = crate::proc::output(ask).map_err(|_| ImageError::Missing {
+        what: cc.clone(),
+        package: arch.toolchain_packages.join(" "),
+    })?;
+    let key = format!("{AGENT_SOURCE}\n{version}\n{ldflags:?}");
     let dir = cache
         .join("agent")
         .join(format!("{}-{}", arch.name, crate::build::short_hash(&key)));
@@ -46,14 +42,15 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
         .arg(&tmp)
         .arg(&src)
         .args(&ldflags);
-    let out = cmd.output().map_err(|e| ImageError::Spawn {
+    let line = crate::proc::command_line(&cmd);
+    let (ended, said) = crate::proc::output(cmd).map_err(|e| ImageError::Spawn {
         cmd: cc.clone(),
         source: e,
     })?;
-    if !out.status.success() {
+    if !ended.success() {
         return Err(ImageError::Tool {
-            cmd: crate::proc::command_line(&cmd),
-            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+            cmd: line,
+            output: said,
         });
     }
     std::fs::rename(&tmp, &bin).map_err(|e| ImageError::io(&bin, e))?;

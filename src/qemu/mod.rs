@@ -41,8 +41,8 @@ pub struct GuestModule {
     /// between arches (EOPNOTSUPP is 95 on x86, 45 on sparc, 122 on mips).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno_name: Option<String>,
-    /// "crashed" / "hung" when the agent or the host saw that.
-    pub fate: Option<String>,
+    /// Set when the agent or the host saw the module take the kernel down or hang it.
+    pub fate: Option<Fate>,
     pub micros: Option<u64>,
     /// The kernel's messages while this module loaded, as (level, text).
     pub kmsg: Vec<(u8, String)>,
@@ -53,6 +53,61 @@ pub struct GuestModule {
     /// Console lines around a crash or hang.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
+}
+
+/// How a module ended when it never returned from `finit_module`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    Crashed,
+    Hung,
+}
+
+/// What the guest has got to, for progress: one per record that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootEvent {
+    /// Before the first guest: the modules this run reports and the guests it boots.
+    Planned { modules: usize, boots: usize },
+    /// The agent is running (`hello`).
+    AgentStarted,
+    /// The agent is loading this module.
+    Loading { name: String },
+    /// One module's load result arrived (its place in this guest's plan).
+    ModuleDone { index: usize },
+    /// The agent is unloading a module.
+    Unloading,
+    /// The agent is reading the running export table.
+    ReadingTable,
+    /// The agent is done.
+    Done,
+}
+
+impl BootEvent {
+    fn of_record(r: &Record) -> Option<Self> {
+        match r.kind.as_str() {
+            "hello" => Some(BootEvent::AgentStarted),
+            "load" => Some(BootEvent::Loading {
+                name: r
+                    .fields
+                    .get(1)
+                    .or(r.fields.first())
+                    .and_then(|f| f.split(' ').next_back())
+                    .unwrap_or("?")
+                    .to_string(),
+            }),
+            "result" => Some(BootEvent::ModuleDone {
+                index: r
+                    .fields
+                    .first()
+                    .and_then(|f| f.split(' ').next()?.parse().ok())
+                    .unwrap_or(usize::MAX),
+            }),
+            "unload" => Some(BootEvent::Unloading),
+            "table" => Some(BootEvent::ReadingTable),
+            "done" => Some(BootEvent::Done),
+            _ => None,
+        }
+    }
 }
 
 /// One entry of the running kernel's export table.
@@ -116,13 +171,13 @@ mod tests {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BootAttempt {
     pub start_index: usize,
     pub ended: Ended,
     pub seconds: f64,
     pub saw_done: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crash_lines: Vec<String>,
 }
 
@@ -175,7 +230,7 @@ pub struct BootPlan<'a> {
 /// Boots until the agent reports `done`, rebooting past crashed or hung modules.
 pub fn boot_and_collect(
     plan: &BootPlan<'_>,
-    on_event: &mut dyn FnMut(&str),
+    on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<GuestRun, QemuError> {
     let qemu = plan.arch.qemu.as_ref().expect("checked by the caller");
     if !crate::host::on_path(&qemu.binary) {
@@ -288,7 +343,9 @@ pub fn boot_and_collect(
                         if r.kind == "done" && run.seconds_to_done.is_none() {
                             run.seconds_to_done = Some(began.elapsed().as_secs_f64());
                         }
-                        on_event(&r.kind);
+                        if let Some(e) = BootEvent::of_record(&r) {
+                            on_event(e);
+                        }
                     }
                     ConsoleEvent::Damaged(_) => run.damaged_records += 1,
                     ConsoleEvent::Gap { expected, got } => {
@@ -354,11 +411,10 @@ pub fn boot_and_collect(
                 let m = &mut run.modules[i];
                 m.fate = Some(
                     if crash_lines.is_empty() && matches!(ended, Ended::TimedOut | Ended::Silent) {
-                        "hung"
+                        Fate::Hung
                     } else {
-                        "crashed"
-                    }
-                    .into(),
+                        Fate::Crashed
+                    },
                 );
                 m.console_excerpt = excerpt;
                 start = i + 1;
@@ -475,8 +531,8 @@ fn apply_record(
                     .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
                     .unwrap_or_default();
                 match rest.first().copied() {
-                    Some("hung") => m.fate = Some("hung".into()),
-                    Some("crashed") => m.fate = Some("crashed".into()),
+                    Some("hung") => m.fate = Some(Fate::Hung),
+                    Some("crashed") => m.fate = Some(Fate::Crashed),
                     Some(ret) => {
                         m.ret = ret.parse().ok();
                         m.errno = rest.get(1).and_then(|s| s.parse().ok());

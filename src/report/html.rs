@@ -1,7 +1,10 @@
 //! One self-contained HTML page (no scripts or styles fetched from anywhere): the arch ×
 //! module matrix coloured by verdict, the export-table findings, and each failure's kernel
 //! messages in a <details> that opens on click.
-use serde_json::Value;
+use crate::results::{
+    ArchResult, ModuleOutcome, RunResults, RunStatus, RuntimeVerdict, Severity, Verdict,
+};
+use crate::verdict::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -12,65 +15,99 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn colour(v: &str) -> &'static str {
-    match v {
-        "loaded" | "ok" => "#c8f0c8",
-        "no_device" => "#dff0d0",
-        "init_failed" => "#fff3b0",
-        "skipped" | "dependency_failed" | "not_run" => "#e0e0e0",
-        "crashed" | "hung" => "#f0a0a0",
-        _ => "#f5c6c6",
+/// How a cell is coloured: from the verdict's outcome (init failures and consequences apart).
+#[derive(Clone, Copy)]
+enum Shade {
+    Good,
+    Absent,
+    InitFailed,
+    NotTried,
+    KernelDied,
+    Bad,
+}
+
+impl Shade {
+    fn colour(self) -> &'static str {
+        match self {
+            Shade::Good => "#c8f0c8",
+            Shade::Absent => "#dff0d0",
+            Shade::InitFailed => "#fff3b0",
+            Shade::NotTried => "#e0e0e0",
+            Shade::KernelDied => "#f0a0a0",
+            Shade::Bad => "#f5c6c6",
+        }
+    }
+
+    fn runtime(m: &ModuleOutcome) -> Self {
+        match m.outcome() {
+            Outcome::Pass => Shade::Good,
+            Outcome::Absent => Shade::Absent,
+            // The loader accepted it; its own init failed: told apart from a refusal.
+            Outcome::Fail if m.verdict == RuntimeVerdict::InitFailed => Shade::InitFailed,
+            Outcome::Fail => Shade::Bad,
+            Outcome::Error => Shade::KernelDied,
+            Outcome::Skip | Outcome::Miss => Shade::NotTried,
+        }
+    }
+
+    fn predicted(v: Verdict) -> Self {
+        match v.outcome() {
+            Outcome::Pass => Shade::Good,
+            // Predicted to fail only because a dependency does: nothing of its own.
+            _ if v.is_consequence() => Shade::NotTried,
+            Outcome::Absent | Outcome::Fail | Outcome::Error | Outcome::Skip | Outcome::Miss => {
+                Shade::Bad
+            }
+        }
     }
 }
 
-/// One matrix cell: verdict, the kernel's messages, a detail line.
-type Cell = (String, Vec<String>, String);
+/// One matrix cell: verdict, its shade, the kernel's messages, a detail line.
+type Cell = (String, Shade, Vec<String>, String);
 
-pub fn html(r: &Value) -> String {
-    let arches: Vec<&Value> = r["arches"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-        .collect();
-    // module → arch → (verdict, messages, detail)
+pub fn html(r: &RunResults) -> String {
+    let arches: Vec<&ArchResult> = r.arches().collect();
+    // module → arch → cell
     let mut matrix: BTreeMap<String, BTreeMap<String, Cell>> = BTreeMap::new();
     for a in &arches {
-        let arch = a["arch"].as_str().unwrap_or("?").to_string();
-        if let Some(mods) = a["boot"]["modules"].as_array() {
-            for m in mods {
-                let mut v = m["verdict"].as_str().unwrap_or("?").to_string();
-                if v == "loaded" && m["unloaded"] == false {
-                    v = "loaded, unload failed".into();
-                }
-                let msgs = super::kernel_messages(m).into_iter().collect();
-                let detail = if m["agrees"] == false {
+        let arch = a.arch.clone();
+        if let Some(boot) = &a.boot {
+            for m in &boot.modules {
+                let detail = if m.agrees {
+                    String::new()
+                } else {
                     format!(
                         "static prediction: {}",
-                        m["predicted"].as_str().unwrap_or("?")
+                        m.predicted.map_or("?", |p| p.as_str())
                     )
-                } else {
-                    String::new()
                 };
-                matrix
-                    .entry(m["name"].as_str().unwrap_or("?").to_string())
-                    .or_default()
-                    .insert(arch.clone(), (v, msgs, detail));
+                matrix.entry(m.name.clone()).or_default().insert(
+                    arch.clone(),
+                    (
+                        m.shown_verdict(),
+                        Shade::runtime(m),
+                        m.kernel_messages.clone(),
+                        detail,
+                    ),
+                );
             }
         } else {
-            for m in a["check"]["modules"].as_array().into_iter().flatten() {
-                let v = m["verdict"].as_str().unwrap_or("?").to_string();
-                let msgs = super::kernel_messages(m).into_iter().collect();
-                let detail = m["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p["detail"].as_str())
+            for m in a.check.iter().flat_map(|c| &c.modules) {
+                let detail = m
+                    .problems
+                    .iter()
+                    .map(|p| p.detail.as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
-                matrix
-                    .entry(m["name"].as_str().unwrap_or("?").to_string())
-                    .or_default()
-                    .insert(arch.clone(), (v, msgs, detail));
+                matrix.entry(m.name.clone()).or_default().insert(
+                    arch.clone(),
+                    (
+                        m.verdict.as_str().to_string(),
+                        Shade::predicted(m.verdict),
+                        m.kernel_messages(),
+                        detail,
+                    ),
+                );
             }
         }
     }
@@ -81,26 +118,25 @@ pub fn html(r: &Value) -> String {
     let _ = writeln!(
         o,
         "<p>{} &middot; status {} &middot; <code>{}</code></p>",
-        esc(r["schema"].as_str().unwrap_or("")),
-        esc(r["status"].as_str().unwrap_or("")),
-        esc(r["command"].as_str().unwrap_or(""))
+        esc(&r.schema),
+        esc(match r.status {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Interrupted => "interrupted",
+        }),
+        esc(&r.command)
     );
-    if let Some(b) = r["baseline"].as_object() {
-        let _ = writeln!(
-            o,
-            "<h2>Against {}</h2><ul>",
-            esc(b["baseline"].as_str().unwrap_or("baseline"))
-        );
-        for (label, key) in [("regression", "regressions"), ("fix", "fixes")] {
-            for c in b[key].as_array().into_iter().flatten() {
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(o, "<h2>Against {}</h2><ul>", esc(&b.baseline));
+        for (label, list, class) in [("regression", &b.regressions, "bad"), ("fix", &b.fixes, "")] {
+            for c in list {
                 let _ = writeln!(
                     o,
-                    "<li class=\"{}\">{label}: {} {}: {} &rarr; {}</li>",
-                    if key == "regressions" { "bad" } else { "" },
-                    esc(c["arch"].as_str().unwrap_or("")),
-                    esc(c["what"].as_str().unwrap_or("")),
-                    esc(c["before"].as_str().unwrap_or("")),
-                    esc(c["after"].as_str().unwrap_or(""))
+                    "<li class=\"{class}\">{label}: {} {}: {} &rarr; {}</li>",
+                    esc(&c.arch),
+                    esc(&c.what),
+                    esc(&c.before),
+                    esc(&c.after)
                 );
             }
         }
@@ -129,7 +165,7 @@ pub fn html(r: &Value) -> String {
     let causes: Vec<String> = arches
         .iter()
         .flat_map(|a| {
-            let arch = a["arch"].as_str().unwrap_or("").to_string();
+            let arch = a.arch.clone();
             super::results::causes(a)
                 .into_iter()
                 .map(move |c| format!("<li class=\"bad\">{}: {}</li>", esc(&arch), esc(&c)))
@@ -141,59 +177,63 @@ pub fn html(r: &Value) -> String {
     o.push_str("<h2>Export-table findings</h2>\n<ul>\n");
     let mut any = false;
     for a in &arches {
-        for p in a["check"]["exports"]["problems"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for p in a.check.iter().flat_map(|c| &c.exports.problems) {
             any = true;
             let _ = writeln!(
                 o,
                 "<li{}>{}: {}</li>",
-                if p["severity"] == "error" {
-                    " class=\"bad\""
-                } else {
-                    ""
+                match p.severity {
+                    Severity::Error => " class=\"bad\"",
+                    Severity::Warning => "",
                 },
-                esc(a["arch"].as_str().unwrap_or("")),
-                esc(p["detail"].as_str().unwrap_or(""))
+                esc(&a.arch),
+                esc(&p.detail)
             );
         }
-        for d in a["boot"]["export_table"]["differences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        let running = a.boot.as_ref().and_then(|b| b.export_table.as_ref());
+        for d in running.iter().flat_map(|t| &t.differences) {
             any = true;
             let _ = writeln!(
                 o,
                 "<li class=\"bad\">{} (running kernel): {}</li>",
-                esc(a["arch"].as_str().unwrap_or("")),
-                esc(d["detail"].as_str().unwrap_or(""))
+                esc(&a.arch),
+                esc(&d.detail)
             );
         }
     }
     if !any {
         o.push_str("<li>none: every kcrctab slot belongs to its symbol</li>\n");
     }
-    o.push_str("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span><span style=\"background:#e0e0e0\">not run / dependency failed</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>");
+    // "no device" only where a module has it: results from before it render as they did.
+    let any_absent = matrix
+        .values()
+        .flat_map(|row| row.values())
+        .any(|(_, shade, _, _)| matches!(shade, Shade::Absent));
+    o.push_str(&format!("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span>{absent}<span style=\"background:#e0e0e0\">not run / dependency failed</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>",
+        absent = if any_absent { "<span style=\"background:#dff0d0\">no device</span>" } else { "" }
+    ));
     for a in &arches {
-        let _ = write!(o, "<th>{}</th>", esc(a["arch"].as_str().unwrap_or("?")));
+        let _ = write!(o, "<th>{}</th>", esc(&a.arch));
     }
     o.push_str("</tr>\n");
     for (module, cells) in &matrix {
         let _ = write!(o, "<tr><td>{}</td>", esc(module));
         for a in &arches {
-            match cells.get(a["arch"].as_str().unwrap_or("?")) {
+            match cells.get(&a.arch) {
                 None => o.push_str("<td></td>"),
-                Some((v, msgs, detail)) if msgs.is_empty() && detail.is_empty() => {
-                    let _ = write!(o, "<td style=\"background:{}\">{}</td>", colour(v), esc(v));
+                Some((v, shade, msgs, detail)) if msgs.is_empty() && detail.is_empty() => {
+                    let _ = write!(
+                        o,
+                        "<td style=\"background:{}\">{}</td>",
+                        shade.colour(),
+                        esc(v)
+                    );
                 }
-                Some((v, msgs, detail)) => {
+                Some((v, shade, msgs, detail)) => {
                     let _ = write!(
                         o,
                         "<td style=\"background:{}\"><details><summary>{}</summary>",
-                        colour(v),
+                        shade.colour(),
                         esc(v)
                     );
                     if !detail.is_empty() {

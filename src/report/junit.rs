@@ -1,6 +1,7 @@
 //! JUnit XML: one testsuite per arch; test cases for build, static export table, boot and
 //! running export table, and one per module — failures carry the kernel's own messages.
-use serde_json::Value;
+use crate::results::{ArchStatus, RunResults};
+use crate::verdict::Outcome;
 use std::fmt::Write;
 
 fn esc(s: &str) -> String {
@@ -26,69 +27,64 @@ struct Case {
     out: String,
 }
 
-pub fn junit(r: &Value) -> String {
+pub fn junit(r: &RunResults) -> String {
     let mut o = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"modverify\">\n",
     );
-    for a in r["arches"].as_object().into_iter().flat_map(|m| m.values()) {
-        let arch = a["arch"].as_str().unwrap_or("?");
+    for a in r.arches() {
+        let arch = a.arch.as_str();
         let mut cases = Vec::new();
-        let status = a["status"].as_str().unwrap_or("");
-        let reasons: Vec<String> = a["reasons"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect();
+        let build_failed = match a.status {
+            ArchStatus::BuildFailed => true,
+            ArchStatus::Running
+            | ArchStatus::Ok
+            | ArchStatus::Findings
+            | ArchStatus::Infra
+            | ArchStatus::Skipped
+            | ArchStatus::Interrupted => false,
+        };
         cases.push(Case {
             name: "build".into(),
-            seconds: a["seconds"]["build_s"].as_f64().unwrap_or(0.0),
-            failure: (status == "build_failed")
-                .then(|| ("build failed".into(), reasons.join("\n"))),
-            skipped: (a["build"].is_null() && status != "build_failed").then(|| reasons.join("; ")),
+            seconds: a.seconds.build_s.unwrap_or(0.0),
+            failure: build_failed.then(|| ("build failed".into(), a.reasons.join("\n"))),
+            skipped: (a.build.is_none() && !build_failed).then(|| a.reasons.join("; ")),
             out: super::results::causes(a)
                 .into_iter()
                 .filter(|c| c.starts_with("build: "))
                 .collect::<Vec<_>>()
                 .join("\n"),
         });
-        if a["check"].is_object() {
-            let probs = super::export_table_errors(a);
+        if a.check.is_some() {
+            let probs = a.export_table_errors();
             cases.push(Case {
                 name: "export-table.static".into(),
-                seconds: a["seconds"]["check_s"].as_f64().unwrap_or(0.0),
+                seconds: a.seconds.check_s.unwrap_or(0.0),
                 failure: (!probs.is_empty())
                     .then(|| ("export table inconsistent".into(), probs.join("\n"))),
                 skipped: None,
                 out: String::new(),
             });
         }
-        let boot = &a["boot"];
-        if boot.is_object() {
+        if let Some(boot) = &a.boot {
             cases.push(Case {
                 name: "boot".into(),
-                seconds: a["seconds"]["boot_s"].as_f64().unwrap_or(0.0),
-                failure: boot["boot_failure"]
-                    .as_str()
-                    .map(|f| ("boot failed".into(), f.to_string()))
+                seconds: a.seconds.boot_s.unwrap_or(0.0),
+                failure: boot
+                    .boot_failure
+                    .as_ref()
+                    .map(|f| ("boot failed".into(), f.clone()))
                     .or_else(|| {
-                        (boot["done"] != true)
-                            .then(|| ("no done from the guest".into(), String::new()))
+                        (!boot.done).then(|| ("no done from the guest".into(), String::new()))
                     }),
                 skipped: None,
                 out: String::new(),
             });
-            if let Some(eq) = boot["export_table"]["equal"].as_bool() {
-                let diffs: Vec<String> = boot["export_table"]["differences"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| d["detail"].as_str().map(str::to_string))
-                    .collect();
+            if let Some(t) = &boot.export_table {
+                let diffs: Vec<&str> = t.differences.iter().map(|d| d.detail.as_str()).collect();
                 cases.push(Case {
                     name: "export-table.runtime".into(),
                     seconds: 0.0,
-                    failure: (!eq).then(|| {
+                    failure: (!t.equal).then(|| {
                         (
                             "running export table differs from the ELF".into(),
                             diffs.join("\n"),
@@ -98,66 +94,81 @@ pub fn junit(r: &Value) -> String {
                     out: String::new(),
                 });
             }
-            for m in boot["modules"].as_array().into_iter().flatten() {
-                let v = m["verdict"].as_str().unwrap_or("?");
-                let msgs: Vec<String> = super::kernel_messages(m).into_iter().collect();
+            for m in &boot.modules {
                 let mut failure = None;
                 let mut skipped = None;
-                if v == "not_run" {
+                match m.verdict.outcome() {
                     // Never tried (the guest died first): the boot case carries the failure.
-                    skipped = Some(format!(
-                        "not run: {}",
-                        m["not_run_reason"].as_str().unwrap_or("no result arrived")
-                    ));
-                } else if v == "no_device" {
-                    skipped = Some(format!(
-                        "no device: init returned {} (what it drives is not in this machine)",
-                        m["errno_name"]
-                            .as_str()
-                            .unwrap_or("an absent-hardware errno")
-                    ));
-                } else if v != "loaded" {
-                    failure = Some((
-                        format!(
-                            "{v}{}",
-                            m["symbol"]
-                                .as_str()
-                                .map(|s| format!(" ({s})"))
-                                .unwrap_or_default()
-                        ),
-                        msgs.join("\n"),
-                    ));
-                } else if m["unloaded"] == false {
-                    failure = Some((
-                        "unload failed".into(),
-                        format!("errno {}", m["unload_errno"]),
-                    ));
-                } else if m["agrees"] == false {
-                    failure = Some((
-                        format!(
-                            "loaded, but the static check predicted {}",
-                            m["predicted"].as_str().unwrap_or("?")
-                        ),
-                        String::new(),
-                    ));
+                    Outcome::Miss => {
+                        skipped = Some(format!(
+                            "not run: {}",
+                            m.not_run_reason.as_deref().unwrap_or("no result arrived")
+                        ))
+                    }
+                    Outcome::Absent => {
+                        skipped = Some(format!(
+                            "no device: linked, its init returned {} (what it drives is not in this machine)",
+                            m.errno_name.as_deref().unwrap_or("an absent-hardware errno")
+                        ))
+                    }
+                    Outcome::Fail | Outcome::Error | Outcome::Skip => {
+                        failure = Some((
+                            format!(
+                                "{}{}",
+                                m.verdict.as_str(),
+                                m.symbol
+                                    .as_ref()
+                                    .map(|s| format!(" ({s})"))
+                                    .unwrap_or_default()
+                            ),
+                            m.kernel_messages.join("\n"),
+                        ))
+                    }
+                    Outcome::Pass if m.unload_crashed => {
+                        failure = Some((
+                            "unloading it took the kernel down".into(),
+                            m.console_excerpt.join("\n"),
+                        ))
+                    }
+                    Outcome::Pass if m.unload_failed() => {
+                        failure = Some((
+                            "unload failed".into(),
+                            format!(
+                                "errno {}",
+                                m.unload_errno.map_or("null".into(), |e| e.to_string())
+                            ),
+                        ))
+                    }
+                    Outcome::Pass if !m.agrees => {
+                        failure = Some((
+                            format!(
+                                "loaded, but the static check predicted {}",
+                                m.predicted.map_or("?", |p| p.as_str())
+                            ),
+                            String::new(),
+                        ))
+                    }
+                    Outcome::Pass => {}
                 }
                 cases.push(Case {
-                    name: format!("module.{}", m["name"].as_str().unwrap_or("?")),
-                    seconds: m["load_micros"].as_f64().unwrap_or(0.0) / 1e6,
+                    name: format!("module.{}", m.name),
+                    seconds: m.load_micros.map_or(0.0, |u| u as f64) / 1e6,
                     failure,
                     skipped,
                     out: String::new(),
                 });
             }
-        } else if let Some(mods) = a["check"]["modules"].as_array() {
-            for m in mods {
-                let v = m["verdict"].as_str().unwrap_or("?");
-                let msgs: Vec<String> = super::kernel_messages(m).into_iter().collect();
+        } else if let Some(check) = &a.check {
+            for m in &check.modules {
                 cases.push(Case {
-                    name: format!("module.{}", m["name"].as_str().unwrap_or("?")),
+                    name: format!("module.{}", m.name),
                     seconds: 0.0,
-                    failure: (v != "ok")
-                        .then(|| (format!("{v} (static prediction)"), msgs.join("\n"))),
+                    failure: m.failed().then(|| {
+                        (
+                            format!("{} (static prediction)", m.verdict.as_str()),
+                            m.kernel_messages().join("\n"),
+                        )
+                    }),
                     skipped: None,
                     out: String::new(),
                 });

@@ -1,5 +1,6 @@
 //! KCIDB v5 JSON (kernelci/kcidb-io): one checkout, a build per arch, a test per stage and
 //! module. IDs are `<origin>:<anything>`; no nulls; free-form data goes under `misc`.
+use crate::results::{ArchStatus, RunResults};
 use serde_json::{json, Map, Value};
 
 fn rfc3339(unix: u64) -> String {
@@ -34,60 +35,55 @@ fn clean_id(s: &str) -> String {
         .collect()
 }
 
-pub fn kcidb(r: &Value, origin: &str) -> Value {
-    let started = r["started_unix"].as_u64().unwrap_or(0);
+pub fn kcidb(r: &RunResults, origin: &str) -> Value {
+    let started = r.started_unix;
     let run_id = format!("{started}");
     let checkout_id = format!("{origin}:{run_id}");
     let start_time = rfc3339(started);
     let mut checkout =
         json!({"id": checkout_id, "origin": origin, "start_time": start_time, "valid": true});
-    let first = r["arches"]
-        .as_object()
-        .and_then(|m| m.values().find_map(|a| a["build"].as_object().cloned()));
-    if let Some(b) = &first {
+    if let Some(b) = r.arches().find_map(|a| a.build.as_ref()) {
         let mut misc = Map::new();
-        misc.insert(
-            "source".into(),
-            b.get("source_origin").cloned().unwrap_or(Value::Null),
-        );
-        misc.retain(|_, v| !v.is_null());
+        if !b.source_origin.as_os_str().is_empty() {
+            misc.insert("source".into(), json!(b.source_origin));
+        }
         checkout["misc"] = Value::Object(misc);
-        if let Some(v) = b.get("kernel_version").and_then(Value::as_str) {
+        if let Some(v) = &b.kernel_version {
             checkout["git_commit_name"] = json!(v);
         }
     }
     let mut builds = Vec::new();
     let mut tests = Vec::new();
-    for (arch, a) in r["arches"].as_object().into_iter().flatten() {
+    for (arch, a) in &r.arches {
         let build_id = format!("{origin}:{run_id}-{}", clean_id(arch));
-        let status = match a["status"].as_str() {
-            Some("build_failed") => "FAIL",
-            Some("skipped") if a["build"].is_null() => "SKIP",
-            Some("infra") if a["build"].is_null() => "ERROR",
-            _ if a["build"].is_object() => "PASS",
-            _ => "MISS",
+        let status = match (a.status, &a.build) {
+            (ArchStatus::BuildFailed, _) => "FAIL",
+            (_, Some(_)) => "PASS",
+            (ArchStatus::Skipped, None) => "SKIP",
+            (ArchStatus::Infra, None) => "ERROR",
+            (
+                ArchStatus::Running
+                | ArchStatus::Ok
+                | ArchStatus::Findings
+                | ArchStatus::Interrupted,
+                None,
+            ) => "MISS",
         };
         let mut build = json!({"checkout_id": checkout_id, "id": build_id, "origin": origin, "architecture": arch, "status": status, "start_time": start_time});
-        if let Some(b) = a["build"].as_object() {
-            if let Some(c) = b.get("toolchain").and_then(Value::as_str) {
-                build["compiler"] = json!(c);
+        if let Some(b) = &a.build {
+            // A results.json written by hand may leave these out: KCIDB wants no empty values.
+            for (key, v) in [
+                ("compiler", &b.toolchain),
+                ("command", &b.make_command),
+                ("config_name", &b.config.base),
+            ] {
+                if !v.is_empty() {
+                    build[key] = json!(v);
+                }
             }
-            if let Some(c) = b.get("make_command").and_then(Value::as_str) {
-                build["command"] = json!(c);
-            }
-            if let Some(c) = b.get("config").and_then(|c| c["base"].as_str()) {
-                build["config_name"] = json!(c);
-            }
-            if let Some(d) = b.get("durations").and_then(|d| d["total_s"].as_f64()) {
-                build["duration"] = json!(d);
-            }
-            let modpost: Vec<Value> = b
-                .get("modpost")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if !modpost.is_empty() {
-                build["misc"] = json!({"modpost": modpost.iter().filter_map(|f| f["line"].as_str()).collect::<Vec<_>>()});
+            build["duration"] = json!(b.durations.total_s);
+            if !b.modpost.is_empty() {
+                build["misc"] = json!({"modpost": b.modpost.iter().map(|f| f.line.as_str()).collect::<Vec<_>>()});
             }
         }
         builds.push(build);
@@ -98,64 +94,44 @@ pub fn kcidb(r: &Value, origin: &str) -> Value {
             }
             tests.push(t);
         };
-        if a["check"].is_object() {
-            let errs = super::export_table_errors(a);
+        if a.check.is_some() {
+            let errs = a.export_table_errors();
             add(
                 "modverify.export_table.static".into(),
                 if errs.is_empty() { "PASS" } else { "FAIL" },
                 errs.join("\n"),
-                a["seconds"]["check_s"].as_f64().unwrap_or(0.0),
+                a.seconds.check_s.unwrap_or(0.0),
             );
         }
-        let boot = &a["boot"];
-        if boot.is_object() {
-            let ok = boot["done"] == true && boot["boot_failure"].is_null();
+        if let Some(boot) = &a.boot {
+            let ok = boot.done && boot.boot_failure.is_none();
             add(
                 "modverify.boot".into(),
                 if ok { "PASS" } else { "FAIL" },
-                boot["boot_failure"].as_str().unwrap_or("").to_string(),
-                a["seconds"]["boot_s"].as_f64().unwrap_or(0.0),
+                boot.boot_failure.clone().unwrap_or_default(),
+                a.seconds.boot_s.unwrap_or(0.0),
             );
-            if let Some(eq) = boot["export_table"]["equal"].as_bool() {
+            if let Some(t) = &boot.export_table {
                 add(
                     "modverify.export_table.runtime".into(),
-                    if eq { "PASS" } else { "FAIL" },
+                    if t.equal { "PASS" } else { "FAIL" },
                     String::new(),
                     0.0,
                 );
             }
-            for m in boot["modules"].as_array().into_iter().flatten() {
-                let v = m["verdict"].as_str().unwrap_or("?");
-                let status = match v {
-                    "loaded" if m["unloaded"] != false => "PASS",
-                    "loaded" => "FAIL",
-                    "crashed" | "hung" => "ERROR",
-                    "skipped" => "SKIP",
-                    // Linked; what it drives is not in the machine: nothing to test.
-                    "no_device" => "SKIP",
-                    "not_run" => "MISS",
-                    _ => "FAIL",
-                };
-                let msgs: Vec<String> = super::kernel_messages(m);
+            for m in &boot.modules {
                 add(
-                    format!(
-                        "modverify.module.{}",
-                        clean_id(m["name"].as_str().unwrap_or("x"))
-                    ),
-                    status,
-                    msgs.join("\n"),
-                    m["load_micros"].as_f64().unwrap_or(0.0) / 1e6,
+                    format!("modverify.module.{}", clean_id(&m.name)),
+                    m.outcome().kcidb(),
+                    m.kernel_messages.join("\n"),
+                    m.load_micros.map_or(0.0, |u| u as f64) / 1e6,
                 );
             }
-        } else if let Some(mods) = a["check"]["modules"].as_array() {
-            for m in mods {
-                let v = m["verdict"].as_str().unwrap_or("?");
+        } else if let Some(check) = &a.check {
+            for m in &check.modules {
                 add(
-                    format!(
-                        "modverify.module.{}",
-                        clean_id(m["name"].as_str().unwrap_or("x"))
-                    ),
-                    if v == "ok" { "PASS" } else { "FAIL" },
+                    format!("modverify.module.{}", clean_id(&m.name)),
+                    m.verdict.outcome().kcidb(),
                     String::new(),
                     0.0,
                 );

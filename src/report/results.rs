@@ -1,19 +1,17 @@
 //! The final table of a run, from `results.json`: arch × (build, static, boot, modules,
 //! export table, prediction agreement), regressions first, then the failing modules with the
 //! kernel's own messages.
-use serde_json::Value;
+use crate::results::{ArchResult, ArchStatus, RunResults, RuntimeVerdict};
 use std::fmt::Write;
 
-pub fn arch_row(a: &Value) -> [String; 7] {
-    let build = match a["status"].as_str() {
-        Some("build_failed") => "FAILED".to_string(),
-        _ if a["build"].is_object() => {
-            let dropped = a["build"]["config"]["dropped"]
-                .as_array()
-                .map_or(0, Vec::len);
+pub fn arch_row(a: &ArchResult) -> [String; 7] {
+    let build = match (&a.build, a.status) {
+        (_, ArchStatus::BuildFailed) => "FAILED".to_string(),
+        (Some(b), _) => {
+            let dropped = b.config.dropped.len();
             format!(
                 "ok {:.0}s{}",
-                a["seconds"]["build_s"].as_f64().unwrap_or(0.0),
+                a.seconds.build_s.unwrap_or(0.0),
                 if dropped > 0 {
                     format!(", {dropped} dropped")
                 } else {
@@ -21,100 +19,63 @@ pub fn arch_row(a: &Value) -> [String; 7] {
                 }
             )
         }
-        _ => "-".into(),
+        (None, _) => "-".into(),
     };
-    let check = &a["check"];
-    let stat = if check.is_object() {
-        format!(
-            "{}/{} ok",
-            check["summary"]["ok"], check["summary"]["modules"]
-        )
-    } else {
-        "-".into()
+    let stat = match &a.check {
+        Some(c) => format!("{}/{} ok", c.summary.ok, c.summary.modules),
+        None => "-".into(),
     };
-    let boot = &a["boot"];
-    let (bootcol, mods) = if boot.is_object() {
-        let b = if boot["boot_failure"].is_string() {
-            "FAILED".to_string()
-        } else if boot["done"] == true {
-            format!("ok {:.1}s", boot["seconds_to_done"].as_f64().unwrap_or(0.0))
-        } else {
-            "incomplete".into()
-        };
-        (
-            b,
-            format!(
-                "{} loaded, {} failed{}",
-                boot["summary"]["loaded"],
-                boot["summary"]["failed"],
-                match boot["summary"]["not_run"].as_u64() {
-                    Some(n) if n > 0 => format!(", {n} not run"),
-                    _ => String::new(),
-                }
-            ),
-        )
-    } else {
-        ("-".into(), "-".into())
+    let (bootcol, mods) = match &a.boot {
+        Some(boot) => {
+            let b = if boot.boot_failure.is_some() {
+                "FAILED".to_string()
+            } else if boot.done {
+                format!("ok {:.1}s", boot.seconds_to_done.unwrap_or(0.0))
+            } else {
+                "incomplete".into()
+            };
+            (b, super::load_counts(&boot.summary))
+        }
+        None => ("-".into(), "-".into()),
     };
-    let table = match (
-        check["exports"]["consistent"].as_bool(),
-        boot["export_table"]["equal"].as_bool(),
-    ) {
+    let consistent = a.check.as_ref().map(|c| c.exports.consistent);
+    let equal = a
+        .boot
+        .as_ref()
+        .and_then(|b| b.export_table.as_ref())
+        .map(|t| t.equal);
+    let table = match (consistent, equal) {
         (Some(true), Some(true)) => "consistent, runtime equal".into(),
         (Some(true), None) => "consistent".into(),
         (Some(false), Some(true)) => "INCONSISTENT, runtime equal".into(),
         (Some(false), _) => "INCONSISTENT".into(),
         (Some(true), Some(false)) => "runtime DIFFERS".into(),
-        _ => "-".into(),
+        (None, _) => "-".into(),
     };
-    let agree = if boot.is_object() {
-        let d = boot["summary"]["disagreements"].as_u64().unwrap_or(0);
-        if d == 0 {
-            "agree".into()
-        } else {
-            format!("{d} DISAGREE")
-        }
-    } else {
-        "-".into()
+    let agree = match &a.boot {
+        Some(b) if b.summary.disagreements == 0 => "agree".into(),
+        Some(b) => format!("{} DISAGREE", b.summary.disagreements),
+        None => "-".into(),
     };
-    [
-        a["arch"].as_str().unwrap_or("?").to_string(),
-        build,
-        stat,
-        bootcol,
-        mods,
-        table,
-        agree,
-    ]
+    [a.arch.clone(), build, stat, bootcol, mods, table, agree]
 }
 
 /// The causes behind an arch's columns, one line each: options Kconfig dropped, why the
 /// boot failed, how the running export table differs (the first few of each, then a count).
-pub fn causes(a: &Value) -> Vec<String> {
+pub fn causes(a: &ArchResult) -> Vec<String> {
     let mut out = Vec::new();
-    // The causes behind the columns: options Kconfig dropped, why the boot failed, how
-    // the running export table differs.
     const SHOWN: usize = 5;
-    let dropped = a["build"]["config"]["dropped"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let dropped: &[_] = a.build.as_ref().map_or(&[], |b| &b.config.dropped);
     for d in dropped.iter().take(SHOWN) {
-        let deps: Vec<&str> = d["depends_on"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
         out.push(format!(
             "build: {}={} was dropped by Kconfig (now {}){}",
-            d["option"].as_str().unwrap_or("?"),
-            d["wanted"].as_str().unwrap_or("?"),
-            d["got"].as_str().unwrap_or("?"),
-            if deps.is_empty() {
+            d.option,
+            d.wanted,
+            d.got,
+            if d.depends_on.is_empty() {
                 String::new()
             } else {
-                format!(": depends on {}", deps.join("; "))
+                format!(": depends on {}", d.depends_on.join("; "))
             }
         ));
     }
@@ -124,19 +85,16 @@ pub fn causes(a: &Value) -> Vec<String> {
             dropped.len() - SHOWN
         ));
     }
-    if let Some(f) = a["boot"]["boot_failure"].as_str() {
+    if let Some(f) = a.boot.as_ref().and_then(|b| b.boot_failure.as_ref()) {
         out.push(format!("boot failed: {f}"));
     }
-    let diffs = a["boot"]["export_table"]["differences"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let diffs: &[_] = a
+        .boot
+        .as_ref()
+        .and_then(|b| b.export_table.as_ref())
+        .map_or(&[], |t| &t.differences);
     for d in diffs.iter().take(SHOWN) {
-        out.push(format!(
-            "running export table: {} {}",
-            d["table"].as_str().unwrap_or(""),
-            d["detail"].as_str().unwrap_or("")
-        ));
+        out.push(format!("running export table: {} {}", d.table, d.detail));
     }
     if diffs.len() > SHOWN {
         out.push(format!(
@@ -147,27 +105,22 @@ pub fn causes(a: &Value) -> Vec<String> {
     out
 }
 
-pub fn table(r: &Value) -> String {
+pub fn table(r: &RunResults) -> String {
     let mut o = String::new();
-    if let Some(b) = r["baseline"].as_object() {
-        let regs = b["regressions"].as_array().cloned().unwrap_or_default();
-        let fixes = b["fixes"].as_array().cloned().unwrap_or_default();
+    if let Some(b) = &r.baseline {
         let _ = writeln!(
             o,
             "Against {}: {} regressions, {} fixes",
-            b["baseline"].as_str().unwrap_or("the baseline"),
-            regs.len(),
-            fixes.len()
+            b.baseline,
+            b.regressions.len(),
+            b.fixes.len()
         );
-        for (label, list) in [("REGRESSION", &regs), ("fix", &fixes)] {
+        for (label, list) in [("REGRESSION", &b.regressions), ("fix", &b.fixes)] {
             for c in list {
                 let _ = writeln!(
                     o,
                     "  {label:10} {} {}: {} -> {}",
-                    c["arch"].as_str().unwrap_or(""),
-                    c["what"].as_str().unwrap_or(""),
-                    c["before"].as_str().unwrap_or(""),
-                    c["after"].as_str().unwrap_or("")
+                    c.arch, c.what, c.before, c.after
                 );
             }
         }
@@ -183,9 +136,7 @@ pub fn table(r: &Value) -> String {
         "prediction",
     ];
     let mut rows = vec![header.map(str::to_string)];
-    for a in r["arches"].as_object().into_iter().flat_map(|m| m.values()) {
-        rows.push(arch_row(a));
-    }
+    rows.extend(r.arches().map(arch_row));
     let widths: Vec<usize> = (0..7)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -197,30 +148,24 @@ pub fn table(r: &Value) -> String {
             .collect();
         let _ = writeln!(o, "{}", line.join("  ").trim_end());
     }
-    for a in r["arches"].as_object().into_iter().flat_map(|m| m.values()) {
-        let arch = a["arch"].as_str().unwrap_or("?");
-        for reason in a["reasons"].as_array().into_iter().flatten() {
-            let _ = writeln!(o, "{arch}: {}", reason.as_str().unwrap_or(""));
+    for a in r.arches() {
+        let arch = &a.arch;
+        for reason in &a.reasons {
+            let _ = writeln!(o, "{arch}: {reason}");
         }
         for line in causes(a) {
             let _ = writeln!(o, "{arch}: {line}");
         }
-        for p in a["check"]["exports"]["problems"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["severity"] == "error")
-        {
-            let _ = writeln!(
-                o,
-                "{arch}: export table: {}",
-                p["detail"].as_str().unwrap_or("")
-            );
+        for detail in a.export_table_errors() {
+            let _ = writeln!(o, "{arch}: export table: {detail}");
         }
         let mut failing: Vec<(String, String, Vec<String>)> = Vec::new();
-        if let Some(mods) = a["boot"]["modules"].as_array() {
-            let not_run: Vec<&serde_json::Value> =
-                mods.iter().filter(|m| m["verdict"] == "not_run").collect();
+        if let Some(boot) = &a.boot {
+            let not_run: Vec<_> = boot
+                .modules
+                .iter()
+                .filter(|m| m.verdict == RuntimeVerdict::NotRun)
+                .collect();
             if let Some(first) = not_run.first() {
                 // One reason for all of them (the guest died first): said once, apart from
                 // the failures, since none of these modules was tried.
@@ -232,29 +177,30 @@ pub fn table(r: &Value) -> String {
                     } else {
                         format!("{} modules", not_run.len())
                     },
-                    first["not_run_reason"]
-                        .as_str()
+                    first
+                        .not_run_reason
+                        .as_deref()
                         .unwrap_or("no result arrived")
                 );
             }
-            for m in mods.iter().filter(|m| {
-                m["verdict"] != "not_run"
-                    && m["verdict"] != "no_device"
-                    && (m["verdict"] != "loaded" || m["unloaded"] == false || m["agrees"] == false)
-            }) {
-                let mut v = m["verdict"].as_str().unwrap_or("?").to_string();
-                if m["agrees"] == false {
-                    v += &format!(" (predicted {})", m["predicted"].as_str().unwrap_or("?"));
+            for m in boot
+                .modules
+                .iter()
+                .filter(|m| m.verdict != RuntimeVerdict::NotRun && (m.failed() || !m.agrees))
+            {
+                let mut v = m.verdict.as_str().to_string();
+                if !m.agrees {
+                    v += &format!(" (predicted {})", m.predicted.map_or("?", |p| p.as_str()));
                 }
-                let msgs = super::kernel_messages(m).into_iter().take(6).collect();
-                failing.push((m["name"].as_str().unwrap_or("?").to_string(), v, msgs));
+                let msgs = m.kernel_messages.iter().take(6).cloned().collect();
+                failing.push((m.name.clone(), v, msgs));
             }
-        } else if let Some(mods) = a["check"]["modules"].as_array() {
-            for m in mods.iter().filter(|m| m["verdict"] != "ok") {
-                let msgs = super::kernel_messages(m).into_iter().take(6).collect();
+        } else if let Some(check) = &a.check {
+            for m in check.modules.iter().filter(|m| m.failed()) {
+                let msgs = m.kernel_messages().into_iter().take(6).collect();
                 failing.push((
-                    m["name"].as_str().unwrap_or("?").to_string(),
-                    format!("{} (static)", m["verdict"].as_str().unwrap_or("?")),
+                    m.name.clone(),
+                    format!("{} (static)", m.verdict.as_str()),
                     msgs,
                 ));
             }
@@ -292,6 +238,7 @@ mod tests {
                      "export_table": {"equal": false, "differences": [
                          {"table": "__ksymtab_gpl", "detail": "the guest sent no runtime table"}]},
                      "modules": []}}}});
+        let r: RunResults = serde_json::from_value(r).unwrap();
         let t = table(&r);
         assert!(t.contains("ok 4s, 1 dropped"), "{t}");
         assert!(t.contains("0 loaded, 0 failed, 16 not run"), "{t}");

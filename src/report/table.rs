@@ -1,6 +1,6 @@
 //! The human-readable report of `modverify check`: failing modules first, each with the
 //! kernel's own words, then the export table's findings and a one-line summary.
-use crate::check::run::{CheckReport, Verified};
+use crate::check::stage::{CheckReport, Verified};
 use crate::check::{Severity, Verdict};
 use std::fmt::Write;
 
@@ -117,7 +117,7 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
                 o,
                 "          symbol's CRC {} ({}), kernel reads {}",
                 hex(p.expected_crc),
-                p.reference.unwrap_or("?"),
+                p.reference.as_deref().unwrap_or("?"),
                 hex(p.kernel_crc)
             );
         }
@@ -512,15 +512,9 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         o,
-        "\n{} modules: {} loaded, {} failed{}, {} unload failures, {} disagreements with the static check{}; results in {}",
+        "\n{} modules: {}, {} unload failures, {} disagreements with the static check{}; results in {}",
         s.modules,
-        s.loaded,
-        s.failed,
-        if s.not_run > 0 {
-            format!(", {} not run", s.not_run)
-        } else {
-            String::new()
-        },
+        super::load_counts(s),
         s.unload_failures,
         s.disagreements,
         r.seconds_to_done.map(|t| format!("; done after {t:.1} s")).unwrap_or_default(),

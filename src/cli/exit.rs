@@ -15,3 +15,14 @@ pub const INFRA: i32 = 4;
 pub const INTERRUPTED: i32 = 130;
 /// `git bisect run`: this commit cannot be tested.
 pub const BISECT_SKIP: i32 = 125;
+
+/// The exit status for a library error of this kind.
+pub fn code(kind: crate::failure::FailureKind) -> i32 {
+    use crate::failure::FailureKind;
+    match kind {
+        FailureKind::BadInput => USAGE,
+        FailureKind::BuildFailed => BUILD_FAILED,
+        FailureKind::Infra => INFRA,
+        FailureKind::Interrupted => INTERRUPTED,
+    }
+}

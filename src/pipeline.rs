@@ -1,118 +1,17 @@
-//! The whole job for a set of arches: build → static check → boot and load → compare →
+//! The whole job for a set of arches (`modverify run`): build → static check → boot and load → compare →
 //! verdict, one pipeline per arch (side by side up to `--jobs`). `results.json` is rewritten
 //! (temp file + rename) after every stage, so an interrupted run keeps what it had.
 use crate::arch::ArchDescriptor;
-use crate::boot::{run_boot, BootOptions, BootReport};
-use crate::build::{run_build, BuildEvents, BuildManifest, BuildOptions};
-use crate::check::run::{run_check, CheckOptions, CheckReport};
+use crate::boot::{run_boot_with, BootOptions};
+use crate::build::{run_build, BuildEvents, BuildOptions};
+use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use crate::failure::FailureKind;
+use crate::qemu::BootEvent;
+pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-pub const RESULTS_SCHEMA: &str = "modverify.results/1";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArchStatus {
-    Running,
-    /// Built, checked, booted: nothing to report.
-    Ok,
-    /// A module fails, the export table is inconsistent, or the prediction disagrees.
-    Findings,
-    BuildFailed,
-    /// QEMU or a tool failed: the result says nothing about the kernel.
-    Infra,
-    /// The arch cannot be done here (no toolchain, no emulator); `reason` says why.
-    Skipped,
-    Interrupted,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StageTimes {
-    pub build_s: Option<f64>,
-    pub check_s: Option<f64>,
-    pub boot_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ArchResult {
-    pub arch: String,
-    pub status: ArchStatus,
-    /// Why a stage was skipped or failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-    pub seconds: StageTimes,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildManifest>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot: Option<BootReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResults {
-    pub schema: &'static str,
-    pub modverify_version: &'static str,
-    pub status: &'static str,
-    pub started_unix: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_unix: Option<u64>,
-    pub command: String,
-    pub arches: BTreeMap<String, ArchResult>,
-    /// Filled in when `--baseline` is given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::baseline::Comparison>,
-}
-
-impl RunResults {
-    /// The results of `modverify boot` (one arch, boot stage only), in the form `run` writes,
-    /// so `report`, `merge` (shards included) and `--baseline` take them too.
-    pub fn of_boot(command: String, started_unix: u64, boot: &BootReport, seconds: f64) -> Self {
-        let (status, reasons) = if let Some(why) = boot.infrastructure_failure() {
-            (ArchStatus::Infra, vec![format!("boot: {why}")])
-        } else if crate::proc::interrupted() {
-            (ArchStatus::Interrupted, vec![])
-        } else if boot.clean() {
-            (ArchStatus::Ok, vec![])
-        } else {
-            (ArchStatus::Findings, vec![])
-        };
-        RunResults {
-            schema: RESULTS_SCHEMA,
-            modverify_version: env!("CARGO_PKG_VERSION"),
-            status: if status == ArchStatus::Interrupted {
-                "interrupted"
-            } else {
-                "complete"
-            },
-            started_unix,
-            finished_unix: Some(unix_now()),
-            command,
-            arches: [(
-                boot.arch.clone(),
-                ArchResult {
-                    arch: boot.arch.clone(),
-                    status,
-                    reasons,
-                    seconds: StageTimes {
-                        build_s: None,
-                        check_s: None,
-                        boot_s: Some(seconds),
-                    },
-                    build: None,
-                    check: None,
-                    boot: Some(boot.clone()),
-                },
-            )]
-            .into(),
-            baseline: None,
-        }
-    }
-}
 
 pub struct RunOptions {
     pub build: BuildOptions,
@@ -126,10 +25,33 @@ pub struct RunOptions {
     pub shard: Option<crate::batch::Shard>,
 }
 
+/// Where one arch's pipeline is, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The arch cannot be built here (the reason goes to results.json).
+    CannotBuild,
+    Build,
+    BuildFailed,
+    Check,
+    Boot,
+    /// `done` of `total` modules have a load result.
+    Load {
+        done: usize,
+        total: usize,
+    },
+    /// The guest is reading the running export table.
+    ExportTable,
+    BootFailed,
+    /// The pipeline ended; `clean`: nothing to report.
+    Finished {
+        clean: bool,
+    },
+}
+
 /// Progress for one arch pipeline.
 pub trait RunEvents: Sync {
     fn build_events(&self, arch: &str) -> &dyn BuildEvents;
-    fn stage(&self, arch: &str, msg: &str);
+    fn stage(&self, arch: &str, stage: Stage);
 }
 
 pub fn unix_now() -> u64 {
@@ -149,7 +71,7 @@ impl Shared {
         let mut r = self.results.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut r);
         // Best effort: a full disk must not kill the other arches' pipelines.
-        let _ = crate::report::json::write_atomic(&self.path, &*r);
+        let _ = crate::files::write_atomic(&self.path, &*r);
     }
 }
 
@@ -166,36 +88,8 @@ pub fn run_all(
     command: String,
     events: &dyn RunEvents,
 ) -> RunResults {
-    let results = RunResults {
-        schema: RESULTS_SCHEMA,
-        modverify_version: env!("CARGO_PKG_VERSION"),
-        status: "running",
-        started_unix: unix_now(),
-        finished_unix: None,
-        command,
-        arches: arches
-            .iter()
-            .map(|a| {
-                (
-                    a.name.clone(),
-                    ArchResult {
-                        arch: a.name.clone(),
-                        status: ArchStatus::Running,
-                        reasons: vec![],
-                        seconds: StageTimes {
-                            build_s: None,
-                            check_s: None,
-                            boot_s: None,
-                        },
-                        build: None,
-                        check: None,
-                        boot: None,
-                    },
-                )
-            })
-            .collect(),
-        baseline: None,
-    };
+    let names: Vec<&str> = arches.iter().map(|a| a.name.as_str()).collect();
+    let results = RunResults::start(command, &names, unix_now());
     let shared = Shared {
         results: Mutex::new(results),
         path: opts.out.join("results.json"),
@@ -227,12 +121,12 @@ pub fn run_all(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     r.status = if crate::proc::interrupted() {
-        "interrupted"
+        RunStatus::Interrupted
     } else {
-        "complete"
+        RunStatus::Complete
     };
     r.finished_unix = Some(unix_now());
-    let _ = crate::report::json::write_atomic(&opts.out.join("results.json"), &r);
+    let _ = crate::files::write_atomic(&opts.out.join("results.json"), &r);
     r
 }
 
@@ -252,23 +146,23 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
 
     // Build.
     if let Some(reason) = &arch.unsupported.build {
-        events.stage(&name, "skipped: cannot build");
+        events.stage(&name, Stage::CannotBuild);
         return finish(ArchStatus::Skipped, Some(format!("build: {reason}")));
     }
-    events.stage(&name, "build");
+    events.stage(&name, Stage::Build);
     let t = Instant::now();
     let mut bopts = opts.build.clone();
     bopts.jobs = (opts.build.jobs / opts.jobs.max(1)).max(1);
     let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
         Ok(m) => m,
         Err(e) => {
-            let status = match e.exit_code() {
-                crate::exit::INTERRUPTED => ArchStatus::Interrupted,
-                crate::exit::INFRA => ArchStatus::Infra,
-                crate::exit::USAGE => ArchStatus::Skipped,
-                _ => ArchStatus::BuildFailed,
+            let status = match e.kind() {
+                FailureKind::Interrupted => ArchStatus::Interrupted,
+                FailureKind::Infra => ArchStatus::Infra,
+                FailureKind::BadInput => ArchStatus::Skipped,
+                FailureKind::BuildFailed => ArchStatus::BuildFailed,
             };
-            events.stage(&name, "build failed");
+            events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
             return finish(status, Some(format!("build: {e}")));
         }
@@ -288,11 +182,10 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     });
 
     // Static check.
-    events.stage(&name, "check");
+    events.stage(&name, Stage::Check);
     let t = Instant::now();
-    let registry = crate::arch::ArchRegistry {
-        arches: vec![arch.clone()],
-    };
+    // The descriptor is passed down as is: nothing is looked up by name again.
+    let no_other_arches = crate::arch::ArchRegistry { arches: vec![] };
     let copts = CheckOptions {
         system_map: None,
         arch: Some(name.clone()),
@@ -301,11 +194,12 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         policy: opts.policy,
         paths: art.modules.clone(),
     };
-    let check = match run_check(&copts, &registry) {
+    let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
         Err(e) => return finish(ArchStatus::Infra, Some(format!("check: {e}"))),
     };
-    let _ = crate::report::json::write_atomic(&dir.join("check.json"), &check);
+    let check = &checked.report;
+    let _ = crate::files::write_atomic(&dir.join("check.json"), check);
     let check_clean = check.clean();
     set(&|a| {
         a.seconds.check_s = Some(t.elapsed().as_secs_f64());
@@ -342,7 +236,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             Some(format!("boot: {why}")),
         );
     }
-    events.stage(&name, "boot");
+    events.stage(&name, Stage::Boot);
     let t = Instant::now();
     let bo = BootOptions {
         boot_timeout: opts.boot_timeout,
@@ -354,14 +248,22 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         ..BootOptions::for_build(arch, &art, dir.join("boot"), opts.policy)
     };
     let loaded = std::sync::atomic::AtomicUsize::new(0);
-    let total = art.modules.len();
-    let result = run_boot(arch, &bo, &mut |kind| {
-        if kind == "result" {
-            let n = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            events.stage(&name, &format!("load {n}/{total}"));
-        } else if kind == "table" {
-            events.stage(&name, "export table");
+    let total = std::sync::atomic::AtomicUsize::new(art.modules.len());
+    // The boot reuses the modules, predictions and export table the check stage read.
+    let result = run_boot_with(arch, &bo, Some(checked), &mut |event| match event {
+        BootEvent::Planned { modules, .. } => {
+            total.store(modules, std::sync::atomic::Ordering::Relaxed)
         }
+        BootEvent::ModuleDone { .. } => {
+            let done = loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let total = total.load(std::sync::atomic::Ordering::Relaxed);
+            events.stage(&name, Stage::Load { done, total });
+        }
+        BootEvent::ReadingTable => events.stage(&name, Stage::ExportTable),
+        BootEvent::AgentStarted
+        | BootEvent::Loading { .. }
+        | BootEvent::Unloading
+        | BootEvent::Done => {}
     });
     match result {
         Ok(boot) => {
@@ -372,10 +274,8 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             });
             events.stage(
                 &name,
-                if clean && check_clean {
-                    "ok"
-                } else {
-                    "findings"
+                Stage::Finished {
+                    clean: clean && check_clean,
                 },
             );
             if let Some(why) = boot.infrastructure_failure() {
@@ -392,7 +292,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             finish(status, None)
         }
         Err(e) => {
-            events.stage(&name, "boot failed");
+            events.stage(&name, Stage::BootFailed);
             finish(ArchStatus::Infra, Some(format!("boot: {e}")))
         }
     }

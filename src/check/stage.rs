@@ -10,7 +10,7 @@ use crate::elf::module::ElfIdentity;
 use crate::elf::{ElfFile, ModuleFacts, ParseError, Symvers};
 use crate::input::{self, InputError};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,8 @@ pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KernelInfo {
     pub source: ExportSource,
     pub path: String,
@@ -70,10 +71,11 @@ pub struct KernelInfo {
 }
 
 /// What an export-table verdict could rest on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verified {
     /// Every `__kcrctab` slot of the kernel binary was read and compared.
+    #[default]
     CrcSlots,
     /// The kernel has no CRC tables (CONFIG_MODVERSIONS off): names and flags only.
     NamesOnly,
@@ -81,7 +83,8 @@ pub enum Verified {
     SymversOnly,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExportsReport {
     /// Number of vmlinux exports (`__ksymtab` + `__ksymtab_gpl`).
     pub count: usize,
@@ -94,20 +97,22 @@ pub struct ExportsReport {
     pub problems: Vec<ExportProblem>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub modules: usize,
     pub ok: usize,
     pub failed: usize,
-    pub by_verdict: BTreeMap<&'static str, usize>,
+    pub by_verdict: BTreeMap<String, usize>,
     pub export_errors: usize,
     pub export_warnings: usize,
 }
 
 /// `modverify check --format json`; documented in docs/json-schema.md.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckReport {
-    pub schema: &'static str,
+    pub schema: String,
     pub arch: String,
     pub policy: Policy,
     pub kernel: KernelInfo,
@@ -127,7 +132,9 @@ impl CheckReport {
         self.modules.retain(|m| keep(m));
         let mut by_verdict = BTreeMap::new();
         for r in &self.modules {
-            *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
+            *by_verdict
+                .entry(r.verdict.as_str().to_string())
+                .or_insert(0) += 1;
         }
         let failed = self.modules.iter().filter(|m| m.failed()).count();
         self.summary.modules = self.modules.len();
@@ -143,7 +150,24 @@ pub const CHECK_SCHEMA: &str = "modverify.check/1";
 /// its ELF identity names.
 type Loaded<'r> = (ExportTable, String, Vec<String>, Option<&'r ArchDescriptor>);
 
+/// The check stage's report and what it read to make it, for the boot stage to reuse.
+pub struct Checked {
+    pub report: CheckReport,
+    pub table: ExportTable,
+    pub modules: Vec<ModuleInput>,
+}
+
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
+    check_stage(opts, None, registry).map(|c| c.report)
+}
+
+/// The check over files. `arch`: the descriptor the caller already holds (else `opts.arch`
+/// is looked up, or the files tell).
+pub fn check_stage<'r>(
+    opts: &CheckOptions,
+    arch: Option<&'r ArchDescriptor>,
+    registry: &'r ArchRegistry,
+) -> Result<Checked, CheckError> {
     if opts.vmlinux.is_none() && opts.symvers.is_none() {
         return Err(CheckError::Usage(
             "nothing to check against: give --vmlinux FILE (the kernel's ELF) or --symvers FILE"
@@ -189,8 +213,10 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             Ok(s)
         })
         .transpose()?;
-    let mut arch: Option<&ArchDescriptor> =
-        opts.arch.as_deref().map(|a| registry.get(a)).transpose()?;
+    let mut arch: Option<&ArchDescriptor> = match arch {
+        Some(a) => Some(a),
+        None => opts.arch.as_deref().map(|a| registry.get(a)).transpose()?,
+    };
 
     // The kernel's table and the modules load side by side: reading vmlinux is one thread's
     // work, which would otherwise stand before every module.
@@ -325,15 +351,17 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
 
     let mut by_verdict = BTreeMap::new();
     for r in &reports {
-        *by_verdict.entry(r.verdict.as_str()).or_insert(0) += 1;
+        *by_verdict
+            .entry(r.verdict.as_str().to_string())
+            .or_insert(0) += 1;
     }
     let failed = reports.iter().filter(|r| r.failed()).count();
     let export_errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)
         .count();
-    Ok(CheckReport {
-        schema: CHECK_SCHEMA,
+    let report = CheckReport {
+        schema: CHECK_SCHEMA.into(),
         arch: arch.name.clone(),
         policy: opts.policy,
         kernel: KernelInfo {
@@ -365,6 +393,11 @@ pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckRe
             export_warnings: problems.len() - export_errors,
         },
         modules: reports,
+    };
+    Ok(Checked {
+        report,
+        table,
+        modules,
     })
 }
 

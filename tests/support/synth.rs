@@ -1,7 +1,7 @@
 //! Test support: writes small but real ELF files — a vmlinux with export tables and `.ko`
 //! modules — for any class, byte order and ksymtab layout. Used by the unit tests, the
 //! integration tests and the fuzz corpus; never by the tool itself.
-use crate::arch::KsymtabLayout;
+use super::arch::KsymtabLayout;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
@@ -48,11 +48,12 @@ impl Target {
 }
 
 /// A static-only descriptor for a synthetic target (what the tests check against).
-pub fn descriptor(t: Target, name: &str) -> crate::arch::ArchDescriptor {
-    use crate::arch::{ArchDescriptor, ElfFacts, Endian, Unsupported};
+pub fn descriptor(t: Target, name: &str) -> super::arch::ArchDescriptor {
+    use super::arch::{ArchDescriptor, ElfFacts, Endian, Unsupported};
     ArchDescriptor {
         name: name.into(),
         aliases: vec![],
+        default: false,
         kernel_arch: "synth".into(),
         cross_compile: String::new(),
         toolchain_packages: vec![],

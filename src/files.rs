@@ -1,0 +1,47 @@
+//! Files and paths every layer uses: JSON written atomically, the cache directory, cache keys.
+use std::path::PathBuf;
+
+/// Where builds, sources and boot images are cached (`$MODVERIFY_CACHE`, else
+/// `$XDG_CACHE_HOME/modverify`, else `~/.cache/modverify`).
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("MODVERIFY_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
+        });
+    base.join("modverify")
+}
+
+/// A short stable hash (FNV-1a, 64 bit) for cache keys.
+pub fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")[..10].to_string()
+}
+
+/// Writes JSON through a temp file and a rename, so a reader never sees half a file.
+pub fn write_atomic<T: serde::Serialize>(path: &std::path::Path, v: &T) -> std::io::Result<()> {
+    // Serialized in memory first: serde_json writes token by token, a syscall each on a File.
+    let mut text = serde_json::to_vec_pretty(v).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    write_bytes_atomic(path, &text)
+}
+
+/// Writes `bytes` through a temp file and a rename (a kernel image unwrapped for QEMU, …).
+pub fn write_bytes_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    // tempfile creates 0600; results are CI artifacts other users and jobs read.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The results model: what `modverify run` writes to results.json and what `report`, `merge`,
+//! `--baseline` and `bisect-step` read back — the same types both ways. Every stage's report
+//! (build, check, boot, module outcome) is part of it; renderers `match` on these types, so a
+//! new verdict or status is a compile error until each of them handles it.
+//!
+//! Versioned by `schema`: `modverify.results/1`. Every key a v1 file may lack has a default,
+//! so files from older or interrupted runs (and hand-written ones in tests) read.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use crate::baseline::{Change, Comparison};
+pub use crate::boot::{BootReport, BootSummary};
+pub use crate::build::manifest::BuildManifest;
+pub use crate::check::stage::CheckReport;
+pub use crate::check::{ModuleReport, Severity, Verdict};
+pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
+
+pub const RESULTS_SCHEMA: &str = "modverify.results/1";
+/// The schema prefix every version shares; the number after it is the version.
+const SCHEMA_PREFIX: &str = "modverify.results/";
+
+/// Where a run as a whole is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    #[default]
+    Running,
+    Complete,
+    Interrupted,
+}
+
+/// Where one arch's pipeline ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchStatus {
+    #[default]
+    Running,
+    /// Built, checked, booted: nothing to report.
+    Ok,
+    /// A module fails, the export table is inconsistent, or the prediction disagrees.
+    Findings,
+    BuildFailed,
+    /// QEMU or a tool failed: the result says nothing about the kernel.
+    Infra,
+    /// The arch cannot be done here (no toolchain, no emulator); `reason` says why.
+    Skipped,
+    Interrupted,
+}
+
+impl ArchStatus {
+    /// Whether the arch's results say something about the kernel (a baseline compares only
+    /// those).
+    pub fn says_something(self) -> bool {
+        match self {
+            ArchStatus::Skipped | ArchStatus::Infra | ArchStatus::Interrupted => false,
+            ArchStatus::Running
+            | ArchStatus::Ok
+            | ArchStatus::Findings
+            | ArchStatus::BuildFailed => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StageTimes {
+    pub build_s: Option<f64>,
+    pub check_s: Option<f64>,
+    pub boot_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArchResult {
+    pub arch: String,
+    pub status: ArchStatus,
+    /// Why a stage was skipped or failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    pub seconds: StageTimes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildManifest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<BootReport>,
+}
+
+impl ArchResult {
+    pub fn new(arch: &str) -> Self {
+        ArchResult {
+            arch: arch.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// The details of the static export-table errors.
+    pub fn export_table_errors(&self) -> Vec<String> {
+        self.check
+            .iter()
+            .flat_map(|c| &c.exports.problems)
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.detail.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunResults {
+    pub schema: String,
+    pub modverify_version: String,
+    pub status: RunStatus,
+    pub started_unix: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_unix: Option<u64>,
+    pub command: String,
+    pub arches: BTreeMap<String, ArchResult>,
+    /// Filled in when `--baseline` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Comparison>,
+}
+
+/// Why a file is not a results.json this version reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("not a modverify results.json (schema {0})")]
+    NotResults(serde_json::Value),
+    #[error("results schema {0} is newer than this modverify reads ({RESULTS_SCHEMA})")]
+    Newer(String),
+    #[error("{0}")]
+    Shape(String),
+}
+
+impl RunResults {
+    /// A new run's results: every arch `running`.
+    pub fn start(command: String, arches: &[&str], started_unix: u64) -> Self {
+        RunResults {
+            schema: RESULTS_SCHEMA.into(),
+            modverify_version: env!("CARGO_PKG_VERSION").into(),
+            status: RunStatus::Running,
+            started_unix,
+            finished_unix: None,
+            command,
+            arches: arches
+                .iter()
+                .map(|a| (a.to_string(), ArchResult::new(a)))
+                .collect(),
+            baseline: None,
+        }
+    }
+
+    /// Reads a results.json of any schema version this modverify knows (today: 1).
+    pub fn from_json(text: &str) -> Result<Self, ReadError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
+        let version = v["schema"]
+            .as_str()
+            .and_then(|s| s.strip_prefix(SCHEMA_PREFIX));
+        match version {
+            None => Err(ReadError::NotResults(v["schema"].clone())),
+            Some("1") => serde_path_to_error::deserialize(v)
+                .map_err(|e| ReadError::Shape(format!("{}: {}", e.path(), e.inner()))),
+            Some(_) => Err(ReadError::Newer(v["schema"].as_str().unwrap_or("").into())),
+        }
+    }
+
+    /// The results of `modverify boot` (one arch, the boot stage), in the form `run` writes,
+    /// so `report`, `merge` (shards included) and `--baseline` take them too.
+    pub fn of_boot(command: String, started_unix: u64, boot: &BootReport, seconds: f64) -> Self {
+        let (status, reasons) = if let Some(why) = boot.infrastructure_failure() {
+            (ArchStatus::Infra, vec![format!("boot: {why}")])
+        } else if crate::proc::interrupted() {
+            (ArchStatus::Interrupted, vec![])
+        } else if boot.clean() {
+            (ArchStatus::Ok, vec![])
+        } else {
+            (ArchStatus::Findings, vec![])
+        };
+        let mut r = RunResults::start(command, &[&boot.arch], started_unix);
+        r.status = if status == ArchStatus::Interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Complete
+        };
+        r.finished_unix = Some(crate::pipeline::unix_now());
+        if let Some(a) = r.arches.get_mut(&boot.arch) {
+            a.status = status;
+            a.reasons = reasons;
+            a.seconds.boot_s = Some(seconds);
+            a.boot = Some(boot.clone());
+        }
+        r
+    }
+
+    /// The arches in results order (by name).
+    pub fn arches(&self) -> impl Iterator<Item = &ArchResult> {
+        self.arches.values()
+    }
+}
