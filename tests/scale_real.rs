@@ -60,6 +60,22 @@ const LINKAGE: [&str; 5] = [
     "gpl_only",
 ];
 
+/// Modules whose runtime verdict disagrees with the prediction, or that the loader refused.
+fn linkage_disagreements(r: &Value) -> Vec<String> {
+    r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{} {} (predicted {})",
+                m["name"], m["verdict"], m["predicted"]
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     let d = debian_kernel_of("trixie", "riscv64");
@@ -156,18 +172,7 @@ fn debian_sid_riscv64_without_modversions_an_eighth() {
         "{}",
         r["payload"]
     );
-    let wrong: Vec<String> = r["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
-        .map(|m| {
-            format!(
-                "{} {} (predicted {})",
-                m["name"], m["verdict"], m["predicted"]
-            )
-        })
-        .collect();
+    let wrong = linkage_disagreements(&r);
     assert!(wrong.is_empty(), "{wrong:#?}");
     let t = &r["export_table"];
     assert_eq!(t["equal"], true, "{t}");
@@ -206,18 +211,7 @@ fn debian_amd64_an_eighth_of_its_modules_under_tcg() {
     assert!(r["modules_in_run"].as_u64().unwrap() > 4000);
     assert_eq!(r["done"], true, "{}", r["boot_failure"]);
     assert_eq!(r["summary"]["not_run"], 0);
-    let wrong: Vec<String> = r["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["agrees"] == false || LINKAGE.contains(&m["verdict"].as_str().unwrap()))
-        .map(|m| {
-            format!(
-                "{} {} (predicted {})",
-                m["name"], m["verdict"], m["predicted"]
-            )
-        })
-        .collect();
+    let wrong = linkage_disagreements(&r);
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(r["export_table"]["equal"], true, "{}", r["export_table"]);
 }

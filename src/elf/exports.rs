@@ -164,6 +164,17 @@ pub struct Lookup<'t> {
     pub gpl_only: bool,
 }
 
+/// Module.symvers' vmlinux rows in the order the linker sorts `__ksymtab` (strcmp).
+fn vmlinux_rows(symvers: &Symvers) -> Vec<&crate::elf::symvers::SymversEntry> {
+    let mut rows: Vec<_> = symvers
+        .entries
+        .iter()
+        .filter(|e| e.module == "vmlinux")
+        .collect();
+    rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
+    rows
+}
+
 impl ExportTable {
     pub fn table(&self, kind: TableKind) -> &KsymTable {
         &self.tables[kind as usize]
@@ -294,12 +305,7 @@ impl ExportTable {
     /// A kernel without MODVERSIONS writes every CRC as 0: then there are no CRCs to check.
     pub fn from_symvers(symvers: &Symvers) -> Self {
         let mut tables: [KsymTable; 5] = Default::default();
-        let mut rows: Vec<_> = symvers
-            .entries
-            .iter()
-            .filter(|e| e.module == "vmlinux")
-            .collect();
-        rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
+        let rows = vmlinux_rows(symvers);
         let modversions = rows.iter().any(|r| r.crc != 0);
         for r in rows {
             let t = &mut tables[if r.gpl {
@@ -341,12 +347,7 @@ impl ExportTable {
     /// GPL-only exports flagged in `__kflagstab` instead of a table of their own.
     pub fn from_symvers_flagged(symvers: &Symvers) -> Self {
         let mut t = Self::from_symvers(symvers);
-        let mut rows: Vec<_> = symvers
-            .entries
-            .iter()
-            .filter(|e| e.module == "vmlinux")
-            .collect();
-        rows.sort_by(|a, b| a.symbol.as_bytes().cmp(b.symbol.as_bytes()));
+        let rows = vmlinux_rows(symvers);
         let mut one = KsymTable::default();
         for r in rows {
             one.names.push(r.symbol.clone());
