@@ -60,6 +60,12 @@ const LINKAGE: [&str; 5] = [
     "gpl_only",
 ];
 
+/// The modules went into the guest compressed: the kernel decompressed them itself.
+fn assert_kernel_decompresses(r: &Value) {
+    let payload = r["payload"].as_str().unwrap();
+    assert!(payload.contains("decompressed by the kernel"), "{payload}");
+}
+
 /// Modules whose runtime verdict disagrees with the prediction, or that the loader refused.
 fn linkage_disagreements(r: &Value) -> Vec<String> {
     r["modules"]
@@ -89,14 +95,7 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert_eq!(r["summary"]["not_run"], 0, "{}", r["summary"]);
     assert_eq!(r["modules_in_run"].as_u64(), Some(n));
     // Kept compressed: the kernel has MODULE_DECOMPRESS for its xz modules.
-    assert!(
-        r["payload"]
-            .as_str()
-            .unwrap()
-            .contains("decompressed by the kernel"),
-        "{}",
-        r["payload"]
-    );
+    assert_kernel_decompresses(&r);
     assert!(r["batches"].as_array().unwrap().len() > 1);
     for b in r["batches"].as_array().unwrap() {
         assert_eq!(b["done"], true, "{b}");
@@ -164,14 +163,7 @@ fn debian_sid_riscv64_without_modversions_an_eighth() {
     let (_, r, out) = boot(&d, &tmp.path().join("out"), &["--shard", "1/8"]);
     assert_eq!(r["done"], true, "{out}");
     assert_eq!(r["summary"]["not_run"], 0);
-    assert!(
-        r["payload"]
-            .as_str()
-            .unwrap()
-            .contains("decompressed by the kernel"),
-        "{}",
-        r["payload"]
-    );
+    assert_kernel_decompresses(&r);
     let wrong = linkage_disagreements(&r);
     assert!(wrong.is_empty(), "{wrong:#?}");
     let t = &r["export_table"];
