@@ -201,6 +201,9 @@ pub struct BootReport {
     pub modules_in_run: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
+    /// The boot failure was QEMU's (it would not start the machine): nothing was tested.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub infrastructure: bool,
     /// Parsing the modules and planning the boots, before the first guest starts.
     #[serde(skip_serializing_if = "is_zero_f64")]
     pub prepare_seconds: f64,
@@ -302,20 +305,24 @@ impl BootReport {
             notes,
             summary,
             shard: (!missing.is_empty()).then_some(first.shard).flatten(),
+            infrastructure: parts.iter().any(|p| p.infrastructure),
             batches,
             prepare_seconds: parts.iter().map(|p| p.prepare_seconds).fold(0.0, f64::max),
             ..(*lead).clone()
         })
     }
 
-    /// The run could not test the modules at all: QEMU did not start, or no guest reached
-    /// the agent. One infrastructure failure, not a finding about each module.
+    /// The run could not test the modules at all: QEMU would not start the machine. One
+    /// infrastructure failure, not a finding about each module. (A kernel that hangs or
+    /// panics before the agent is a finding about the kernel: `git bisect` calls it bad.)
     pub fn infrastructure_failure(&self) -> Option<&str> {
         let nothing_ran = self
             .modules
             .iter()
             .all(|m| m.verdict == RuntimeVerdict::NotRun);
-        self.boot_failure.as_deref().filter(|_| nothing_ran)
+        self.boot_failure
+            .as_deref()
+            .filter(|_| nothing_ran && self.infrastructure)
     }
 }
 
@@ -1020,6 +1027,7 @@ pub fn run_boot_with(
     }
     modules.sort_by_key(|m| m.index);
     let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
+    let infrastructure = by_batch.values().any(|r| r.run.infrastructure);
     let first = by_batch.get(&0);
     // Read in the set's first boot only: a shard without it has no comparison of its own.
     let table_run = by_batch
@@ -1076,6 +1084,7 @@ pub fn run_boot_with(
         shard: opts.shard,
         modules_in_run: p.plan.len(),
         batches,
+        infrastructure,
         prepare_seconds,
     };
     let path = opts.out.join("boot.json");

@@ -206,6 +206,9 @@ pub struct GuestRun {
     pub memory_kib: Option<(u64, u64)>,
     /// The guest ran out of memory (the kernel's OOM killer ran) during a load.
     pub out_of_memory: bool,
+    /// `boot_failure` is QEMU's (it would not start the machine), not the kernel's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub infrastructure: bool,
     /// The module (index) whose unloading took the guest down; later unloads not tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unload_crash: Option<usize>,
@@ -310,7 +313,20 @@ pub fn boot_and_collect(
         let mut init_lines: Vec<String> = Vec::new();
         let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
         let t0 = Instant::now();
+        // What QEMU itself said ("qemu-system-riscv64: Some ROM regions are overlapping"), and
+        // whether anything came from the machine (firmware or kernel) at all.
+        let mut qemu_said: Vec<String> = Vec::new();
+        let mut machine_lines = 0usize;
+        let qemu_prefix = format!("{}:", qemu.binary);
         let mut handle_line = |line: &str| {
+            let t = line.trim();
+            if t.starts_with(&qemu_prefix) {
+                if qemu_said.len() < 4 {
+                    qemu_said.push(t.to_string());
+                }
+            } else if !t.is_empty() && !t.starts_with("QEMU ") && !t.starts_with("(qemu)") {
+                machine_lines += 1;
+            }
             if recent.len() == 60 {
                 recent.pop_front();
             }
@@ -418,6 +434,23 @@ pub fn boot_and_collect(
                 );
                 m.console_excerpt = excerpt;
                 start = i + 1;
+            }
+            // QEMU would not run the machine at all: nothing from firmware or kernel, an
+            // error status. The run's failure, not the kernel's.
+            None if !saw_hello
+                && machine_lines == 0
+                && matches!(ended, Ended::Exited(c) if c != 0) =>
+            {
+                run.boot_failure = Some(format!(
+                    "QEMU would not start the machine ({ended}){}",
+                    if qemu_said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", qemu_said.join("; "))
+                    }
+                ));
+                run.infrastructure = true;
+                break;
             }
             None if !saw_hello => {
                 run.boot_failure = Some(match init_death(&init_lines) {
