@@ -144,6 +144,11 @@ pub struct QemuFacts {
     /// results apart from the console; without it results travel framed on the console.
     #[serde(default)]
     pub result_port: Option<String>,
+    /// Which of QEMU's serial ports (0-based, in `-serial` order) is the kernel console: the
+    /// ports before it are connected to nothing (sh4's r2d: the console is the SCIF, QEMU's
+    /// second port; the first is the SCI).
+    #[serde(default)]
+    pub console_serial: usize,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.
