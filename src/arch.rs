@@ -80,6 +80,11 @@ pub struct ElfFacts {
     /// by `arch/powerpc/kernel/module_64.c`), so they are never "unknown".
     #[serde(default)]
     pub loader_defined_symbols: Vec<String>,
+    /// The loader drops a leading `.` from a module's undefined symbols and `__versions`
+    /// names (powerpc64's `dedotify`: an ELFv1 call goes to `.name`, the function's entry
+    /// point, and is resolved against the export `name`).
+    #[serde(default)]
+    pub dedot_undefined: bool,
 }
 
 impl ElfFacts {

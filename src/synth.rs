@@ -70,6 +70,7 @@ pub fn descriptor(t: Target, name: &str) -> crate::arch::ArchDescriptor {
             reloc_info: Default::default(),
             skip_undefined_types: vec![],
             loader_defined_symbols: vec![],
+            dedot_undefined: false,
         },
         build: None,
         qemu: None,
