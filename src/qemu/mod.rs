@@ -152,7 +152,7 @@ pub struct BootPlan<'a> {
 }
 
 /// How long a guest has after `done` to power its machine off before QEMU is stopped.
-const POWER_OFF_GRACE: Duration = Duration::from_secs(3);
+const POWER_OFF_GRACE: Duration = Duration::from_secs(1);
 
 /// Boots until the agent reports `done`, rebooting past crashed or hung modules.
 pub fn boot_and_collect(
