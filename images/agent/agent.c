@@ -676,7 +676,9 @@ int main(void)
 
 	find_bounds();
 	find_image_pa();
-	if (kcore_open() == 0) {
+	/* Without /proc/kcore (32-bit ARM has none) /dev/mem still serves, where the host
+	 * gave its offset. */
+	if (kcore_open() == 0 || devmem_offset) {
 		export_table("ksymtab", "kcrctab", "kflagstab");
 		/* 7.1 folded the GPL-only exports into __ksymtab (flagged in __kflagstab). */
 		if (!ksym("__start___kflagstab") || ksym("__start___ksymtab_gpl"))
