@@ -78,14 +78,15 @@ mod tests {
             .collect()
     }
 
-    /// sh4's console is QEMU's second serial port: the first gets nothing, the console file
-    /// the second, in a hand run the terminal the second.
+    /// A console on QEMU's second serial port (sh4's r2d: the SCIF): the first gets nothing,
+    /// the console file the second, in a hand run the terminal the second.
     #[test]
     fn console_on_a_later_serial_port_gets_the_ports_before_it_connected_to_nothing() {
         let r = crate::arch::ArchRegistry::load(None).unwrap();
-        let sh4 = r.get("sh4").unwrap();
+        let mut second = r.get("riscv64").unwrap().clone();
+        second.qemu.as_mut().unwrap().console_serial = 1;
         let (k, i, f) = (Path::new("k"), Path::new("i"), Path::new("console"));
-        let mut q = QemuCommand::new(sh4, k, i, "").unwrap();
+        let mut q = QemuCommand::new(&second, k, i, "").unwrap();
         let hand = args(&q.command()).join(" ");
         assert!(hand.ends_with("-serial null -serial mon:stdio"), "{hand}");
         q.serial_file = Some(f);
