@@ -80,6 +80,11 @@ pub struct ElfFacts {
     /// by `arch/powerpc/kernel/module_64.c`), so they are never "unknown".
     #[serde(default)]
     pub loader_defined_symbols: Vec<String>,
+    /// The loader drops a leading `.` from a module's undefined symbols and `__versions`
+    /// names (powerpc64's `dedotify`: an ELFv1 call goes to `.name`, the function's entry
+    /// point, and is resolved against the export `name`).
+    #[serde(default)]
+    pub dedot_undefined: bool,
 }
 
 impl ElfFacts {
@@ -146,6 +151,11 @@ pub struct QemuFacts {
     /// `args` is the minimum.
     #[serde(default)]
     pub max_memory_mb: Option<u64>,
+    /// Which of QEMU's serial ports (0-based, in `-serial` order) is the kernel console: the
+    /// ports before it are connected to nothing (sh4's r2d: the console is the SCIF, QEMU's
+    /// second port; the first is the SCI).
+    #[serde(default)]
+    pub console_serial: usize,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.

@@ -34,6 +34,8 @@ pub enum Ended {
     /// No output for longer than the silence limit.
     Silent,
     Interrupted,
+    /// Stopped by us once its work was done (`Limits::finished`) and it did not exit.
+    Stopped,
 }
 
 impl Ended {
@@ -50,14 +52,19 @@ impl std::fmt::Display for Ended {
             Ended::TimedOut => write!(f, "timed out"),
             Ended::Silent => write!(f, "printed nothing for too long"),
             Ended::Interrupted => write!(f, "interrupted"),
+            Ended::Stopped => write!(f, "was stopped after its work was done"),
         }
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Limits {
     pub total: Option<Duration>,
     pub silence: Option<Duration>,
+    /// Set (by the line callback) when the child's work is done: it then has the given time
+    /// to exit by itself before its group is stopped (a guest that cannot power its machine
+    /// off — no ACPI, no power-off device — would otherwise sit until the silence limit).
+    pub finished: Option<(Arc<AtomicBool>, Duration)>,
 }
 
 /// Kills the child's process group when dropped, unless it was reaped.
@@ -331,6 +338,7 @@ pub fn run_following(
         on_line(&line);
     };
     let mut pipes_closed = 0;
+    let mut finished_at: Option<Instant> = None;
     let ended = loop {
         // Once the child's pipes are closed it is exiting: look for its status more often.
         let poll = Duration::from_millis(if pipes > 0 && pipes_closed == pipes {
@@ -375,6 +383,15 @@ pub fn run_following(
         if limits.silence.is_some_and(|t| last_output.elapsed() > t) {
             guard.kill_group();
             break Ended::Silent;
+        }
+        if let Some((flag, grace)) = &limits.finished {
+            if flag.load(Ordering::Relaxed) {
+                let at = *finished_at.get_or_insert_with(Instant::now);
+                if at.elapsed() > *grace {
+                    guard.kill_group();
+                    break Ended::Stopped;
+                }
+            }
         }
     };
     stop_followers();
@@ -467,6 +484,7 @@ mod tests {
             Limits {
                 total: Some(Duration::from_millis(300)),
                 silence: None,
+                finished: None,
             },
         )
         .unwrap();
@@ -504,6 +522,7 @@ mod tests {
             Limits {
                 total: None,
                 silence: Some(Duration::from_millis(300)),
+                finished: None,
             },
         )
         .unwrap();

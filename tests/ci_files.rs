@@ -44,6 +44,30 @@ fn nightly_pipeline_is_a_valid_github_actions_workflow() {
     );
 }
 
+/// Every arch that can be built and booted is in the nightly matrix, and nothing else is.
+#[test]
+fn nightly_matrix_runs_every_buildable_and_bootable_arch() {
+    let wf = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/nightly.yml");
+    let wf_yaml: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&wf).unwrap()).unwrap();
+    let mut matrix: Vec<String> = wf_yaml["jobs"]["arch"]["strategy"]["matrix"]["arch"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let registry = modverify::arch::ArchRegistry::load(None).unwrap();
+    let mut runnable: Vec<String> = registry
+        .arches
+        .iter()
+        .filter(|a| a.build.is_some() && a.qemu.is_some())
+        .map(|a| a.name.clone())
+        .collect();
+    matrix.sort();
+    runnable.sort();
+    assert_eq!(matrix, runnable);
+}
+
 #[test]
 fn ci_bisect_explains_its_usage() {
     let o = Command::new("bash")

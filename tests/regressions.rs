@@ -153,6 +153,24 @@ fn linux_5_19_crc_index_shift_alpha() {
     );
 }
 
+/// The same bug on arm64, whose export table is PREL32 (32-bit offsets, not pointers): its
+/// 6.1 tree has no CRC-less assembly export of its own (every one in `arch/arm64/lib/*.S` has
+/// a prototype), so the second patch drops `__ashlti3`'s from `asm/asm-prototypes.h`.
+/// `__ashlti3` sorts before `module_layout`: every module fails, statically and in the guest.
+#[test]
+fn linux_5_19_crc_index_shift_arm64() {
+    crc_index_shift(
+        "arm64",
+        "6.1",
+        "__ashlti3",
+        1,
+        &[
+            patch("modpost-5.19-skip-crc-slot.patch"),
+            patch("arm64-crc-less-asm-exports.patch"),
+        ],
+    );
+}
+
 /// The same bug on the 7.x tree (sid's linux-source-7.2): modpost's CRC loop moved and 7.1
 /// added __kflagstab, so the patch is written for that tree; riscv64 gets CRC-less exports
 /// by losing the prototypes of its 128-bit shift helpers, which sort before module_layout

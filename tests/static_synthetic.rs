@@ -572,3 +572,43 @@ fn module_exports_from_symvers_resolve() {
         .contains("drivers/other/mod"));
     assert_eq!(verdict(&r, "wrong"), Verdict::CrcMismatch);
 }
+
+/// powerpc64 ELFv1: a module calls `.kfree` (the entry point) and its `__versions` may name
+/// `.kfree`; the loader's dedotify resolves both against the export `kfree`, and so does
+/// the check where the descriptor says `dedot_undefined` (else `.kfree` is unknown).
+#[test]
+fn elfv1_dot_symbols_resolve_without_the_dot_where_the_loader_drops_it() {
+    use modverify::elf::{ElfFile, ModuleFacts};
+    let t = Target {
+        is_64: true,
+        little: false,
+        machine: 21,
+        layout: KsymtabLayout::Absolute,
+    };
+    let bytes = ModuleSpec::new(t, "m")
+        .import(".kfree", 0x1111_0001)
+        .build();
+    let elf = ElfFile::parse(&bytes).unwrap();
+    let mut d = descriptor(t);
+    let names = |f: &ModuleFacts| {
+        let undefined: Vec<String> = f.undefined.iter().map(|u| u.name.clone()).collect();
+        let versions: Vec<String> = f
+            .versions
+            .iter()
+            .flatten()
+            .map(|v| v.name.clone())
+            .collect();
+        (undefined, versions)
+    };
+    let plain = ModuleFacts::parse(&elf, &d.elf).unwrap();
+    assert_eq!(
+        names(&plain),
+        (vec![".kfree".into()], vec![".kfree".into()])
+    );
+    d.elf.dedot_undefined = true;
+    let dedotted = ModuleFacts::parse(&elf, &d.elf).unwrap();
+    assert_eq!(
+        names(&dedotted),
+        (vec!["kfree".into()], vec!["kfree".into()])
+    );
+}

@@ -59,6 +59,7 @@ static char layout[16] = "absolute";
 static int module_timeout = 30;
 /* Where kcore maps no RAM at all (alpha), /dev/mem at virtual - devmem_offset. */
 static unsigned long long devmem_offset;
+static int use_devmem; /* the plan gave an offset (0 is one: m68k maps RAM at virtual 0) */
 static int devmem = -1;
 static int full_table;
 /* `table none`: another boot of the same kernel (an earlier batch) reads the export table. */
@@ -189,8 +190,10 @@ static void read_plan(void)
 			continue;
 		if (sscanf(line, "module_timeout %d", &module_timeout) == 1)
 			continue;
-		if (sscanf(line, "devmem_offset %llx", &devmem_offset) == 1)
+		if (sscanf(line, "devmem_offset %llx", &devmem_offset) == 1) {
+			use_devmem = 1;
 			continue;
+		}
 		if (!strncmp(line, "table full", 10)) {
 			full_table = 1;
 			continue;
@@ -383,7 +386,7 @@ static int kread(uint64_t addr, void *buf, size_t n)
 				return pread(kcore, buf, n, (off_t)(segs[i].offset + pa - segs[i].paddr)) == (ssize_t)n ? 0 : -1;
 		}
 	}
-	if (devmem_offset && addr >= devmem_offset) {
+	if (use_devmem && addr >= devmem_offset) {
 		if (devmem < 0)
 			devmem = open("/dev/mem", O_RDONLY);
 		if (devmem >= 0)
@@ -741,9 +744,11 @@ int main(void)
 
 	find_bounds();
 	find_image_pa();
+	/* Without /proc/kcore (32-bit ARM has none) /dev/mem still serves, where the host
+	 * gave its offset. */
 	if (skip_table) {
 		record("table", "skipped");
-	} else if (kcore_open() == 0) {
+	} else if (kcore_open() == 0 || use_devmem) {
 		export_table("ksymtab", "kcrctab", "kflagstab");
 		/* 7.1 folded the GPL-only exports into __ksymtab (flagged in __kflagstab). */
 		if (!ksym("__start___kflagstab") || ksym("__start___ksymtab_gpl"))

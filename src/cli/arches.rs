@@ -43,6 +43,28 @@ struct ArchStatus<'a> {
     unsupported_boot: Option<&'a str>,
 }
 
+/// What this machine can do for one descriptor: (build, boot, packages to install).
+fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<&str>) {
+    let mut missing = Vec::new();
+    let build = if d.unsupported.build.is_some() || d.build.is_none() {
+        "unsupported"
+    } else if on_path(&format!("{}gcc", d.cross_compile)) {
+        "ok"
+    } else {
+        missing.extend(d.toolchain_packages.iter().map(String::as_str));
+        "missing"
+    };
+    let boot = match &d.qemu {
+        None => "unsupported",
+        Some(q) if on_path(&q.binary) => "ok",
+        Some(q) => {
+            missing.extend(q.packages.iter().map(String::as_str));
+            "missing"
+        }
+    };
+    (build, boot, missing)
+}
+
 pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if a.default {
         for d in registry.arches.iter().filter(|d| d.default) {
@@ -55,24 +77,7 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .arches
             .iter()
             .map(|d| {
-                let cc = format!("{}gcc", d.cross_compile);
-                let mut missing = Vec::new();
-                let build = if d.unsupported.build.is_some() || d.build.is_none() {
-                    "unsupported"
-                } else if on_path(&cc) {
-                    "ok"
-                } else {
-                    missing.extend(d.toolchain_packages.iter().map(String::as_str));
-                    "missing"
-                };
-                let boot = match &d.qemu {
-                    None => "unsupported",
-                    Some(q) if on_path(&q.binary) => "ok",
-                    Some(q) => {
-                        missing.extend(q.packages.iter().map(String::as_str));
-                        "missing"
-                    }
-                };
+                let (build, boot, missing) = status(d);
                 ArchStatus {
                     name: &d.name,
                     aliases: &d.aliases,
@@ -93,31 +98,25 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         return Ok(crate::cli::exit::OK);
     }
     println!(
-        "{:10} {:9} {:26} {:24} notes",
-        "arch", "ARCH=", "toolchain", "emulator"
+        "{:10} {:10} {:6} {:12} {:12} install / notes",
+        "arch", "ARCH=", "check", "build", "boot"
     );
     for d in &registry.arches {
-        let cc = format!("{}gcc", d.cross_compile);
-        let tool = match &d.unsupported.build {
-            Some(_) => "n/a".to_string(),
-            None if on_path(&cc) => format!("{cc} ok"),
-            None => format!("missing ({})", d.toolchain_packages.join(" ")),
+        let (build, boot, missing) = status(d);
+        // What to do about it: the packages to install, else why a stage cannot be done.
+        let notes = if !missing.is_empty() {
+            format!("apt-get install {}", missing.join(" "))
+        } else {
+            d.unsupported
+                .boot
+                .as_deref()
+                .or(d.unsupported.build.as_deref())
+                .map(|s| s.split(". ").next().unwrap_or(s).to_string())
+                .unwrap_or_default()
         };
-        let emu = match &d.qemu {
-            Some(q) if on_path(&q.binary) => format!("{} ok", q.binary),
-            Some(q) => format!("missing ({})", q.packages.join(" ")),
-            None => "n/a".into(),
-        };
-        let notes = d
-            .unsupported
-            .boot
-            .as_deref()
-            .or(d.unsupported.build.as_deref())
-            .map(|s| s.split(". ").next().unwrap_or(s))
-            .unwrap_or("");
         println!(
-            "{:10} {:9} {:26} {:24} {}",
-            d.name, d.kernel_arch, tool, emu, notes
+            "{:10} {:10} {:6} {:12} {:12} {}",
+            d.name, d.kernel_arch, "ok", build, boot, notes
         );
     }
     Ok(crate::cli::exit::OK)

@@ -127,7 +127,14 @@ impl ModuleFacts {
         let name = first("name").or(struct_name).filter(|n| !n.is_empty());
 
         let symbols = elf.symbols()?;
-        let (versions, versions_format) = read_versions(elf)?;
+        let (mut versions, versions_format) = read_versions(elf)?;
+        if facts.dedot_undefined {
+            for v in versions.iter_mut().flatten() {
+                if let Some(rest) = v.name.strip_prefix('.') {
+                    v.name = rest.to_string();
+                }
+            }
+        }
         let mut undefined = Vec::new();
         let mut bad_symbols = Vec::new();
         if let Some(syms) = &symbols {
@@ -140,8 +147,12 @@ impl ModuleFacts {
                     {
                         continue;
                     }
+                    let name = match s.name.strip_prefix('.') {
+                        Some(rest) if facts.dedot_undefined => rest,
+                        _ => s.name,
+                    };
                     undefined.push(UndefSymbol {
-                        name: s.name.to_string(),
+                        name: name.to_string(),
                         weak: s.bind == STB_WEAK,
                     });
                 } else if s.shndx == SHN_COMMON as usize && !s.name.starts_with("__gnu_lto") {

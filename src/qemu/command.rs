@@ -70,11 +70,18 @@ impl<'a> QemuCommand<'a> {
             .arg(self.initrd)
             .arg("-append")
             .arg(&self.append);
+        // The machine's serial ports before the console's get nothing attached.
+        for _ in 0..self.qemu.console_serial {
+            c.arg("-serial").arg("null");
+        }
         if let Some(f) = self.serial_file {
             c.arg("-serial").arg(format!("file:{}", f.display()));
             if let Some(r) = self.result_file {
                 c.arg("-serial").arg(format!("file:{}", r.display()));
             }
+        } else if self.qemu.console_serial > 0 {
+            // -nographic puts only the first port on the terminal; a hand run wants the console.
+            c.arg("-serial").arg("mon:stdio");
         }
         c
     }
@@ -95,4 +102,38 @@ pub fn descriptor_memory_mb(args: &[String]) -> Option<u64> {
         _ => (v, 1),
     };
     num.parse::<u64>().ok().map(|n| n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(c: &Command) -> Vec<String> {
+        c.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// A console on QEMU's second serial port (sh4's r2d: the SCIF): the first gets nothing,
+    /// the console file the second, in a hand run the terminal the second.
+    #[test]
+    fn console_on_a_later_serial_port_gets_the_ports_before_it_connected_to_nothing() {
+        let r = crate::arch::ArchRegistry::load(None).unwrap();
+        let mut second = r.get("riscv64").unwrap().clone();
+        second.qemu.as_mut().unwrap().console_serial = 1;
+        let (k, i, f) = (Path::new("k"), Path::new("i"), Path::new("console"));
+        let mut q = QemuCommand::new(&second, k, i, "").unwrap();
+        let hand = args(&q.command()).join(" ");
+        assert!(hand.ends_with("-serial null -serial mon:stdio"), "{hand}");
+        q.serial_file = Some(f);
+        let logged = args(&q.command()).join(" ");
+        assert!(
+            logged.ends_with("-serial null -serial file:console"),
+            "{logged}"
+        );
+        let riscv = r.get("riscv64").unwrap();
+        let mut q = QemuCommand::new(riscv, k, i, "").unwrap();
+        q.serial_file = Some(f);
+        assert!(!args(&q.command()).contains(&"null".to_string()));
+    }
 }

@@ -230,6 +230,9 @@ pub struct BootPlan<'a> {
     pub memory_mb: Option<u64>,
 }
 
+/// How long a guest has after `done` to power its machine off before QEMU is stopped.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(1);
+
 /// Boots until the agent reports `done`, rebooting past crashed or hung modules.
 pub fn boot_and_collect(
     plan: &BootPlan<'_>,
@@ -307,6 +310,9 @@ pub fn boot_and_collect(
         let mut unloading: Option<usize> = None;
         let mut saw_hello = false;
         let mut saw_done = false;
+        // The agent powers the machine off after `done`; where the machine cannot (x86 without
+        // ACPI, boards without a power-off device) QEMU is stopped a moment later.
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut crash_lines = Vec::new();
         // The kernel's words on init (the agent) dying: "init[1]: unhandled signal 4 …" and
         // "Attempted to kill init! exitcode=0x00000004".
@@ -356,8 +362,11 @@ pub fn boot_and_collect(
                             _ => {}
                         }
                         apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
-                        if r.kind == "done" && run.seconds_to_done.is_none() {
-                            run.seconds_to_done = Some(began.elapsed().as_secs_f64());
+                        if r.kind == "done" {
+                            finished.store(true, std::sync::atomic::Ordering::Relaxed);
+                            if run.seconds_to_done.is_none() {
+                                run.seconds_to_done = Some(began.elapsed().as_secs_f64());
+                            }
                         }
                         if let Some(e) = BootEvent::of_record(&r) {
                             on_event(e);
@@ -376,6 +385,7 @@ pub fn boot_and_collect(
         let limits = Limits {
             total: Some(plan.boot_timeout + plan.silence * (n.saturating_sub(start) as u32 + 2)),
             silence: Some(plan.silence),
+            finished: Some((finished.clone(), POWER_OFF_GRACE)),
         };
         let ended = proc::run_following(
             command,

@@ -71,6 +71,7 @@ pub fn descriptor(t: Target, name: &str) -> super::arch::ArchDescriptor {
             reloc_info: Default::default(),
             skip_undefined_types: vec![],
             loader_defined_symbols: vec![],
+            dedot_undefined: false,
         },
         build: None,
         qemu: None,
