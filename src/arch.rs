@@ -85,6 +85,11 @@ pub struct ElfFacts {
     /// point, and is resolved against the export `name`).
     #[serde(default)]
     pub dedot_undefined: bool,
+    /// The loader adds a RELA relocation to the value already at the place, so the addend
+    /// is `r_addend` plus those bytes (SH: `arch/sh/kernel/module.c`); elsewhere the place
+    /// is overwritten and `r_addend` alone counts.
+    #[serde(default)]
+    pub rela_adds_in_place: bool,
 }
 
 impl ElfFacts {

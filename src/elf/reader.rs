@@ -192,16 +192,39 @@ impl<'a> ElfFile<'a> {
             let data = self.data(s)?;
             let rs =
                 RelocSection::parse(data, 0, data.len(), is_rela, self.ctx).map_err(malformed)?;
+            // SH's loader adds S + A to what is already at the place (arch/sh/kernel/module.c:
+            // `value = get_unaligned(location); value += relocation`): the assembler leaves
+            // part of the addend there, so the effective addend is both.
+            let in_place = match (
+                is_rela && facts.rela_adds_in_place,
+                self.sections.get(target),
+            ) {
+                (true, Some(t)) => Some(self.data(t)?),
+                _ => None,
+            };
             for r in rs.iter() {
                 let (sym, rtype) = match facts.reloc_info {
                     RelocInfo::Mips64 if self.is_64() => self.mips64_info(r.r_sym, r.r_type),
                     _ => (r.r_sym, r.r_type),
                 };
+                let addend = match (r.r_addend, in_place) {
+                    (Some(a), Some(t)) => Some(
+                        a.wrapping_add(
+                            if self.is_64() {
+                                self.read_word(t, r.r_offset as usize).map(|w| w as i64)
+                            } else {
+                                self.read_i32(t, r.r_offset as usize).map(i64::from)
+                            }
+                            .unwrap_or(0),
+                        ),
+                    ),
+                    (a, _) => a,
+                };
                 out.push(Relocation {
                     offset: r.r_offset,
                     sym,
                     rtype: rtype & type_mask,
-                    addend: r.r_addend,
+                    addend,
                 });
             }
         }

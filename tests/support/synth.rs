@@ -72,6 +72,7 @@ pub fn descriptor(t: Target, name: &str) -> super::arch::ArchDescriptor {
             skip_undefined_types: vec![],
             loader_defined_symbols: vec![],
             dedot_undefined: false,
+            rela_adds_in_place: false,
         },
         build: None,
         qemu: None,
