@@ -100,11 +100,13 @@ pub struct BootArgs {
     /// Guest memory in MiB [default: sized from the modules, at least the descriptor's -m]
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
     pub memory: Option<u64>,
-    /// Load only shard K of N (every N-th module in load order, with its dependencies): one
-    /// CI job each; `modverify merge` joins the shards' results.json into one run
+    /// Boot only shard K of N: every N-th of the boots the module set is split into (each
+    /// with what its modules need), one CI job each; `modverify merge` joins the shards'
+    /// results.json into what one run gives
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::batch::Shard>,
-    /// Split the modules into this many boots [default: as memory and --jobs call for]
+    /// Split the modules into this many boots [default: one per 800 modules, more where one
+    /// guest's memory cannot hold them]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batches: Option<u64>,
     /// Guests booted side by side [default: the number of CPUs]
