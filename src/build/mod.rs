@@ -5,6 +5,7 @@ pub mod config;
 pub mod manifest;
 pub mod modpost;
 pub mod source;
+pub mod tree_view;
 
 use crate::arch::ArchDescriptor;
 use crate::failure::FailureKind;
@@ -185,6 +186,8 @@ impl Make<'_> {
 /// State shared by the make steps of one build: the log, progress and modpost findings.
 struct Steps<'a> {
     make: Make<'a>,
+    /// The build directory as users name it (make's `O=` may be its real path in a view).
+    out: PathBuf,
     log: std::fs::File,
     log_path: PathBuf,
     events: &'a dyn BuildEvents,
@@ -238,7 +241,7 @@ impl Steps<'_> {
             })?;
         match ended {
             Ended::Exited(0) => Ok(()),
-            Ended::Interrupted => Err(BuildError::Interrupted(self.make.out.clone())),
+            Ended::Interrupted => Err(BuildError::Interrupted(self.out.clone())),
             e => Err(BuildError::Make {
                 step: targets.join(" "),
                 ended: e,
@@ -425,15 +428,19 @@ pub fn run_build(
         opts.base.target().to_string()
     };
     let out_parent = opts.out.clone().unwrap_or_else(|| cache.join("builds"));
+    std::fs::create_dir_all(&out_parent).map_err(|e| BuildError::io(&out_parent, e))?;
+    let out_parent = out_parent
+        .canonicalize()
+        .map_err(|e| BuildError::io(&out_parent, e))?;
     let out = out_parent.join(format!("{}-{label}-{}", arch.name, short_hash(&key)));
-    std::fs::create_dir_all(&out).map_err(|e| BuildError::io(&out, e))?;
-    let out = out.canonicalize().map_err(|e| BuildError::io(&out, e))?;
-    let _lock = DirLock::take(&out, events)?;
+    let view = tree_view::locate(&src, &out)?;
+    let _lock = DirLock::take(&view.objtree, events)?;
+    view.link()?;
     let log_path = out.join("build.log");
     let log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
     let make = Make {
-        src: src.clone(),
-        out: out.clone(),
+        src: view.src.clone(),
+        out: view.objtree.clone(),
         arch,
         jobs: opts.jobs.max(1),
         ccache: crate::host::on_path("ccache"),
@@ -460,6 +467,7 @@ pub fn run_build(
     manifest.write(&out)?;
     let mut steps = Steps {
         make,
+        out: out.clone(),
         log,
         log_path: log_path.clone(),
         events,
