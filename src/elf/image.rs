@@ -168,6 +168,16 @@ pub fn map_raw<'a>(
     map: &std::collections::HashMap<&str, u64>,
     id: RawIdentity,
 ) -> Result<ElfFile<'a>, String> {
+    if map.len() < 2 {
+        // Debian's linux-image packages ship a one-line stub ("The real System.map is in the
+        // linux-image-<version>-dbg package"), which users reach first.
+        return Err(
+            "System.map holds no kernel symbols (Debian ships a stub: the real one is in \
+                    linux-image-VERSION-dbg); pass that with --system-map, or check against \
+                    --symvers alone"
+                .into(),
+        );
+    }
     let banner = *map
         .get("linux_banner")
         .ok_or("System.map has no linux_banner: is it the map of this kernel?")?;
@@ -239,6 +249,22 @@ pub fn map_raw<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debians_stub_system_map_is_named_with_where_the_real_one_is() {
+        let mut img = vec![0u8; 0x200];
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let text =
+            "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n";
+        let map = parse_system_map(text);
+        let e = map_raw(&img, &map, raw_identity(&img).unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("Debian ships a stub") && e.contains("--symvers"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn raw_image_is_mapped_through_system_map() {
