@@ -109,155 +109,57 @@ pub fn debian_source(
 }
 
 /// Downloads Debian's `package` (`linux-source-X.Y`) into `work` and returns the tarball it
-/// ships. Through a private apt configuration under the cache (its own lists, sources and
-/// archive cache: the system's apt state is untouched), with the mirror this machine already
-/// uses, trying SUITES in order; the version is whatever the suite serves today.
+/// ships: every suite of SUITES is asked, and the newest version any of them serves wins.
 fn fetch_tarball(
     cache: &Path,
     package: &str,
     work: &Path,
     note: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, BuildError> {
-    let mirror = debian_mirror().ok_or_else(|| BuildError::Missing {
-        what: format!("a Debian mirror in /etc/apt/sources.list(.d) to fetch {package} from"),
-        package: package.into(),
-    })?;
-    let host_arch = tool_output(Command::new("dpkg").arg("--print-architecture"), "dpkg")?
-        .trim()
-        .to_string();
-    // Every suite's index first, then the newest version any of them serves.
-    let mut best: Option<(String, &str, PathBuf, PathBuf)> = None;
+    use crate::debian_apt::{newer, AptError, PrivateApt};
+    let apt_err = |e: AptError| match e {
+        AptError::NoMirror(_) => BuildError::Missing {
+            what: format!("a Debian mirror in /etc/apt/sources.list(.d) to fetch {package} from"),
+            package: package.into(),
+        },
+        AptError::Interrupted(what) => BuildError::Interrupted(PathBuf::from(what)),
+        AptError::Io { path, source } => BuildError::Io { path, source },
+        AptError::Spawn { cmd, source } => BuildError::Spawn { cmd, source },
+        e => BuildError::BadInput(e.to_string()),
+    };
+    let mut best: Option<(String, PrivateApt)> = None;
+    let mut mirror = String::new();
     for suite in SUITES {
-        let apt_dir = cache.join("debian/apt").join(format!("{suite}-source"));
-        for d in ["lists/partial", "cache/archives/partial", "parts"] {
-            let p = apt_dir.join(d);
-            std::fs::create_dir_all(&p).map_err(|e| BuildError::io(&p, e))?;
-        }
-        let list = apt_dir.join("sources.list");
-        std::fs::write(&list, format!("deb {mirror} {suite} main\n"))
-            .map_err(|e| BuildError::io(&list, e))?;
-        note(&format!(
-            "looking for {package} in Debian {suite} ({mirror})"
-        ));
-        let mut update = apt_command("apt-get", &apt_dir, &list, &host_arch);
-        update.args(["-qq", "update"]);
-        tool_output(&mut update, "apt-get update")?;
-        let mut policy = apt_command("apt-cache", &apt_dir, &list, &host_arch);
-        policy.args(["policy", package]);
-        let out = tool_output(&mut policy, "apt-cache policy")?;
-        let candidate = out
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Candidate:"))
-            .map(str::trim)
-            .filter(|v| *v != "(none)");
-        if let Some(version) = candidate {
-            let newer = match &best {
-                None => true,
-                Some((b, ..)) => {
-                    let mut c = Command::new("dpkg");
-                    c.args(["--compare-versions", version, "gt", b]);
-                    crate::proc::run(c, None, &mut |_| {}, crate::proc::Limits::default())
-                        .is_ok_and(|e| e == crate::proc::Ended::Exited(0))
-                }
-            };
-            if newer {
-                best = Some((version.to_string(), suite, apt_dir.clone(), list.clone()));
+        note(&format!("looking for {package} in Debian {suite}"));
+        let apt =
+            PrivateApt::open(cache, &format!("{suite}-source"), suite, package).map_err(apt_err)?;
+        mirror = apt.mirror.clone();
+        if let Some(version) = apt.candidate(package).map_err(apt_err)? {
+            if best.as_ref().is_none_or(|(b, _)| newer(&version, b)) {
+                best = Some((version, apt));
             }
         }
     }
-    if let Some((version, suite, apt_dir, list)) = best {
-        note(&format!(
-            "downloading {package} {version} from Debian {suite}"
-        ));
-        let mut download = apt_command("apt-get", &apt_dir, &list, &host_arch);
-        download
-            .args(["-qq", "download"])
-            .arg(format!("{package}={version}"))
-            .current_dir(work);
-        tool_output(&mut download, "apt-get download")?;
-        let deb = std::fs::read_dir(work)
-            .map_err(|e| BuildError::io(work, e))?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "deb"))
-            .ok_or_else(|| {
-                BuildError::BadInput(format!(
-                    "apt-get download {package} left no .deb in {}",
-                    work.display()
-                ))
-            })?;
-        let root = work.join("root");
-        tool_output(
-            Command::new("dpkg").arg("-x").arg(&deb).arg(&root),
-            "dpkg -x",
-        )?;
-        let _ = std::fs::remove_file(&deb);
-        let tarball = root.join(format!("usr/src/{package}.tar.xz"));
-        if !tarball.exists() {
-            return Err(BuildError::BadInput(format!(
-                "{}: holds no usr/src/{package}.tar.xz",
-                deb.display()
-            )));
-        }
-        return Ok(tarball);
+    let Some((version, apt)) = best else {
+        return Err(BuildError::BadInput(format!(
+            "{package} is in none of the Debian suites {} at {mirror}: pass an unpacked tree or a git checkout with --source instead",
+            SUITES.join(", ")
+        )));
+    };
+    note(&format!(
+        "downloading {package} {version} from Debian {}",
+        apt.suite
+    ));
+    let root = work.join("root");
+    apt.unpack(&[package.to_string()], work, &root)
+        .map_err(apt_err)?;
+    let tarball = root.join(format!("usr/src/{package}.tar.xz"));
+    if !tarball.exists() {
+        return Err(BuildError::BadInput(format!(
+            "{package} {version}: holds no usr/src/{package}.tar.xz"
+        )));
     }
-    Err(BuildError::BadInput(format!(
-        "{package} is in none of the Debian suites {} at {mirror}: pass an unpacked tree or a git checkout with --source instead",
-        SUITES.join(", ")
-    )))
-}
-
-/// apt-get/apt-cache on the private configuration in `apt_dir`.
-fn apt_command(tool: &str, apt_dir: &Path, list: &Path, host_arch: &str) -> Command {
-    let mut c = Command::new(tool);
-    for (k, v) in [
-        (
-            "Dir::State::Lists",
-            apt_dir.join("lists").display().to_string(),
-        ),
-        ("Dir::Etc::SourceList", list.display().to_string()),
-        (
-            "Dir::Etc::SourceParts",
-            apt_dir.join("parts").display().to_string(),
-        ),
-        ("Dir::Cache", apt_dir.join("cache").display().to_string()),
-        ("APT::Architecture", host_arch.to_string()),
-        ("Acquire::Languages", "none".into()),
-        ("Debug::NoLocking", "1".into()),
-    ] {
-        c.arg("-o").arg(format!("{k}={v}"));
-    }
-    c
-}
-
-/// The Debian mirror this machine uses (deb822 or one-line sources), never a hard-coded host.
-fn debian_mirror() -> Option<String> {
-    let mut uris = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for f in files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|x| x == "sources"))
-        {
-            let text = std::fs::read_to_string(f).unwrap_or_default();
-            for l in text.lines() {
-                if let Some(v) = l.trim().strip_prefix("URIs:") {
-                    uris.extend(v.split_whitespace().map(str::to_string));
-                }
-            }
-        }
-    }
-    let text = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    for l in text.lines() {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        if w.first() == Some(&"deb") {
-            if let Some(u) = w.iter().find(|x| x.contains("://")) {
-                uris.push(u.to_string());
-            }
-        }
-    }
-    uris.into_iter().find(|u| !u.contains("-security"))
+    Ok(tarball)
 }
 
 /// Runs a short tool through proc.rs (own process group, killed on Ctrl-C); its output, or
