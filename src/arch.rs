@@ -127,6 +127,35 @@ pub struct BuildFacts {
     /// through /dev/mem where /proc/kcore does not map it (alpha).
     #[serde(default)]
     pub kernel_va_minus_pa: Option<u64>,
+    /// A GCC plugin the cross compiler loads for the kernel, its modules and the guest agent:
+    /// the way round a compiler bug no option reaches (see `compiler_plugin.rs`).
+    #[serde(default)]
+    pub gcc_plugin: Option<GccPlugin>,
+    /// Where the static guest agent's C library comes from when the cross toolchain's own
+    /// cannot be used (see `image/sysroot.rs`).
+    #[serde(default)]
+    pub guest_sysroot: Option<GuestSysroot>,
+}
+
+/// Debian packages, from a suite, that hold the C library (headers, crt files, libc.a) the
+/// guest agent links against, with why the cross toolchain's own is not used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestSysroot {
+    pub reason: String,
+    pub suite: String,
+    pub packages: Vec<String>,
+}
+
+/// A GCC plugin, as C++ source, with why the arch needs it and what building it takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GccPlugin {
+    pub reason: String,
+    /// Debian packages that provide the host C++ compiler and the cross compiler's plugin
+    /// headers.
+    pub packages: Vec<String>,
+    pub source: String,
 }
 
 /// One Kconfig line the guest needs, and why (shown when it is lost or when tinyconfig would
@@ -161,6 +190,11 @@ pub struct QemuFacts {
     /// second port; the first is the SCI).
     #[serde(default)]
     pub console_serial: usize,
+    /// Why the guest cannot read the running kernel's export table on this machine, where it
+    /// cannot: the boot then loads and unloads every module but compares no table, and says
+    /// why instead of reporting a difference.
+    #[serde(default)]
+    pub live_table_unreadable: Option<String>,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.

@@ -69,10 +69,21 @@ pub fn loaded_bytes(m: &PlannedModule, compressed: bool) -> u64 {
 /// more for slack (memory a guest does not touch costs the host nothing); rounded up to
 /// 64 MiB. Measured on Debian trixie riscv64: 1883 modules took 560 MiB with the kernel's
 /// own 150.
-pub fn guest_memory_mb(initramfs_bytes: u64, unpacked_bytes: u64, loaded_bytes: u64) -> u64 {
-    const KERNEL_MB: u64 = 256;
+pub fn guest_memory_mb(
+    kernel_mb: u64,
+    initramfs_bytes: u64,
+    unpacked_bytes: u64,
+    loaded_bytes: u64,
+) -> u64 {
     let need = (initramfs_bytes + unpacked_bytes + loaded_bytes) as f64 * 1.5 / (1 << 20) as f64;
-    (KERNEL_MB + need.ceil() as u64).div_ceil(64) * 64
+    (kernel_mb + need.ceil() as u64).div_ceil(64) * 64
+}
+
+/// The kernel's own share of a guest's memory: 256 MiB, a distribution kernel's with room
+/// to spare, or half of a machine that takes less than twice that (sh4's r2d has 64 MiB
+/// fixed: a kernel built for such a board is a small one).
+pub fn kernel_share_mb(machine_max_mb: u64) -> u64 {
+    256.min(machine_max_mb / 2)
 }
 
 /// One boot's share: the modules it reports (`owned`) and the ones it loads, in the run's
@@ -181,8 +192,13 @@ mod tests {
 
     #[test]
     fn memory_grows_with_the_payload() {
-        assert_eq!(guest_memory_mb(0, 0, 0), 256);
-        let mb = guest_memory_mb(107 << 20, 107 << 20, 968 << 20);
+        assert_eq!(guest_memory_mb(256, 0, 0, 0), 256);
+        assert_eq!(
+            guest_memory_mb(kernel_share_mb(64), 0, 1 << 20, 2 << 20),
+            64
+        );
+        assert_eq!(kernel_share_mb(4096), 256);
+        let mb = guest_memory_mb(256, 107 << 20, 107 << 20, 968 << 20);
         assert!((2000..2300).contains(&mb), "{mb}");
         assert_eq!(mb % 64, 0);
     }

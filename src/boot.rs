@@ -409,8 +409,13 @@ impl Prepared {
                 ModulePayload::KernelDecompresses(_) => None,
                 ModulePayload::Decompressed => self.ramdisk,
             },
-            // One boot of the kernel reads its export table: the set's first.
-            read_table: self.batches[b].number == 0,
+            // One boot of the kernel reads its export table: the set's first (none where the
+            // descriptor says the guest cannot).
+            read_table: self.batches[b].number == 0
+                && arch
+                    .qemu
+                    .as_ref()
+                    .is_none_or(|q| q.live_table_unreadable.is_none()),
         };
         let name = match io.compression {
             Some(Compression::Zstd) => "initramfs.cpio.zst",
@@ -598,6 +603,12 @@ fn prepare_with(
     }
 
     // Memory: what each module needs loaded; batches so every guest fits its machine.
+    let minimum = crate::qemu::command::descriptor_memory_mb(&qemu.args).unwrap_or(256);
+    let machine_max = qemu
+        .max_memory_mb
+        .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 });
+    let ceiling = opts.memory_mb.unwrap_or(machine_max);
+    let kernel_mb = batch::kernel_share_mb(machine_max);
     let in_guest_compressed =
         |i: usize| matches!(payload, ModulePayload::KernelDecompresses(c) if methods[i] == Some(c));
     let sizes: Vec<u64> = (0..plan.len())
@@ -618,15 +629,8 @@ fn prepare_with(
             unpacked
         };
         let loaded: u64 = b.loads.iter().map(|&i| sizes[i]).sum();
-        batch::guest_memory_mb(archive, unpacked, loaded)
+        batch::guest_memory_mb(kernel_mb, archive, unpacked, loaded)
     };
-    let minimum = crate::qemu::command::descriptor_memory_mb(&qemu.args).unwrap_or(256);
-    let ceiling = opts
-        .memory_mb
-        .unwrap_or(
-            qemu.max_memory_mb
-                .unwrap_or(if arch.elf.class == 64 { 4096 } else { 768 }),
-        );
     // The batches depend on the modules and the machine alone (never on --jobs or the
     // shard), so each module meets the same neighbours in a single run and in any shard:
     // the shards of a run merge into the run's own results.
@@ -891,6 +895,16 @@ pub fn run_boot_with(
         ),
         _ => {}
     }
+    let unreadable = arch
+        .qemu
+        .as_ref()
+        .and_then(|q| q.live_table_unreadable.clone());
+    if let Some(why) = &unreadable {
+        notes.push(format!(
+            "the running export table is not read on {}: {why}",
+            arch.name
+        ));
+    }
     let n = p.batches.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<BootEvent>();
@@ -1035,6 +1049,7 @@ pub fn run_boot_with(
         .find(|(b, _)| p.batches[**b].number == 0)
         .map(|(_, r)| r);
     let export_table = match (&static_table, table_run) {
+        _ if unreadable.is_some() => None,
         (Some(t), Some(r)) if r.run.done => Some(t.compare(&r.run)),
         _ => None,
     };

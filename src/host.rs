@@ -24,6 +24,9 @@ pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {
     let mut v: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
     for a in &registry.arches {
         v.extend(a.toolchain_packages.iter().cloned());
+        if let Some(p) = a.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
+            v.extend(p.packages.iter().cloned());
+        }
         if let Some(q) = &a.qemu {
             v.extend(q.packages.iter().cloned());
         }

@@ -8,6 +8,7 @@ pub mod proc;
 pub mod hex;
 pub mod failure;
 pub mod files;
+pub mod compiler_plugin;
 pub mod debian_apt;
 pub mod build;
 pub mod input;

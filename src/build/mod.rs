@@ -45,6 +45,8 @@ pub enum BuildError {
     },
     #[error("interrupted; partial build left in {0}")]
     Interrupted(PathBuf),
+    #[error(transparent)]
+    Plugin(#[from] crate::compiler_plugin::PluginError),
 }
 
 impl BuildError {
@@ -62,6 +64,10 @@ impl BuildError {
                 FailureKind::Infra
             }
             BuildError::Interrupted(_) => FailureKind::Interrupted,
+            BuildError::Plugin(crate::compiler_plugin::PluginError::Tool { .. }) => {
+                FailureKind::BuildFailed
+            }
+            BuildError::Plugin(_) => FailureKind::Infra,
             BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
                 FailureKind::BuildFailed
             }
@@ -160,6 +166,8 @@ pub struct Make<'a> {
     pub arch: &'a ArchDescriptor,
     pub jobs: usize,
     pub ccache: bool,
+    /// `-fplugin=…` for every compiler run (the arch's `build.gcc_plugin`).
+    pub plugin: Option<String>,
 }
 
 impl Make<'_> {
@@ -177,6 +185,10 @@ impl Make<'_> {
         // wants the build to finish so the consequence is seen (and the line is kept as a
         // finding: see modpost.rs).
         c.arg("KBUILD_MODPOST_WARN=1");
+        // KCFLAGS reaches every C file kbuild compiles, the decompressor's included.
+        if let Some(p) = &self.plugin {
+            c.arg(format!("KCFLAGS={p}"));
+        }
         c.arg(format!("-j{}", self.jobs));
         c.args(targets);
         c
@@ -311,6 +323,7 @@ pub fn run_build(
     };
     check_tools(arch)?;
     let cache = cache_dir();
+    let plugin = crate::compiler_plugin::flag(arch, &cache)?;
     let mut note = |m: &str| events.note(m);
     // Unpacking and patching write into the shared cache: one process at a time.
     let src_dir = cache.join("src");
@@ -411,7 +424,7 @@ pub fn run_build(
         None => None,
     };
     let key = format!(
-        "{}\n{}\n{:?}\n{}\n{:?}",
+        "{}\n{}\n{:?}\n{}\n{:?}{}",
         src.display(),
         user_config.as_deref().unwrap_or(""),
         opts.base,
@@ -420,7 +433,12 @@ pub fn run_build(
             .flat_map(|f| f.lines.iter().cloned())
             .collect::<Vec<_>>()
             .join("\n"),
-        opts.patches
+        opts.patches,
+        // A plugin changes the code made: its own build directory (none: the key as before).
+        plugin
+            .as_ref()
+            .map(|p| format!("\n{p}"))
+            .unwrap_or_default()
     );
     let label = if user_config.is_some() {
         "config".to_string()
@@ -444,6 +462,7 @@ pub fn run_build(
         arch,
         jobs: opts.jobs.max(1),
         ccache: crate::host::on_path("ccache"),
+        plugin,
     };
     if make.ccache && std::env::var_os("CCACHE_DIR").is_none() {
         std::env::set_var("CCACHE_DIR", cache.join("ccache"));
@@ -560,4 +579,34 @@ pub fn run_build(
     }
     manifest.write(&out)?;
     result.map(|()| manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(m: &Make) -> Vec<String> {
+        m.command(&["vmlinux"])
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// A descriptor's GCC plugin reaches every compiler run through KCFLAGS; without one,
+    /// make gets no KCFLAGS and a user's own (from the environment) stays in force.
+    #[test]
+    fn a_plugin_goes_to_make_as_kcflags_and_only_then() {
+        let r = crate::arch::ArchRegistry::load(None).unwrap();
+        let mut m = Make {
+            src: "/src".into(),
+            out: "/out".into(),
+            arch: r.get("sh4").unwrap(),
+            jobs: 2,
+            ccache: false,
+            plugin: None,
+        };
+        assert!(!args(&m).iter().any(|a| a.starts_with("KCFLAGS=")));
+        m.plugin = Some("-fplugin=/cache/plugins/sh4-0123456789.so".into());
+        assert!(args(&m).contains(&"KCFLAGS=-fplugin=/cache/plugins/sh4-0123456789.so".into()));
+    }
 }

@@ -49,7 +49,13 @@ fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<&
     let build = if d.unsupported.build.is_some() || d.build.is_none() {
         "unsupported"
     } else if on_path(&format!("{}gcc", d.cross_compile)) {
-        "ok"
+        match d.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
+            Some(p) if !crate::compiler_plugin::available(d) => {
+                missing.extend(p.packages.iter().map(String::as_str));
+                "missing"
+            }
+            _ => "ok",
+        }
     } else {
         missing.extend(d.toolchain_packages.iter().map(String::as_str));
         "missing"

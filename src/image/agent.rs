@@ -24,7 +24,18 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
         what: cc.clone(),
         package: arch.toolchain_packages.join(" "),
     })?;
-    let key = format!("{AGENT_SOURCE}\n{version}\n{ldflags:?}");
+    // The compiler bug a plugin works round is in the agent's code as much as the kernel's.
+    let plugin = crate::compiler_plugin::flag(arch, cache).map_err(ImageError::Plugin)?;
+    let sysroot = super::sysroot::guest_sysroot(arch, cache)?;
+    let libc = sysroot.as_ref().map(|s| s.cc_args(&cc)).unwrap_or_default();
+    let mut key = format!("{AGENT_SOURCE}\n{version}\n{ldflags:?}");
+    // (Nothing added where neither is used: those arches keep their cached agents.)
+    if let Some(p) = &plugin {
+        key += &format!("\n{p}");
+    }
+    if let Some(s) = &sysroot {
+        key += &format!("\n{}", s.versions);
+    }
     let dir = cache
         .join("agent")
         .join(format!("{}-{}", arch.name, crate::build::short_hash(&key)));
@@ -38,10 +49,12 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
     // Two modverify processes may build the same agent at once: each writes its own file.
     let tmp = dir.join(format!("init.tmp.{}", std::process::id()));
     let mut cmd = Command::new(&cc);
-    cmd.args(["-static", "-O2", "-Wall", "-o"])
+    cmd.args(&libc)
+        .args(["-static", "-O2", "-Wall", "-o"])
         .arg(&tmp)
         .arg(&src)
-        .args(&ldflags);
+        .args(&ldflags)
+        .args(&plugin);
     let line = crate::proc::command_line(&cmd);
     let (ended, said) = crate::proc::output(cmd).map_err(|e| ImageError::Spawn {
         cmd: cc.clone(),

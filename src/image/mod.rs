@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod cpio;
 pub mod order;
+pub mod sysroot;
 
 use crate::arch::{ArchDescriptor, KsymtabLayout};
 use crate::check::modules::ModuleInput;
@@ -22,6 +23,10 @@ pub enum ImageError {
     Spawn { cmd: String, source: std::io::Error },
     #[error("`{cmd}` failed:\n{output}")]
     Tool { cmd: String, output: String },
+    #[error(transparent)]
+    Plugin(crate::compiler_plugin::PluginError),
+    #[error("the guest agent's C library: {0}")]
+    Sysroot(#[from] crate::debian_apt::AptError),
 }
 
 impl ImageError {
