@@ -172,27 +172,17 @@ pub fn newer(a: &str, b: &str) -> bool {
         .is_ok_and(|e| e == crate::proc::Ended::Exited(0))
 }
 
-/// Runs a short tool through proc.rs (own process group, killed on Ctrl-C); its output, or
-/// an error with the command line and what it printed.
+/// Runs a short tool through proc.rs; its output, or the apt error that names it.
 fn run(cmd: &mut Command, name: &str) -> Result<String, AptError> {
-    let line = crate::proc::command_line(cmd);
-    let mut c = Command::new(cmd.get_program());
-    c.args(cmd.get_args());
-    if let Some(d) = cmd.get_current_dir() {
-        c.current_dir(d);
-    }
-    let (ended, text) = crate::proc::output(c).map_err(|e| AptError::Spawn {
-        cmd: name.into(),
-        source: e,
-    })?;
-    match ended {
-        crate::proc::Ended::Exited(0) => Ok(text),
-        crate::proc::Ended::Interrupted => Err(AptError::Interrupted(name.into())),
-        _ => Err(AptError::Tool {
-            cmd: line,
-            output: text,
-        }),
-    }
+    use crate::proc::ToolError;
+    crate::proc::tool(cmd).map_err(|e| match e {
+        ToolError::Spawn(source) => AptError::Spawn {
+            cmd: name.into(),
+            source,
+        },
+        ToolError::Interrupted => AptError::Interrupted(name.into()),
+        ToolError::Failed { cmd, output } => AptError::Tool { cmd, output },
+    })
 }
 
 /// The Debian mirror this machine uses (deb822 or one-line sources), never a hard-coded host.

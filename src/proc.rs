@@ -126,6 +126,37 @@ pub fn output(cmd: Command) -> std::io::Result<(Ended, String)> {
     Ok((ended, text))
 }
 
+/// How a short tool run by `tool` failed; each layer turns it into its own error.
+#[derive(Debug)]
+pub enum ToolError {
+    /// It could not be started.
+    Spawn(std::io::Error),
+    /// Ctrl-C stopped it.
+    Interrupted,
+    /// It ran and failed: its command line and everything it printed.
+    Failed { cmd: String, output: String },
+}
+
+/// Runs a short tool through `output` (own process group, killed on Ctrl-C): what it
+/// printed if it exited 0.
+pub fn tool(cmd: &Command) -> Result<String, ToolError> {
+    let line = command_line(cmd);
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    let (ended, text) = output(c).map_err(ToolError::Spawn)?;
+    match ended {
+        Ended::Exited(0) => Ok(text),
+        Ended::Interrupted => Err(ToolError::Interrupted),
+        _ => Err(ToolError::Failed {
+            cmd: line,
+            output: text,
+        }),
+    }
+}
+
 /// What a tool printed if it succeeded (`--version`, `rev-parse`), else nothing.
 pub fn stdout_if_ok(cmd: Command) -> Option<String> {
     output(cmd)

@@ -162,27 +162,17 @@ fn fetch_tarball(
     Ok(tarball)
 }
 
-/// Runs a short tool through proc.rs (own process group, killed on Ctrl-C); its output, or
-/// an error with the command line and what it printed.
+/// Runs a short tool through proc.rs; its output, or the build error that names it.
 fn tool_output(cmd: &mut Command, name: &str) -> Result<String, BuildError> {
-    let line = crate::proc::command_line(cmd);
-    let mut c = Command::new(cmd.get_program());
-    c.args(cmd.get_args());
-    if let Some(d) = cmd.get_current_dir() {
-        c.current_dir(d);
-    }
-    let (ended, text) = crate::proc::output(c).map_err(|e| BuildError::Spawn {
-        cmd: name.into(),
-        source: e,
-    })?;
-    match ended {
-        crate::proc::Ended::Exited(0) => Ok(text),
-        crate::proc::Ended::Interrupted => Err(BuildError::Interrupted(PathBuf::from(name))),
-        _ => Err(BuildError::Tool {
-            cmd: line,
-            output: text,
-        }),
-    }
+    use crate::proc::ToolError;
+    crate::proc::tool(cmd).map_err(|e| match e {
+        ToolError::Spawn(source) => BuildError::Spawn {
+            cmd: name.into(),
+            source,
+        },
+        ToolError::Interrupted => BuildError::Interrupted(PathBuf::from(name)),
+        ToolError::Failed { cmd, output } => BuildError::Tool { cmd, output },
+    })
 }
 
 /// Checks that a user-named directory is a kernel tree that can be built out of tree.
