@@ -131,6 +131,11 @@ pub struct BuildFacts {
     /// the way round a compiler bug no option reaches (see `compiler_plugin.rs`).
     #[serde(default)]
     pub gcc_plugin: Option<GccPlugin>,
+    /// The kernel gets 8-byte copies of its own memory wrong (`copy_from_kernel_nofault`;
+    /// sh: reading /proc/kcore with them oopses or resets the machine), so the agent starts
+    /// no kcore read on an 8-byte boundary, and the kernel copies 4 bytes at a time.
+    #[serde(default)]
+    pub kcore_split4: bool,
     /// Where the static guest agent's C library comes from when the cross toolchain's own
     /// cannot be used (see `image/sysroot.rs`).
     #[serde(default)]
@@ -190,11 +195,6 @@ pub struct QemuFacts {
     /// second port; the first is the SCI).
     #[serde(default)]
     pub console_serial: usize,
-    /// Why the guest cannot read the running kernel's export table on this machine, where it
-    /// cannot: the boot then loads and unloads every module but compares no table, and says
-    /// why instead of reporting a difference.
-    #[serde(default)]
-    pub live_table_unreadable: Option<String>,
 }
 
 /// Stages that cannot be done for an architecture, with the reason shown to the user.

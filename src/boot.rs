@@ -409,13 +409,8 @@ impl Prepared {
                 ModulePayload::KernelDecompresses(_) => None,
                 ModulePayload::Decompressed => self.ramdisk,
             },
-            // One boot of the kernel reads its export table: the set's first (none where the
-            // descriptor says the guest cannot).
-            read_table: self.batches[b].number == 0
-                && arch
-                    .qemu
-                    .as_ref()
-                    .is_none_or(|q| q.live_table_unreadable.is_none()),
+            // One boot of the kernel reads its export table: the set's first.
+            read_table: self.batches[b].number == 0,
         };
         let name = match io.compression {
             Some(Compression::Zstd) => "initramfs.cpio.zst",
@@ -895,16 +890,6 @@ pub fn run_boot_with(
         ),
         _ => {}
     }
-    let unreadable = arch
-        .qemu
-        .as_ref()
-        .and_then(|q| q.live_table_unreadable.clone());
-    if let Some(why) = &unreadable {
-        notes.push(format!(
-            "the running export table is not read on {}: {why}",
-            arch.name
-        ));
-    }
     let n = p.batches.len();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<BootEvent>();
@@ -1049,7 +1034,6 @@ pub fn run_boot_with(
         .find(|(b, _)| p.batches[**b].number == 0)
         .map(|(_, r)| r);
     let export_table = match (&static_table, table_run) {
-        _ if unreadable.is_some() => None,
         (Some(t), Some(r)) if r.run.done => Some(t.compare(&r.run)),
         _ => None,
     };

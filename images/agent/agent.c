@@ -61,6 +61,11 @@ static int module_timeout = 30;
 static unsigned long long devmem_offset;
 static int use_devmem; /* the plan gave an offset (0 is one: m68k maps RAM at virtual 0) */
 static int devmem = -1;
+/* `kcore_split4`: the kernel gets 8-byte copies of its own memory wrong (sh: reading kcore
+ * with them oopses or resets the machine), so no kcore read may start on an 8-byte boundary:
+ * copy_from_kernel_nofault picks its width from the source's alignment, and 4 bytes past
+ * one it copies 4 bytes at a time. kcore copies page by page, hence a read per page. */
+static int kcore_split4;
 static int full_table;
 /* `table none`: another boot of the same kernel (an earlier batch) reads the export table. */
 static int skip_table;
@@ -190,6 +195,10 @@ static void read_plan(void)
 			continue;
 		if (sscanf(line, "module_timeout %d", &module_timeout) == 1)
 			continue;
+		if (!strncmp(line, "kcore_split4", 12)) {
+			kcore_split4 = 1;
+			continue;
+		}
 		if (sscanf(line, "devmem_offset %llx", &devmem_offset) == 1) {
 			use_devmem = 1;
 			continue;
@@ -371,19 +380,40 @@ static int kcore_open(void)
 	return 0;
 }
 
+/* n bytes of kcore at file offset off, which holds kernel address addr; 0 or -1. */
+static int kcore_pread(void *buf, size_t n, uint64_t addr, off_t off)
+{
+	if (!kcore_split4)
+		return pread(kcore, buf, n, off) == (ssize_t)n ? 0 : -1;
+	size_t done = 0;
+	while (done < n) {
+		uint64_t a = addr + done;
+		size_t page = (size_t)getpagesize();
+		size_t c = n - done, room = page - (size_t)(a & (page - 1));
+		if (c > room)
+			c = room;
+		if (!(a & 7) && c >= 8)
+			c = 4;
+		if (pread(kcore, (char *)buf + done, c, off + (off_t)done) != (ssize_t)c)
+			return -1;
+		done += c;
+	}
+	return 0;
+}
+
 /* Reads kernel memory at a virtual address; /proc/kcore's size reads 0 on alpha, so
  * offsets come from its program headers. */
 static int kread(uint64_t addr, void *buf, size_t n)
 {
 	for (int i = 0; i < nsegs; i++) {
 		if (addr >= segs[i].vaddr && addr + n <= segs[i].vaddr + segs[i].size)
-			return pread(kcore, buf, n, (off_t)(segs[i].offset + addr - segs[i].vaddr)) == (ssize_t)n ? 0 : -1;
+			return kcore_pread(buf, n, addr, (off_t)(segs[i].offset + addr - segs[i].vaddr));
 	}
 	if (have_image_pa && addr >= image_va) {
 		uint64_t pa = image_pa + (addr - image_va);
 		for (int i = 0; i < nsegs; i++) {
 			if (segs[i].paddr && pa >= segs[i].paddr && pa + n <= segs[i].paddr + segs[i].size)
-				return pread(kcore, buf, n, (off_t)(segs[i].offset + pa - segs[i].paddr)) == (ssize_t)n ? 0 : -1;
+				return kcore_pread(buf, n, addr, (off_t)(segs[i].offset + pa - segs[i].paddr));
 		}
 	}
 	if (use_devmem && addr >= devmem_offset) {

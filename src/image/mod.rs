@@ -286,6 +286,9 @@ pub fn write_initramfs(
     if let Some(off) = arch.build.as_ref().and_then(|b| b.kernel_va_minus_pa) {
         plan_text += &format!("devmem_offset {off:x}\n");
     }
+    if arch.build.as_ref().is_some_and(|b| b.kcore_split4) {
+        plan_text += "kcore_split4\n";
+    }
     let mut kernel_decompressed = 0;
     // Read (and where needed decompress) in parallel, a slice at a time so memory stays
     // bounded; write in load order.
