@@ -4,8 +4,8 @@
 //! its `sh_treg_combine` pass, and target passes cannot be turned off with `-fdisable-`).
 //!
 //! The plugin is C++ source held in the descriptor, compiled for the host against the cross
-//! compiler's plugin headers and cached by a hash of source, compiler and headers' place, so
-//! it is rebuilt exactly when one of those changes.
+//! compiler's plugin headers and cached by a hash of source, both compilers' versions and the
+//! headers' place, so it is rebuilt when one of those changes.
 use crate::arch::{ArchDescriptor, GccPlugin};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,10 +71,18 @@ fn build(arch: &ArchDescriptor, plugin: &GccPlugin, cache: &Path) -> Result<Path
         return Err(missing());
     }
     let headers = plugin_headers(arch).ok_or_else(missing)?;
-    let mut ask = Command::new(format!("{}gcc", arch.cross_compile));
-    ask.arg("--version");
-    let version = crate::proc::stdout_if_ok(ask).unwrap_or_default();
-    let key = format!("{}\n{version}\n{}", plugin.source, headers.display());
+    let version = |tool: String| {
+        let mut ask = Command::new(tool);
+        ask.arg("--version");
+        crate::proc::stdout_if_ok(ask).unwrap_or_default()
+    };
+    let key = format!(
+        "{}\n{}\n{}\n{}",
+        plugin.source,
+        version(format!("{}gcc", arch.cross_compile)),
+        version(HOST_CXX.into()),
+        headers.display()
+    );
     let dir = cache.join("plugins");
     let so = dir.join(format!(
         "{}-{}.so",
@@ -88,13 +96,15 @@ fn build(arch: &ArchDescriptor, plugin: &GccPlugin, cache: &Path) -> Result<Path
         path: dir.clone(),
         source: e,
     })?;
-    let src = dir.join(format!("{}.cc", arch.name));
+    // Another modverify may build the same plugin at once: each writes its own files, and
+    // the finished plugin is renamed into place whole.
+    let stem = format!("{}.tmp.{}", so.display(), std::process::id());
+    let src = PathBuf::from(format!("{stem}.cc"));
     std::fs::write(&src, &plugin.source).map_err(|e| PluginError::Io {
         path: src.clone(),
         source: e,
     })?;
-    // Another modverify may build the same plugin at once: each writes its own file.
-    let tmp = dir.join(format!("{}.tmp.{}.so", arch.name, std::process::id()));
+    let tmp = PathBuf::from(format!("{stem}.so"));
     let mut cmd = Command::new(HOST_CXX);
     cmd.args(["-shared", "-fPIC", "-fno-rtti", "-O2", "-I"])
         .arg(&headers)
@@ -102,11 +112,14 @@ fn build(arch: &ArchDescriptor, plugin: &GccPlugin, cache: &Path) -> Result<Path
         .arg(&tmp)
         .arg(&src);
     let line = crate::proc::command_line(&cmd);
-    let (ended, said) = crate::proc::output(cmd).map_err(|e| PluginError::Spawn {
+    let ran = crate::proc::output(cmd);
+    let _ = std::fs::remove_file(&src);
+    let (ended, said) = ran.map_err(|e| PluginError::Spawn {
         cmd: HOST_CXX.into(),
         source: e,
     })?;
     if !ended.success() {
+        let _ = std::fs::remove_file(&tmp);
         return Err(PluginError::Tool {
             arch: arch.name.clone(),
             cmd: line,

@@ -1,8 +1,9 @@
 //! Debian packages from any suite, through a private apt configuration under the cache (its
 //! own lists, sources and archive cache: the system's apt state is untouched), with the
 //! mirror this machine already uses. What the suite serves today is what is fetched: the
-//! newest version, never a pinned one. Used for kernel trees (`--source 6.12`) and for a
-//! guest agent's C library (`build.guest_sysroot`).
+//! newest version, never a pinned one (what is then unpacked into the cache stays until the
+//! cache is cleared). Used for kernel trees (`--source 6.12`) and for a guest agent's C
+//! library (`build.guest_sysroot`).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,8 +30,10 @@ pub enum AptError {
     Interrupted(String),
 }
 
-/// One suite's package index, private to modverify.
+/// One suite's package index, private to modverify; held by one process at a time (the
+/// lock lives as long as the value).
 pub struct PrivateApt {
+    _lock: std::fs::File,
     dir: PathBuf,
     list: PathBuf,
     host_arch: String,
@@ -50,6 +53,17 @@ impl PrivateApt {
             let p = dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| AptError::Io { path: p, source: e })?;
         }
+        // Two modverify processes fetching from one suite would rewrite each other's lists.
+        let lock_path = dir.join(".modverify.lock");
+        let lock = crate::files::lock_exclusive(&lock_path, &mut || {}).map_err(|e| match e {
+            crate::files::LockError::Io(e) => AptError::Io {
+                path: lock_path.clone(),
+                source: e,
+            },
+            crate::files::LockError::Interrupted => {
+                AptError::Interrupted(format!("waiting for {}", lock_path.display()))
+            }
+        })?;
         let list = dir.join("sources.list");
         std::fs::write(&list, format!("deb {mirror} {suite} main\n")).map_err(|e| {
             AptError::Io {
@@ -58,6 +72,7 @@ impl PrivateApt {
             }
         })?;
         let apt = PrivateApt {
+            _lock: lock,
             dir,
             list,
             host_arch,

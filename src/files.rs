@@ -45,3 +45,41 @@ pub fn write_bytes_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Resu
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
+
+/// Why an exclusive lock was not taken.
+#[derive(Debug)]
+pub enum LockError {
+    Io(std::io::Error),
+    /// Ctrl-C while waiting for another modverify to let go.
+    Interrupted,
+}
+
+/// An exclusive lock on `path` (created if need be), held as long as the returned file is
+/// open. When another process holds it, `on_wait` is called once and the wait goes on until
+/// the lock is free or Ctrl-C is pressed.
+pub fn lock_exclusive(
+    path: &std::path::Path,
+    on_wait: &mut dyn FnMut(),
+) -> Result<std::fs::File, LockError> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(LockError::Io)?;
+    let try_lock = || {
+        // SAFETY: flock on a file descriptor we own.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    };
+    if !try_lock() {
+        on_wait();
+        while !try_lock() {
+            if crate::proc::interrupted() {
+                return Err(LockError::Interrupted);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(f)
+}

@@ -146,6 +146,12 @@ pub fn tool(cmd: &Command) -> Result<String, ToolError> {
     if let Some(d) = cmd.get_current_dir() {
         c.current_dir(d);
     }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
     let (ended, text) = output(c).map_err(ToolError::Spawn)?;
     match ended {
         Ended::Exited(0) => Ok(text),

@@ -64,8 +64,9 @@ impl BuildError {
                 FailureKind::Infra
             }
             BuildError::Interrupted(_) => FailureKind::Interrupted,
+            // The descriptor's plugin source does not compile: not a finding about the tree.
             BuildError::Plugin(crate::compiler_plugin::PluginError::Tool { .. }) => {
-                FailureKind::BuildFailed
+                FailureKind::BadInput
             }
             BuildError::Plugin(_) => FailureKind::Infra,
             BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
@@ -130,32 +131,18 @@ impl DirLock {
     /// Waits for any other modverify building in `dir` (a second build of the same tree and
     /// configuration waits rather than corrupting the first).
     fn take(dir: &Path, events: &dyn BuildEvents) -> Result<Self, BuildError> {
-        use std::os::fd::AsRawFd;
         let p = dir.join(".modverify.lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| BuildError::io(&p, e))?;
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let held = crate::files::lock_exclusive(&p, &mut || {
             events.note(&format!(
                 "waiting for another modverify building in {}",
                 dir.display()
-            ));
-            loop {
-                if crate::proc::interrupted() {
-                    return Err(BuildError::Interrupted(dir.to_path_buf()));
-                }
-                // SAFETY: as above.
-                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }
-        Ok(DirLock { _held: f })
+            ))
+        })
+        .map_err(|e| match e {
+            crate::files::LockError::Io(e) => BuildError::io(&p, e),
+            crate::files::LockError::Interrupted => BuildError::Interrupted(dir.to_path_buf()),
+        })?;
+        Ok(DirLock { _held: held })
     }
 }
 
@@ -185,9 +172,11 @@ impl Make<'_> {
         // wants the build to finish so the consequence is seen (and the line is kept as a
         // finding: see modpost.rs).
         c.arg("KBUILD_MODPOST_WARN=1");
-        // KCFLAGS reaches every C file kbuild compiles, the decompressor's included.
+        // KCFLAGS reaches every C file kbuild compiles, the decompressor's included; a
+        // user's own KCFLAGS (from the environment) is kept in front of the plugin.
         if let Some(p) = &self.plugin {
-            c.arg(format!("KCFLAGS={p}"));
+            let user = std::env::var("KCFLAGS").unwrap_or_default();
+            c.arg(format!("KCFLAGS={}", format!("{user} {p}").trim()));
         }
         c.arg(format!("-j{}", self.jobs));
         c.args(targets);

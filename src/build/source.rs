@@ -125,7 +125,8 @@ fn fetch_tarball(
         AptError::Interrupted(what) => BuildError::Interrupted(PathBuf::from(what)),
         AptError::Io { path, source } => BuildError::Io { path, source },
         AptError::Spawn { cmd, source } => BuildError::Spawn { cmd, source },
-        e => BuildError::BadInput(e.to_string()),
+        AptError::Tool { cmd, output } => BuildError::Tool { cmd, output },
+        e @ AptError::NotInSuite { .. } => BuildError::BadInput(e.to_string()),
     };
     let mut best: Option<(String, PrivateApt)> = None;
     let mut mirror = String::new();

@@ -63,29 +63,20 @@ pub fn guest_sysroot(arch: &ArchDescriptor, cache: &Path) -> Result<Option<Sysro
     if let Ok(versions) = std::fs::read_to_string(dir.join(MARKER)) {
         return Ok(Some(sysroot(versions)));
     }
-    let versions = fetch(arch, want, cache, &dir)?;
-    let s = sysroot(versions);
-    if !s.lib.join("libc.a").exists() {
-        return Err(ImageError::Tool {
-            cmd: format!("arches/{}.yaml guest_sysroot", arch.name),
-            output: format!(
-                "{} from Debian {} hold no {}: the packages must be the cross C library (libc6-dev-ARCH-cross and what it needs)",
-                want.packages.join(", "),
-                want.suite,
-                s.lib.join("libc.a").display()
-            ),
-        });
-    }
-    Ok(Some(s))
+    let versions = fetch(arch, want, cache, &dir, triplet)?;
+    Ok(Some(sysroot(versions)))
 }
 
 /// Downloads and unpacks the packages into `dir` (through a temporary directory beside it,
-/// so a half-unpacked sysroot is never taken for a whole one); returns their versions.
+/// checked before it is renamed into place, so a half-unpacked or wrong sysroot is never
+/// taken for a whole one); returns their versions. Once in place a sysroot is kept: delete
+/// `sysroots/` in the cache to take the suite's newer packages.
 fn fetch(
     arch: &ArchDescriptor,
     want: &GuestSysroot,
     cache: &Path,
     dir: &Path,
+    triplet: &str,
 ) -> Result<String, ImageError> {
     let parent = dir.parent().expect("under the cache");
     std::fs::create_dir_all(parent).map_err(|e| ImageError::io(parent, e))?;
@@ -101,9 +92,29 @@ fn fetch(
     )?;
     let root = work.path().join("root");
     let got = apt.unpack(&want.packages, work.path(), &root)?;
+    let libc = root.join("usr").join(triplet).join("lib/libc.a");
+    if !libc.exists() {
+        return Err(ImageError::Tool {
+            cmd: format!("arches/{}.yaml build.guest_sysroot", arch.name),
+            output: format!(
+                "{} from Debian {} hold no usr/{triplet}/lib/libc.a: list the cross C library (libc6-dev-ARCH-cross and what it needs)",
+                want.packages.join(", "),
+                want.suite
+            ),
+        });
+    }
     let versions = format!("{} for {}: {}\n", want.suite, arch.name, got.join(", "));
     std::fs::write(root.join(MARKER), &versions).map_err(|e| ImageError::io(&root, e))?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&root, dir).map_err(|e| ImageError::io(dir, e))?;
-    Ok(versions)
+    // Another modverify may have put the same sysroot in place meanwhile: then use that one
+    // (it may be linking against it), else ours. A directory without the marker is what an
+    // interrupted older run left: never in use, so it goes.
+    if dir.exists() && !dir.join(MARKER).exists() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    if let Err(e) = std::fs::rename(&root, dir) {
+        if !dir.join(MARKER).exists() {
+            return Err(ImageError::io(dir, e));
+        }
+    }
+    Ok(std::fs::read_to_string(dir.join(MARKER)).unwrap_or(versions))
 }
