@@ -10,8 +10,8 @@ use std::process::Command;
 pub const DEFAULT_VERSION: &str = "6.1";
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 const MARKER: &str = ".modverify-complete";
-/// Suites searched for a linux-source-X.Y this machine's apt does not have, in this order:
-/// the first whose index has the package gives its newest version.
+/// Suites searched for a linux-source-X.Y this machine's apt does not have: the newest
+/// version any of them serves is taken.
 pub const SUITES: &[&str] = &["bookworm", "trixie", "forky", "sid"];
 
 /// The default tree, unpacked into `cache/src` on first use.

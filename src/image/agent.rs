@@ -27,7 +27,6 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
     // The compiler bug a plugin works round is in the agent's code as much as the kernel's.
     let plugin = crate::compiler_plugin::flag(arch, cache).map_err(ImageError::Plugin)?;
     let sysroot = super::sysroot::guest_sysroot(arch, cache)?;
-    let libc = sysroot.as_ref().map(|s| s.cc_args(&cc)).unwrap_or_default();
     let mut key = format!("{AGENT_SOURCE}\n{version}\n{ldflags:?}");
     // (Nothing added where neither is used: those arches keep their cached agents.)
     if let Some(p) = &plugin {
@@ -48,6 +47,8 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
     std::fs::write(&src, AGENT_SOURCE).map_err(|e| ImageError::io(&src, e))?;
     // Two modverify processes may build the same agent at once: each writes its own file.
     let tmp = dir.join(format!("init.tmp.{}", std::process::id()));
+    // Asks the compiler where its own headers are: only when compiling, not for a cached agent.
+    let libc = sysroot.as_ref().map(|s| s.cc_args(&cc)).unwrap_or_default();
     let mut cmd = Command::new(&cc);
     cmd.args(&libc)
         .args(["-static", "-O2", "-Wall", "-o"])
