@@ -30,9 +30,13 @@ fn edit(file: &Path, from: &str, to: &str) {
 fn bisect_names_the_commit_that_removed_an_export() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = env!("CARGO_BIN_EXE_modverify");
-    // The default tree, unpacked once into the cache by `modverify build`.
+    // The default tree, unpacked once into the cache by `modverify build`. Configured in a
+    // directory of the test's own: in the shared default riscv64 build directory a
+    // configure-only build would leave a manifest without artifacts for the tests after it.
+    let scratch = tempfile::tempdir().unwrap();
     let o = Command::new(bin)
-        .args(["build", "--arch", "riscv64", "--config-only"])
+        .args(["build", "--arch", "riscv64", "--config-only", "--out"])
+        .arg(scratch.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

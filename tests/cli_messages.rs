@@ -22,7 +22,17 @@ fn errors_have_one_prefix_and_say_their_cause_once() {
     let tmp = tempfile::tempdir().unwrap();
     let text = tmp.path().join("notes.txt");
     std::fs::write(&text, "hello\n").unwrap();
-    let (code, _, err) = run(&["check", "--vmlinux", text.to_str().unwrap(), "/tmp"]);
+    // A module directory of the test's own: never the machine's /tmp, whose contents
+    // (modules or none) belong to whatever ran there before.
+    let mods = tmp.path().join("modules");
+    std::fs::create_dir(&mods).unwrap();
+    std::fs::write(mods.join("dummy.ko"), b"\x7fELF").unwrap();
+    let (code, _, err) = run(&[
+        "check",
+        "--vmlinux",
+        text.to_str().unwrap(),
+        mods.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains("not a kernel image"), "{err}");
