@@ -46,7 +46,7 @@ pub fn write_bytes_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Resu
     Ok(())
 }
 
-/// Why an exclusive lock was not taken.
+/// Why a lock was not taken.
 #[derive(Debug)]
 pub enum LockError {
     Io(std::io::Error),
@@ -82,4 +82,33 @@ pub fn lock_exclusive(
         }
     }
     Ok(f)
+}
+
+/// A shared lock on `path`, held as long as the returned file is open: many readers at once,
+/// none while [`lock_exclusive`] is held. `None` when `path` does not exist (no modverify ever
+/// locked there, so none is writing there). `on_wait` as for [`lock_exclusive`].
+pub fn lock_shared(
+    path: &std::path::Path,
+    on_wait: &mut dyn FnMut(),
+) -> Result<Option<std::fs::File>, LockError> {
+    use std::os::fd::AsRawFd;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LockError::Io(e)),
+    };
+    let try_lock = || {
+        // SAFETY: flock on a file descriptor we own.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
+    };
+    if !try_lock() {
+        on_wait();
+        while !try_lock() {
+            if crate::proc::interrupted() {
+                return Err(LockError::Interrupted);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(Some(f))
 }

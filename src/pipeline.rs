@@ -167,15 +167,27 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             return finish(status, Some(format!("build: {e}")));
         }
     };
-    copy_into(
-        &manifest.build_dir.join(crate::build::manifest::MANIFEST),
-        &dir,
-    );
+    // Held for the rest of this arch: a build of the same directory (another run, a test, a
+    // user's) waits instead of rewriting build.json, build.log and the kernel under the check
+    // and the boot. Read again under the lock: what is on disk now is what gets checked.
+    let build_events = events.build_events(&name);
+    let held = match crate::build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
+        build_events.note(&format!(
+            "waiting for another modverify building in {}",
+            manifest.build_dir.display()
+        ))
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            events.stage(&name, Stage::BuildFailed);
+            set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
+            return finish(ArchStatus::BuildFailed, Some(format!("build: {e}")));
+        }
+    };
+    let manifest = &held.manifest;
+    let _ = crate::files::write_atomic(&dir.join(crate::build::manifest::MANIFEST), manifest);
     copy_into(&manifest.log, &dir);
-    let art = manifest
-        .artifacts
-        .clone()
-        .expect("a finished build has artifacts");
+    let art = held.artifacts.clone();
     set(&|a| {
         a.seconds.build_s = Some(t.elapsed().as_secs_f64());
         a.build = Some(manifest.clone());

@@ -232,9 +232,7 @@ fn with_test_module(arch: &str, build_dir: &Path, name: &str, tmp: &Path) -> Pat
         )
         .unwrap();
     }
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(build_dir.join("build.json")).unwrap())
-            .unwrap();
+    let m: Value = finished_manifest(build_dir);
     let (karch, cross) = match arch {
         "riscv64" => ("riscv", "riscv64-linux-gnu-"),
         "sparc64" => ("sparc", "sparc64-linux-gnu-"),
@@ -271,9 +269,7 @@ fn with_test_module(arch: &str, build_dir: &Path, name: &str, tmp: &Path) -> Pat
 }
 
 fn image_and_vmlinux(build_dir: &Path) -> (String, String) {
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(build_dir.join("build.json")).unwrap())
-            .unwrap();
+    let m: Value = finished_manifest(build_dir);
     (
         m["artifacts"]["image"].as_str().unwrap().to_string(),
         m["artifacts"]["vmlinux"].as_str().unwrap().to_string(),
@@ -378,8 +374,7 @@ fn a_kernel_that_hangs_is_reported_within_the_timeout() {
     // OpenSBI jumps into a "kernel" of zeros: an illegal-instruction loop, no output.
     let zeros = tmp.path().join("Image");
     std::fs::write(&zeros, vec![0u8; 1 << 20]).unwrap();
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("build.json")).unwrap()).unwrap();
+    let m: Value = finished_manifest(&dir);
     let first_module = m["artifacts"]["modules"][0].as_str().unwrap().to_string();
     let mods = tmp.path().join("mods");
     std::fs::create_dir_all(&mods).unwrap();

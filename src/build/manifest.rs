@@ -1,5 +1,7 @@
 //! `build.json`: what was built, how to reproduce it, how long it took and what modpost said.
-//! Written when the build starts and when it ends, through a temp file and a rename.
+//! Written when the build starts and when it ends, through a temp file and a rename, under the
+//! build directory's exclusive lock; [`BuildManifest::read_finished`] reads it under the shared
+//! one, so a reader never takes a build in progress for a finished one.
 use super::{config::Dropped, BuildError, BuildOptions, Fragment, ModpostFinding};
 use crate::arch::{ArchDescriptor, BuildFacts};
 use serde::{Deserialize, Serialize};
@@ -195,7 +197,59 @@ impl BuildManifest {
         crate::files::write_atomic(&dir.join(MANIFEST), self).map_err(|e| BuildError::io(dir, e))
     }
 
-    /// Reads `build.json` from a build directory.
+    /// A finished build's manifest and artifacts, read under the build directory's shared lock
+    /// and holding it: a build of the same directory (which rewrites build.json and may relink
+    /// what it names) waits until the returned value is dropped, and a build under way is
+    /// waited for (`on_wait` is called once) rather than read half done.
+    pub fn read_finished(dir: &Path, on_wait: &mut dyn FnMut()) -> Result<FinishedBuild, String> {
+        let lock_path = dir.join(super::LOCK);
+        let lock = crate::files::lock_shared(&lock_path, on_wait).map_err(|e| match e {
+            crate::files::LockError::Io(e) => format!("{}: {e}", lock_path.display()),
+            crate::files::LockError::Interrupted => format!(
+                "{}: interrupted while waiting for the build under way there",
+                dir.display()
+            ),
+        })?;
+        let manifest = Self::read(dir)?;
+        let unfinished = |why: String| {
+            format!(
+                "{}: {why}; build it again with `modverify build --arch {}` (the same options)",
+                dir.display(),
+                manifest.arch
+            )
+        };
+        let artifacts = match (manifest.status, &manifest.artifacts) {
+            (BuildStatus::Ok, Some(a)) => a.clone(),
+            (BuildStatus::Ok, None) => {
+                return Err(unfinished(
+                    "only configured (--config-only): nothing was built".into(),
+                ))
+            }
+            // Under the shared lock no build is under way: one that says so was killed.
+            (BuildStatus::Running, _) => {
+                return Err(unfinished(
+                    "the build there never finished (its modverify was killed)".into(),
+                ))
+            }
+            (BuildStatus::Interrupted, _) => {
+                return Err(unfinished("the build there was interrupted".into()))
+            }
+            (BuildStatus::Failed, _) => {
+                return Err(unfinished(format!(
+                    "the build there failed: {}",
+                    manifest.error.as_deref().unwrap_or("see build.log")
+                )))
+            }
+        };
+        Ok(FinishedBuild {
+            manifest,
+            artifacts,
+            _lock: lock,
+        })
+    }
+
+    /// Reads `build.json` from a build directory as it is (a build may be under way: see
+    /// [`BuildManifest::read_finished`]).
     pub fn read(dir: &Path) -> Result<Self, String> {
         let p = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&p).map_err(|e| {
@@ -205,5 +259,103 @@ impl BuildManifest {
             )
         })?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+}
+
+/// A finished build, held: see [`BuildManifest::read_finished`].
+#[derive(Debug)]
+pub struct FinishedBuild {
+    pub manifest: BuildManifest,
+    pub artifacts: Artifacts,
+    _lock: Option<std::fs::File>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifacts() -> Artifacts {
+        Artifacts {
+            vmlinux: "vmlinux".into(),
+            image: "arch/riscv/boot/Image".into(),
+            module_symvers: "Module.symvers".into(),
+            modules_order: "modules.order".into(),
+            config: ".config".into(),
+            modules: vec![],
+        }
+    }
+
+    fn manifest(status: BuildStatus, artifacts: Option<Artifacts>) -> BuildManifest {
+        BuildManifest {
+            status,
+            arch: "riscv64".into(),
+            artifacts,
+            ..Default::default()
+        }
+    }
+
+    /// The cause of a fresh machine's failing boot test: a reader took the manifest a build
+    /// writes when it starts (no artifacts) for a finished one. Under the shared lock the
+    /// reader waits for the build under way and reads what it finished.
+    #[test]
+    fn a_reader_waits_for_the_build_under_way_and_reads_what_it_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        manifest(BuildStatus::Ok, Some(artifacts()))
+            .write(&d)
+            .unwrap();
+        let held = crate::files::lock_exclusive(&d.join(crate::build::LOCK), &mut || {}).unwrap();
+        manifest(BuildStatus::Running, None).write(&d).unwrap();
+        let builder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            manifest(BuildStatus::Ok, Some(artifacts()))
+                .write(dir.path())
+                .unwrap();
+            drop(held);
+            dir
+        });
+        let mut waited = false;
+        let built = BuildManifest::read_finished(&d, &mut || waited = true).unwrap();
+        assert!(waited);
+        assert_eq!(built.manifest.status, BuildStatus::Ok);
+        assert_eq!(built.artifacts.vmlinux, PathBuf::from("vmlinux"));
+        // While the reader holds it, a build waits.
+        let lock = d.join(crate::build::LOCK);
+        let mut build_waited = false;
+        let t = std::thread::scope(|s| {
+            let b = s.spawn(|| {
+                crate::files::lock_exclusive(&lock, &mut || build_waited = true).unwrap()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(built);
+            b.join().unwrap()
+        });
+        drop(t);
+        assert!(build_waited);
+        drop(builder.join().unwrap());
+    }
+
+    /// Anything but a finished build is refused with what happened there and the way out.
+    #[test]
+    fn an_unfinished_build_is_refused_with_its_reason() {
+        let cases = [
+            (manifest(BuildStatus::Running, None), "never finished"),
+            (manifest(BuildStatus::Interrupted, None), "interrupted"),
+            (
+                BuildManifest {
+                    error: Some("make: *** [Makefile:1] Error 2".into()),
+                    ..manifest(BuildStatus::Failed, None)
+                },
+                "failed: make: *** [Makefile:1] Error 2",
+            ),
+            (manifest(BuildStatus::Ok, None), "only configured"),
+        ];
+        for (m, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            m.write(dir.path()).unwrap();
+            let e = BuildManifest::read_finished(dir.path(), &mut || {}).unwrap_err();
+            assert!(e.contains(want), "{e}");
+            assert!(e.contains("modverify build --arch riscv64"), "{e}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::arch::ArchDescriptor;
 use crate::failure::FailureKind;
 use crate::proc::{self, Ended, Limits};
 pub use config::{Dropped, Fragment};
-pub use manifest::{Artifacts, BuildManifest, BuildStatus};
+pub use manifest::{Artifacts, BuildManifest, BuildStatus, FinishedBuild};
 pub use modpost::ModpostFinding;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,6 +123,10 @@ pub trait BuildEvents: Sync {
 pub use crate::files::{cache_dir, short_hash};
 
 /// Holds an exclusive lock on a build directory for as long as it lives.
+/// The lock file of a build directory (and of the source cache): exclusive while a build
+/// writes there, shared while a reader uses a finished build.
+pub(crate) const LOCK: &str = ".modverify.lock";
+
 struct DirLock {
     _held: std::fs::File,
 }
@@ -131,10 +135,10 @@ impl DirLock {
     /// Waits for any other modverify building in `dir` (a second build of the same tree and
     /// configuration waits rather than corrupting the first).
     fn take(dir: &Path, events: &dyn BuildEvents) -> Result<Self, BuildError> {
-        let p = dir.join(".modverify.lock");
+        let p = dir.join(LOCK);
         let held = crate::files::lock_exclusive(&p, &mut || {
             events.note(&format!(
-                "waiting for another modverify building in {}",
+                "waiting for another modverify building in or reading {}",
                 dir.display()
             ))
         })

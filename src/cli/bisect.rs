@@ -95,7 +95,23 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
     };
     bar.finish("built");
-    let art = manifest.artifacts.clone().expect("finished build");
+    // Held to the end of the step: a build of the same directory waits (see run_all).
+    let held = match crate::build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
+        crate::build::BuildEvents::note(
+            &bar,
+            &format!(
+                "waiting for another modverify building in {}",
+                manifest.build_dir.display()
+            ),
+        )
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            say("skip", &format!("{}: {e}", arch.name));
+            return Ok(SKIP);
+        }
+    };
+    let art = held.artifacts.clone();
     let no_other_arches = ArchRegistry { arches: vec![] };
     let copts = CheckOptions {
         system_map: None,

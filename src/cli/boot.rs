@@ -114,16 +114,20 @@ pub struct BootArgs {
     pub jobs: Option<u64>,
 }
 
-fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptions, BootError> {
+/// The boot's options, and with `--build` the build held (see
+/// [`crate::build::BuildManifest::read_finished`]) for as long as the caller keeps it.
+fn options(
+    a: &BootArgs,
+    arch: &crate::arch::ArchDescriptor,
+) -> Result<(BootOptions, Option<crate::build::FinishedBuild>), BootError> {
+    let mut held = None;
     let (kernel, modules, vmlinux, symvers, config) = match (&a.build, &a.kernel) {
         (Some(dir), _) => {
-            let m = crate::build::BuildManifest::read(dir).map_err(BootError::BadInput)?;
-            let art = m.artifacts.ok_or_else(|| {
-                BootError::BadInput(format!(
-                    "{}: the build did not finish; rebuild it",
-                    dir.display()
-                ))
-            })?;
+            let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+                eprintln!("waiting for the build under way in {}", dir.display())
+            })
+            .map_err(BootError::BadInput)?;
+            let (m, art) = (&built.manifest, built.artifacts.clone());
             if m.arch != arch.name {
                 return Err(BootError::BadInput(format!(
                     "{}: built for {}, not {}",
@@ -137,6 +141,7 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
             } else {
                 art.image.clone()
             };
+            held = Some(built);
             (
                 kernel,
                 art.modules,
@@ -158,7 +163,7 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
             ))
         }
     };
-    Ok(BootOptions {
+    let opts = BootOptions {
         out: a.out.clone().unwrap_or_else(|| {
             default_out(
                 a.build.as_deref(),
@@ -191,7 +196,8 @@ fn options(a: &BootArgs, arch: &crate::arch::ArchDescriptor) -> Result<BootOptio
             a.jobs
                 .map_or_else(crate::boot::default_jobs, |n| n as usize)
         },
-    })
+    };
+    Ok((opts, held))
 }
 
 pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
@@ -206,7 +212,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             reason: arch.unsupported.boot.clone().unwrap_or_default(),
         }));
     }
-    let opts = options(&a, arch).map_err(fail)?;
+    // `_held`: a build of the same directory waits until this boot is done.
+    let (opts, _held) = options(&a, arch).map_err(fail)?;
     if a.show_command || a.shell {
         let prepared = prepare(arch, &opts).map_err(fail)?;
         let image = prepared

@@ -71,17 +71,17 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         policy: a.policy,
         paths: a.paths,
     };
+    // Held until the check is done: a build of the same directory waits for it.
+    let mut _held = None;
     if let Some(dir) = &a.build {
         let usage = |e: String| Failure::new(exit::USAGE, CheckError::Usage(e));
-        let m = crate::build::BuildManifest::read(dir).map_err(usage)?;
-        let art = m.artifacts.ok_or_else(|| {
-            usage(format!(
-                "{}: the build did not finish (status {:?}); rebuild it",
-                dir.display(),
-                m.status
-            ))
-        })?;
-        opts.arch.get_or_insert(m.arch);
+        let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+            eprintln!("waiting for the build under way in {}", dir.display())
+        })
+        .map_err(usage)?;
+        let art = built.artifacts.clone();
+        opts.arch.get_or_insert(built.manifest.arch.clone());
+        _held = Some(built);
         opts.vmlinux = Some(art.vmlinux);
         opts.symvers = Some(art.module_symvers);
         if opts.paths.is_empty() {

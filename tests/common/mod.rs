@@ -36,8 +36,17 @@ pub fn build(args: &[&str]) -> (PathBuf, Value) {
         .find_map(|l| l.strip_prefix("manifest: "))
         .expect("manifest line")
         .to_string();
-    let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    (Path::new(&manifest).parent().unwrap().to_path_buf(), m)
+    let dir = Path::new(&manifest).parent().unwrap().to_path_buf();
+    let m = finished_manifest(&dir);
+    (dir, m)
+}
+
+/// A build directory's build.json, read as modverify's own readers read it: under the
+/// directory's shared lock, so a build of the same directory elsewhere (the background
+/// builds of ci/test, another test) is waited for and never read half done.
+pub fn finished_manifest(dir: &Path) -> Value {
+    let built = modverify::build::BuildManifest::read_finished(dir, &mut || {}).unwrap();
+    serde_json::to_value(&built.manifest).unwrap()
 }
 
 /// Runs modverify with `args` and parses its JSON output; returns (exit status, JSON, output).
