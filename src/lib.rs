@@ -19,6 +19,7 @@ pub mod batch;
 pub mod qemu;
 pub mod boot;
 pub mod verdict;
+pub mod outcome;
 pub mod pipeline;
 pub mod results;
 pub mod baseline;

@@ -7,6 +7,7 @@ use crate::build::{run_build, BuildEvents, BuildOptions};
 use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
 use crate::failure::FailureKind;
+use crate::outcome::{decide, StageEnd, Stages};
 use crate::qemu::BootEvent;
 pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
 use std::path::{Path, PathBuf};
@@ -135,19 +136,37 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let dir = opts.out.join(&name);
     let _ = std::fs::create_dir_all(&dir);
     let set = |f: &dyn Fn(&mut ArchResult)| shared.update(|r| f(r.arches.get_mut(&name).unwrap()));
-    let finish = |status: ArchStatus, reason: Option<String>| {
+    // Every way out of this function ends here: the status is decided once, from the
+    // stages as they ended (crate::outcome::decide), never picked by the caller.
+    let finish = |build: StageEnd<()>,
+                  check: StageEnd<crate::check::stage::CheckReport>,
+                  boot: StageEnd<crate::boot::BootReport>,
+                  reason: Option<String>| {
+        let status = decide(&Stages {
+            build,
+            check,
+            boot,
+            interrupted: crate::proc::interrupted(),
+        });
         set(&|a| {
             a.status = status;
             if let Some(r) = &reason {
                 a.reasons.push(r.clone());
             }
-        })
+        });
+        status
     };
 
     // Build.
     if let Some(reason) = &arch.unsupported.build {
         events.stage(&name, Stage::CannotBuild);
-        return finish(ArchStatus::Skipped, Some(format!("build: {reason}")));
+        finish(
+            StageEnd::CannotHere,
+            StageEnd::NotAsked,
+            StageEnd::NotAsked,
+            Some(format!("build: {reason}")),
+        );
+        return;
     }
     events.stage(&name, Stage::Build);
     let t = Instant::now();
@@ -156,15 +175,15 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
         Ok(m) => m,
         Err(e) => {
-            let status = match e.kind() {
-                FailureKind::Interrupted => ArchStatus::Interrupted,
-                FailureKind::Infra => ArchStatus::Infra,
-                FailureKind::BadInput => ArchStatus::Skipped,
-                FailureKind::BuildFailed => ArchStatus::BuildFailed,
-            };
             events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
-            return finish(status, Some(format!("build: {e}")));
+            finish(
+                StageEnd::Failed(e.kind()),
+                StageEnd::NotAsked,
+                StageEnd::NotAsked,
+                Some(format!("build: {e}")),
+            );
+            return;
         }
     };
     // Held for the rest of this arch: a build of the same directory (another run, a test, a
@@ -179,9 +198,16 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     }) {
         Ok(h) => h,
         Err(e) => {
+            // Another modverify's build of the same directory ended it badly meanwhile.
             events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
-            return finish(ArchStatus::BuildFailed, Some(format!("build: {e}")));
+            finish(
+                StageEnd::Failed(FailureKind::BuildFailed),
+                StageEnd::NotAsked,
+                StageEnd::NotAsked,
+                Some(format!("build: {e}")),
+            );
+            return;
         }
     };
     let manifest = &held.manifest;
@@ -208,11 +234,20 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
-        Err(e) => return finish(ArchStatus::Infra, Some(format!("check: {e}"))),
+        Err(e) => {
+            finish(
+                StageEnd::Done(&()),
+                StageEnd::Failed(e.kind()),
+                StageEnd::NotAsked,
+                Some(format!("check: {e}")),
+            );
+            return;
+        }
     };
-    let check = &checked.report;
+    // The report stays here for the decision; the boot takes `checked` (its modules and table).
+    let check_report = checked.report.clone();
+    let check = &check_report;
     let _ = crate::files::write_atomic(&dir.join("check.json"), check);
-    let check_clean = check.clean();
     set(&|a| {
         a.seconds.check_s = Some(t.elapsed().as_secs_f64());
         a.check = Some(check.clone());
@@ -220,33 +255,45 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
 
     // Boot.
     if opts.static_only {
-        return finish(
-            if check_clean {
-                ArchStatus::Ok
-            } else {
-                ArchStatus::Findings
-            },
+        finish(
+            StageEnd::Done(&()),
+            StageEnd::Done(check),
+            StageEnd::NotAsked,
             Some("boot: not run (--static-only)".into()),
         );
+        return;
     }
-    if arch.qemu.is_none() || !crate::host::on_path(&arch.qemu.as_ref().unwrap().binary) {
-        let why = arch.unsupported.boot.clone().unwrap_or_else(|| {
-            format!(
-                "{} is not installed",
-                arch.qemu
-                    .as_ref()
-                    .map(|q| q.binary.as_str())
-                    .unwrap_or("QEMU")
-            )
-        });
-        return finish(
-            if check_clean {
-                ArchStatus::Skipped
-            } else {
-                ArchStatus::Findings
-            },
-            Some(format!("boot: {why}")),
-        );
+    match &arch.qemu {
+        // The descriptor has no way to boot this arch: the static results stand.
+        None => {
+            let why = arch
+                .unsupported
+                .boot
+                .clone()
+                .unwrap_or_else(|| format!("{}'s descriptor has no qemu section", arch.name));
+            finish(
+                StageEnd::Done(&()),
+                StageEnd::Done(check),
+                StageEnd::CannotHere,
+                Some(format!("boot: {why}")),
+            );
+            return;
+        }
+        // Asked to boot and cannot: the machine lacks a tool (`--arch all` leaves such
+        // arches out).
+        Some(q) if !crate::host::on_path(&q.binary) => {
+            finish(
+                StageEnd::Done(&()),
+                StageEnd::Done(check),
+                StageEnd::Failed(FailureKind::Infra),
+                Some(format!(
+                    "boot: {} is not installed (modverify setup installs it)",
+                    q.binary
+                )),
+            );
+            return;
+        }
+        Some(_) => {}
     }
     events.stage(&name, Stage::Boot);
     let t = Instant::now();
@@ -279,33 +326,34 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     });
     match result {
         Ok(boot) => {
-            let clean = boot.clean();
             set(&|a| {
                 a.seconds.boot_s = Some(t.elapsed().as_secs_f64());
                 a.boot = Some(boot.clone());
             });
+            // QEMU that could not start the machine tested nothing: one reason, not a
+            // finding per module.
+            let why = boot.infrastructure_failure().map(|w| format!("boot: {w}"));
+            let status = finish(
+                StageEnd::Done(&()),
+                StageEnd::Done(check),
+                StageEnd::Done(&boot),
+                why,
+            );
             events.stage(
                 &name,
                 Stage::Finished {
-                    clean: clean && check_clean,
+                    clean: status == ArchStatus::Ok,
                 },
             );
-            if let Some(why) = boot.infrastructure_failure() {
-                // Nothing was tested: one failure of the run, not a finding per module.
-                return finish(ArchStatus::Infra, Some(format!("boot: {why}")));
-            }
-            let status = if crate::proc::interrupted() {
-                ArchStatus::Interrupted
-            } else if clean && check_clean {
-                ArchStatus::Ok
-            } else {
-                ArchStatus::Findings
-            };
-            finish(status, None)
         }
         Err(e) => {
             events.stage(&name, Stage::BootFailed);
-            finish(ArchStatus::Infra, Some(format!("boot: {e}")))
+            finish(
+                StageEnd::Done(&()),
+                StageEnd::Done(check),
+                StageEnd::Failed(e.kind()),
+                Some(format!("boot: {e}")),
+            );
         }
     }
 }

@@ -13,6 +13,7 @@ pub use crate::boot::{BootReport, BootSummary};
 pub use crate::build::manifest::BuildManifest;
 pub use crate::check::stage::CheckReport;
 pub use crate::check::{ModuleReport, Severity, Verdict};
+pub use crate::outcome::ArchStatus;
 pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 
 pub const RESULTS_SCHEMA: &str = "modverify.results/1";
@@ -27,38 +28,6 @@ pub enum RunStatus {
     Running,
     Complete,
     Interrupted,
-}
-
-/// Where one arch's pipeline ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArchStatus {
-    #[default]
-    Running,
-    /// Built, checked, booted: nothing to report.
-    Ok,
-    /// A module fails, the export table is inconsistent, or the prediction disagrees.
-    Findings,
-    BuildFailed,
-    /// QEMU or a tool failed: the result says nothing about the kernel.
-    Infra,
-    /// The arch cannot be done here (no toolchain, no emulator); `reason` says why.
-    Skipped,
-    Interrupted,
-}
-
-impl ArchStatus {
-    /// Whether the arch's results say something about the kernel (a baseline compares only
-    /// those).
-    pub fn says_something(self) -> bool {
-        match self {
-            ArchStatus::Skipped | ArchStatus::Infra | ArchStatus::Interrupted => false,
-            ArchStatus::Running
-            | ArchStatus::Ok
-            | ArchStatus::Findings
-            | ArchStatus::BuildFailed => true,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -169,15 +138,18 @@ impl RunResults {
     /// The results of `modverify boot` (one arch, the boot stage), in the form `run` writes,
     /// so `report`, `merge` (shards included) and `--baseline` take them too.
     pub fn of_boot(command: String, started_unix: u64, boot: &BootReport, seconds: f64) -> Self {
-        let (status, reasons) = if let Some(why) = boot.infrastructure_failure() {
-            (ArchStatus::Infra, vec![format!("boot: {why}")])
-        } else if crate::proc::interrupted() {
-            (ArchStatus::Interrupted, vec![])
-        } else if boot.clean() {
-            (ArchStatus::Ok, vec![])
-        } else {
-            (ArchStatus::Findings, vec![])
-        };
+        use crate::outcome::StageEnd;
+        let status = crate::outcome::decide(&crate::outcome::Stages {
+            build: StageEnd::NotAsked,
+            check: StageEnd::NotAsked,
+            boot: StageEnd::Done(boot),
+            interrupted: crate::proc::interrupted(),
+        });
+        let reasons: Vec<String> = boot
+            .infrastructure_failure()
+            .map(|why| format!("boot: {why}"))
+            .into_iter()
+            .collect();
         let mut r = RunResults::start(command, &[&boot.arch], started_unix);
         r.status = if status == ArchStatus::Interrupted {
             RunStatus::Interrupted

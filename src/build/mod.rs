@@ -56,6 +56,20 @@ impl BuildError {
             source,
         }
     }
+    /// A file the user named (`--patch`, `--fragment`, `--config`) that cannot be read: a
+    /// missing or unreadable one is a mistake in the request, named with the option.
+    pub fn named(option: &str, path: &Path, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::InvalidData => {
+                BuildError::BadInput(format!("{option} {}: {source}", path.display()))
+            }
+            _ => BuildError::io(path, source),
+        }
+    }
+
     /// The exit status this error means.
     pub fn kind(&self) -> FailureKind {
         match self {
@@ -397,7 +411,7 @@ pub fn run_build(
         events.note(&format!("warning: {w}"));
     }
     for f in &opts.fragments {
-        let text = std::fs::read_to_string(f).map_err(|e| BuildError::io(f, e))?;
+        let text = std::fs::read_to_string(f).map_err(|e| BuildError::named("--fragment", f, e))?;
         fragments.push(Fragment {
             origin: f.display().to_string(),
             lines: text
@@ -409,7 +423,7 @@ pub fn run_build(
     }
     let user_config = match &opts.config {
         Some(p) => {
-            let raw = std::fs::read(p).map_err(|e| BuildError::io(p, e))?;
+            let raw = std::fs::read(p).map_err(|e| BuildError::named("--config", p, e))?;
             let text = crate::input::decompress(raw)
                 .map_err(|e| BuildError::BadInput(format!("{}: {e}", p.display())))?;
             Some(String::from_utf8_lossy(&text).into_owned())

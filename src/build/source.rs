@@ -200,7 +200,7 @@ pub fn patched(
     git.arg("-C").arg(src).args(["rev-parse", "HEAD"]);
     key += &crate::proc::stdout_if_ok(git).unwrap_or_default();
     for p in patches {
-        key += &std::fs::read_to_string(p).map_err(|e| BuildError::io(p, e))?;
+        key += &std::fs::read_to_string(p).map_err(|e| BuildError::named("--patch", p, e))?;
     }
     let dir = cache
         .join("src")
@@ -230,7 +230,9 @@ pub fn patched(
     }
     let _ = std::fs::remove_file(copy.join(MARKER));
     for p in patches {
-        let p = p.canonicalize().map_err(|e| BuildError::io(p, e))?;
+        let p = p
+            .canonicalize()
+            .map_err(|e| BuildError::named("--patch", p, e))?;
         let mut patch = Command::new("patch");
         patch
             .args([

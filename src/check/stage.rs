@@ -43,6 +43,34 @@ pub enum CheckError {
     Usage(String),
 }
 
+impl CheckError {
+    /// Input that is missing, unreadable for want of permission, of another arch or not
+    /// what it claims is bad input; any other I/O failure is the machine's.
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        use crate::failure::FailureKind;
+        let io = |e: &std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::InvalidInput => FailureKind::BadInput,
+            _ => FailureKind::Infra,
+        };
+        match self {
+            CheckError::ReadVmlinux { source, .. } | CheckError::ReadSymvers { source, .. } => {
+                io(source)
+            }
+            CheckError::Input(InputError::Io { source, .. }) => io(source),
+            CheckError::Vmlinux { .. }
+            | CheckError::Kernel { .. }
+            | CheckError::Symvers { .. }
+            | CheckError::Input(InputError::Missing { .. })
+            | CheckError::Arch(_)
+            | CheckError::Usage(_) => FailureKind::BadInput,
+        }
+    }
+}
+
 pub struct CheckOptions {
     pub arch: Option<String>,
     pub vmlinux: Option<PathBuf>,

@@ -18,7 +18,8 @@ pub const ABORT: i32 = 128;
 #[derive(Args, Debug)]
 #[command(
     after_help = "Use: git bisect start BAD GOOD && git bisect run modverify bisect-step --arch sparc64\n\
-(or ci/bisect GOOD BAD --arch sparc64). Exit status: 0 good, 1 bad, 125 skip, 128 abort (bad flags)."
+(or ci/bisect GOOD BAD --arch sparc64). Exit status: 0 good, 1 bad, 125 skip (the build failed, QEMU\n\
+could not run, or the kernel never reached the agent), 128 abort (bad flags), 130 interrupted."
 )]
 pub struct BisectArgs {
     /// Target architecture (`modverify arches` lists them)
@@ -35,6 +36,10 @@ pub struct BisectArgs {
     pub kernel: super::build::SourceArgs,
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
+    /// Call a commit whose kernel never reaches modverify's agent (hangs or panics at boot)
+    /// bad, for bisecting exactly that [default: skip it, 125: the modules were not tested]
+    #[arg(long)]
+    pub boot_failure_is_bad: bool,
 }
 
 fn say(verdict: &str, why: &str) {
@@ -202,6 +207,32 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
+                if crate::proc::interrupted() {
+                    say("abort", &format!("{}: interrupted", arch.name));
+                    return Ok(crate::cli::exit::INTERRUPTED);
+                }
+                // QEMU that could not start the machine tested nothing: never "bad".
+                if let Some(why) = r.infrastructure_failure() {
+                    say("skip", &format!("{}: {why}", arch.name));
+                    return Ok(SKIP);
+                }
+                // A kernel that never reached the agent, with nothing else found, says
+                // nothing about the modules: skipped unless asked to call it bad.
+                if bad.is_empty()
+                    && !a.boot_failure_is_bad
+                    && crate::outcome::never_reached_the_agent(&r)
+                {
+                    say(
+                        "skip",
+                        &format!(
+                            "{}: the kernel never reached the agent ({}); \
+                             --boot-failure-is-bad calls that bad",
+                            arch.name,
+                            r.boot_failure.as_deref().unwrap_or("")
+                        ),
+                    );
+                    return Ok(SKIP);
+                }
                 if let Some(f) = &r.boot_failure {
                     bad.push((false, format!("boot: {f}")));
                 }

@@ -323,14 +323,12 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Table => print!("{}", crate::report::table::boot_table(&report)),
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
-    if crate::proc::interrupted() {
-        return Ok(crate::cli::exit::INTERRUPTED);
-    }
-    Ok(if report.clean() {
-        crate::cli::exit::OK
-    } else {
-        crate::cli::exit::FINDINGS
-    })
+    let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
+    Ok(crate::outcome::exit_status(
+        crate::outcome::Command::Run,
+        &statuses,
+        None,
+    ))
 }
 
 #[cfg(test)]

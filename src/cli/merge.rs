@@ -104,18 +104,24 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             )
         })?;
         let mut joined = parts[0].clone();
-        joined.status = if parts
-            .iter()
-            .any(|p| p.status == crate::results::ArchStatus::Interrupted)
-        {
-            crate::results::ArchStatus::Interrupted
-        } else if boot.infrastructure_failure().is_some() {
-            crate::results::ArchStatus::Infra
-        } else if boot.clean() {
-            crate::results::ArchStatus::Ok
-        } else {
-            crate::results::ArchStatus::Findings
-        };
+        // The one rule, over the joined boot and the static check every shard wrote (the
+        // same kernel's: the first one's).
+        use crate::outcome::StageEnd;
+        joined.status = crate::outcome::decide(&crate::outcome::Stages {
+            build: if joined.build.is_some() {
+                StageEnd::Done(&())
+            } else {
+                StageEnd::NotAsked
+            },
+            check: joined
+                .check
+                .as_ref()
+                .map_or(StageEnd::NotAsked, StageEnd::Done),
+            boot: StageEnd::Done(&boot),
+            interrupted: parts
+                .iter()
+                .any(|p| p.status == crate::results::ArchStatus::Interrupted),
+        });
         joined.reasons = parts.iter().flat_map(|p| p.reasons.clone()).collect();
         joined.reasons.dedup();
         joined.seconds.boot_s = parts
@@ -133,13 +139,9 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let mut code = crate::cli::exit::OK;
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
         let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
-        if !c.regressions.is_empty() {
-            code = crate::cli::exit::FINDINGS;
-        }
         eprintln!(
             "against {}: {} regressions, {} fixes",
             b.display(),
@@ -148,6 +150,14 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         );
         m.baseline = Some(c);
     }
+    // merge exits as `run` would for the same results, so a sharded nightly fails exactly
+    // when an unsharded one would.
+    let statuses: Vec<_> = m.arches.values().map(|r| r.status).collect();
+    let code = crate::outcome::exit_status(
+        crate::outcome::Command::Run,
+        &statuses,
+        m.baseline.as_ref().map(|c| c.regressions.len()),
+    );
     match &a.output {
         Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(

@@ -174,20 +174,12 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if crate::proc::interrupted() {
         return Ok(crate::cli::exit::INTERRUPTED);
     }
-    use crate::pipeline::ArchStatus as S;
-    let statuses: Vec<S> = results.arches.values().map(|r| r.status).collect();
-    Ok(match &results.baseline {
-        Some(c) if c.regressions.is_empty() => crate::cli::exit::OK,
-        Some(_) => crate::cli::exit::FINDINGS,
-        None if statuses
-            .iter()
-            .any(|s| matches!(s, S::Findings | S::BuildFailed)) =>
-        {
-            crate::cli::exit::FINDINGS
-        }
-        None if statuses.contains(&S::Infra) => crate::cli::exit::INFRA,
-        None => crate::cli::exit::OK,
-    })
+    let statuses: Vec<_> = results.arches.values().map(|r| r.status).collect();
+    Ok(crate::outcome::exit_status(
+        crate::outcome::Command::Run,
+        &statuses,
+        results.baseline.as_ref().map(|c| c.regressions.len()),
+    ))
 }
 
 /// A second `run` on the same directory is refused rather than allowed to corrupt the first.

@@ -146,8 +146,10 @@ pub fn html(r: &RunResults) -> String {
     for a in &arches {
         let row = super::results::arch_row(a);
         o.push_str("<tr>");
-        for c in row {
-            let bad = c.contains("FAIL")
+        for (i, c) in row.into_iter().enumerate() {
+            // The build cell of an arch that tested nothing because the request was wrong.
+            let bad = (i == 1 && a.status == crate::results::ArchStatus::BadInput)
+                || c.contains("FAIL")
                 || c.contains("INCONSISTENT")
                 || c.contains("DIFFERS")
                 || c.contains("DISAGREE");

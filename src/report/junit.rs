@@ -34,20 +34,24 @@ pub fn junit(r: &RunResults) -> String {
     for a in r.arches() {
         let arch = a.arch.as_str();
         let mut cases = Vec::new();
-        let build_failed = match a.status {
-            ArchStatus::BuildFailed => true,
+        // Bad input fails the run where it was asked: a nightly whose source or patch is
+        // missing has tested nothing, and must not read as skipped.
+        let build_failure = match a.status {
+            ArchStatus::BuildFailed => Some("build failed"),
+            ArchStatus::BadInput => Some("bad input: nothing was tested"),
             ArchStatus::Running
             | ArchStatus::Ok
             | ArchStatus::Findings
             | ArchStatus::Infra
             | ArchStatus::Skipped
-            | ArchStatus::Interrupted => false,
+            | ArchStatus::NotRun
+            | ArchStatus::Interrupted => None,
         };
         cases.push(Case {
             name: "build".into(),
             seconds: a.seconds.build_s.unwrap_or(0.0),
-            failure: build_failed.then(|| ("build failed".into(), a.reasons.join("\n"))),
-            skipped: (a.build.is_none() && !build_failed).then(|| a.reasons.join("; ")),
+            failure: build_failure.map(|f| (f.into(), a.reasons.join("\n"))),
+            skipped: (a.build.is_none() && build_failure.is_none()).then(|| a.reasons.join("; ")),
             out: super::results::causes(a)
                 .into_iter()
                 .filter(|c| c.starts_with("build: "))

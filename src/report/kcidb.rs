@@ -60,11 +60,12 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
             (ArchStatus::BuildFailed, _) => "FAIL",
             (_, Some(_)) => "PASS",
             (ArchStatus::Skipped, None) => "SKIP",
-            (ArchStatus::Infra, None) => "ERROR",
+            (ArchStatus::Infra | ArchStatus::BadInput, None) => "ERROR",
             (
                 ArchStatus::Running
                 | ArchStatus::Ok
                 | ArchStatus::Findings
+                | ArchStatus::NotRun
                 | ArchStatus::Interrupted,
                 None,
             ) => "MISS",

@@ -7,6 +7,9 @@ use std::fmt::Write;
 pub fn arch_row(a: &ArchResult) -> [String; 7] {
     let build = match (&a.build, a.status) {
         (_, ArchStatus::BuildFailed) => "FAILED".to_string(),
+        // Nothing was tested: the request was wrong (the reason below names the file).
+        (None, ArchStatus::BadInput) => "BAD INPUT".to_string(),
+        (None, ArchStatus::NotRun) => "not run".to_string(),
         (Some(b), _) => {
             let dropped = b.config.dropped.len();
             format!(

@@ -1,0 +1,420 @@
+//! One rule for how an arch's pipeline ended ([`decide`]) and one for a command's exit status
+//! ([`exit_status`]). `run`, `boot`, `merge`, `bisect-step`, `--baseline` and every renderer
+//! take an arch's status from here; nothing else derives one, and nothing reads one back from
+//! a string.
+use crate::boot::BootReport;
+use crate::check::stage::CheckReport;
+use crate::failure::FailureKind;
+use serde::{Deserialize, Serialize};
+
+/// Where one arch's pipeline ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchStatus {
+    /// Not finished yet (a results file written while the run goes on).
+    #[default]
+    Running,
+    /// Built, checked, booted: nothing to report.
+    Ok,
+    /// A module fails, the export table is inconsistent, or the prediction disagrees.
+    Findings,
+    /// The kernel did not build (make, config): a finding about the tree.
+    BuildFailed,
+    /// QEMU or a tool failed: the result says nothing about the kernel.
+    Infra,
+    /// What was asked cannot be done as asked: a missing source, patch, fragment or config,
+    /// input of another arch. Nothing was tested; the reasons name the file.
+    BadInput,
+    /// The arch cannot be done by this descriptor (no build or boot recipe); `reasons` say why.
+    Skipped,
+    /// Asked for, never started (the run was interrupted before it).
+    NotRun,
+    /// Ctrl-C while it ran.
+    Interrupted,
+}
+
+impl ArchStatus {
+    /// How much a status outweighs another when one arch's stages, or a run's arches, end
+    /// differently: what the kernel did (findings) outweighs not knowing (infra), a mistake in
+    /// the request outweighs both, and an interrupted run outweighs everything.
+    fn severity(self) -> u8 {
+        match self {
+            ArchStatus::Ok => 0,
+            ArchStatus::Skipped => 1,
+            ArchStatus::Infra => 2,
+            ArchStatus::BuildFailed => 3,
+            ArchStatus::Findings => 4,
+            ArchStatus::BadInput => 5,
+            ArchStatus::Running | ArchStatus::NotRun => 6,
+            ArchStatus::Interrupted => 7,
+        }
+    }
+
+    /// The status a failed stage leaves, by the kind of its error.
+    pub fn of_failure(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::BadInput => ArchStatus::BadInput,
+            FailureKind::BuildFailed => ArchStatus::BuildFailed,
+            FailureKind::Infra => ArchStatus::Infra,
+            FailureKind::Interrupted => ArchStatus::Interrupted,
+        }
+    }
+
+    /// The worse of two statuses.
+    pub fn max(self, other: Self) -> Self {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether the arch's results say something about the kernel (a baseline compares only
+    /// those; an arch that had results before and has none now is a regression).
+    pub fn says_something(self) -> bool {
+        match self {
+            ArchStatus::Ok | ArchStatus::Findings | ArchStatus::BuildFailed => true,
+            ArchStatus::Running
+            | ArchStatus::Skipped
+            | ArchStatus::Infra
+            | ArchStatus::BadInput
+            | ArchStatus::NotRun
+            | ArchStatus::Interrupted => false,
+        }
+    }
+
+    /// The status as results.json spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchStatus::Running => "running",
+            ArchStatus::Ok => "ok",
+            ArchStatus::Findings => "findings",
+            ArchStatus::BuildFailed => "build_failed",
+            ArchStatus::Infra => "infra",
+            ArchStatus::BadInput => "bad_input",
+            ArchStatus::Skipped => "skipped",
+            ArchStatus::NotRun => "not_run",
+            ArchStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// How one stage of an arch's pipeline ended.
+#[derive(Debug)]
+pub enum StageEnd<'a, T> {
+    /// Not asked for (`--static-only`), or not reached because an earlier stage ended it.
+    NotAsked,
+    /// The descriptor has no recipe for it on this arch (ia64 builds, a boot without a
+    /// `qemu` section): said in the reasons, not a failure.
+    CannotHere,
+    /// The stage failed with an error of this kind.
+    Failed(FailureKind),
+    Done(&'a T),
+}
+
+/// Everything [`decide`] reads: each stage's end and whether the run was interrupted.
+#[derive(Debug)]
+pub struct Stages<'a> {
+    pub build: StageEnd<'a, ()>,
+    pub check: StageEnd<'a, CheckReport>,
+    pub boot: StageEnd<'a, BootReport>,
+    pub interrupted: bool,
+}
+
+/// The one rule for an arch's status: the worst of what its stages say.
+/// - a failed stage: its kind (bad input, build failed, infra, interrupted);
+/// - a build the descriptor cannot do: skipped (nothing else ran);
+/// - a check that is not clean: findings;
+/// - a boot that QEMU could not start at all: infra; otherwise not clean: findings (a kernel
+///   that hangs or panics before the agent is a finding about the kernel);
+/// - Ctrl-C: interrupted.
+///
+/// Static findings outweigh a boot that could not run: the kernel is known bad.
+pub fn decide(s: &Stages) -> ArchStatus {
+    let mut st = ArchStatus::Ok;
+    match s.build {
+        StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
+        StageEnd::CannotHere => st = st.max(ArchStatus::Skipped),
+        StageEnd::NotAsked | StageEnd::Done(()) => {}
+    }
+    match s.check {
+        StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
+        StageEnd::Done(c) if !c.clean() => st = st.max(ArchStatus::Findings),
+        StageEnd::Done(_) | StageEnd::NotAsked | StageEnd::CannotHere => {}
+    }
+    match s.boot {
+        StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
+        StageEnd::Done(b) if b.infrastructure_failure().is_some() => st = st.max(ArchStatus::Infra),
+        StageEnd::Done(b) if !b.clean() => st = st.max(ArchStatus::Findings),
+        StageEnd::Done(_) | StageEnd::NotAsked | StageEnd::CannotHere => {}
+    }
+    if s.interrupted {
+        st = st.max(ArchStatus::Interrupted);
+    }
+    st
+}
+
+/// The command whose exit status is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `run`, `boot`, `merge` (which exits as `run` would for the same results).
+    Run,
+    /// `bisect-step`: `git bisect run`'s contract (see [`bisect_status`] for its one arch).
+    BisectStep,
+}
+
+/// `git bisect run`: this commit cannot be tested.
+pub const BISECT_SKIP: i32 = 125;
+/// `git bisect run` stops the bisection on a status above 127.
+pub const BISECT_ABORT: i32 = 128;
+
+/// The one rule for an exit status, from the statuses of the arches a command was asked for
+/// and, with `--baseline`, the number of regressions.
+///
+/// `run`/`boot`/`merge`: nothing asked for, or every arch skipped (nothing tested): 2. Else by
+/// the worst status: interrupted or never run 130, bad input 2, findings 1, build failed 3,
+/// infra 4, ok 0. With a baseline, findings and build failures count only as regressions do
+/// (1 if any, else 0); an arch that tested nothing keeps its status.
+pub fn exit_status(cmd: Command, statuses: &[ArchStatus], regressions: Option<usize>) -> i32 {
+    use crate::cli::exit;
+    let worst = statuses.iter().fold(ArchStatus::Ok, |a, s| a.max(*s));
+    match cmd {
+        Command::BisectStep => {
+            if statuses.is_empty() {
+                return BISECT_ABORT;
+            }
+            match worst {
+                ArchStatus::Ok => exit::OK,
+                ArchStatus::Findings => exit::FINDINGS,
+                ArchStatus::BuildFailed | ArchStatus::Infra => BISECT_SKIP,
+                ArchStatus::BadInput | ArchStatus::Skipped => BISECT_ABORT,
+                ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => {
+                    exit::INTERRUPTED
+                }
+            }
+        }
+        Command::Run => {
+            if statuses.is_empty() || statuses.iter().all(|s| *s == ArchStatus::Skipped) {
+                return exit::USAGE;
+            }
+            let regressed = |otherwise: i32| match regressions {
+                Some(0) => exit::OK,
+                Some(_) => exit::FINDINGS,
+                None => otherwise,
+            };
+            match worst {
+                ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => {
+                    exit::INTERRUPTED
+                }
+                ArchStatus::BadInput => exit::USAGE,
+                ArchStatus::Findings => regressed(exit::FINDINGS),
+                ArchStatus::BuildFailed => regressed(exit::BUILD_FAILED),
+                ArchStatus::Infra => exit::INFRA,
+                ArchStatus::Ok | ArchStatus::Skipped => regressed(exit::OK),
+            }
+        }
+    }
+}
+
+/// A boot in which the kernel never reached modverify's agent (it hung or panicked first) and
+/// no module ran: a finding about the kernel, but not one about the modules.
+pub fn never_reached_the_agent(b: &BootReport) -> bool {
+    b.boot_failure.is_some()
+        && b.infrastructure_failure().is_none()
+        && b.modules
+            .iter()
+            .all(|m| m.verdict == crate::verdict::RuntimeVerdict::NotRun)
+}
+
+/// `bisect-step`'s status for its one arch: [`decide`], except that a kernel that never
+/// reaches the agent, with nothing else found, cannot be judged on the modules (125) unless
+/// `boot_failure_is_bad` (for bisecting exactly that).
+pub fn bisect_status(s: &Stages, boot_failure_is_bad: bool) -> ArchStatus {
+    let status = decide(s);
+    let only_the_boot = matches!(s.check, StageEnd::Done(c) if c.clean())
+        && matches!(s.boot, StageEnd::Done(b) if never_reached_the_agent(b));
+    if status == ArchStatus::Findings && only_the_boot && !boot_failure_is_bad {
+        ArchStatus::Infra
+    } else {
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::exit;
+    use ArchStatus as S;
+    use StageEnd::{CannotHere, Done, Failed, NotAsked};
+
+    fn check(clean: bool) -> CheckReport {
+        let mut c = CheckReport::default();
+        c.summary.failed = usize::from(!clean);
+        c
+    }
+
+    fn boot_done() -> BootReport {
+        BootReport {
+            done: true,
+            ..Default::default()
+        }
+    }
+
+    /// A boot whose QEMU never started the machine: nothing ran.
+    fn boot_infra() -> BootReport {
+        let m: crate::verdict::ModuleOutcome =
+            serde_json::from_value(serde_json::json!({"name": "md5", "verdict": "not_run"}))
+                .unwrap();
+        BootReport {
+            boot_failure: Some("QEMU would not start the machine".into()),
+            infrastructure: true,
+            modules: vec![m],
+            ..Default::default()
+        }
+    }
+
+    /// The kernel panicked before the agent: nothing ran, but QEMU worked.
+    fn boot_panic() -> BootReport {
+        BootReport {
+            infrastructure: false,
+            ..boot_infra()
+        }
+    }
+
+    fn stages<'a>(
+        build: StageEnd<'a, ()>,
+        check: StageEnd<'a, CheckReport>,
+        boot: StageEnd<'a, BootReport>,
+    ) -> Stages<'a> {
+        Stages {
+            build,
+            check,
+            boot,
+            interrupted: false,
+        }
+    }
+
+    /// Every way an arch can end, and the one status each gives.
+    #[test]
+    fn every_way_an_arch_ends_has_one_status() {
+        let (clean, dirty) = (check(true), check(false));
+        let (ok, infra, panic) = (boot_done(), boot_infra(), boot_panic());
+        let cases: Vec<(&str, Stages, S)> = vec![
+            (
+                "all clean",
+                stages(Done(&()), Done(&clean), Done(&ok)),
+                S::Ok,
+            ),
+            (
+                "static only, clean",
+                stages(Done(&()), Done(&clean), NotAsked),
+                S::Ok,
+            ),
+            (
+                "static only, findings",
+                stages(Done(&()), Done(&dirty), NotAsked),
+                S::Findings,
+            ),
+            (
+                "descriptor cannot boot",
+                stages(Done(&()), Done(&clean), CannotHere),
+                S::Ok,
+            ),
+            (
+                "descriptor cannot build",
+                stages(CannotHere, NotAsked, NotAsked),
+                S::Skipped,
+            ),
+            (
+                "missing source",
+                stages(Failed(FailureKind::BadInput), NotAsked, NotAsked),
+                S::BadInput,
+            ),
+            (
+                "make failed",
+                stages(Failed(FailureKind::BuildFailed), NotAsked, NotAsked),
+                S::BuildFailed,
+            ),
+            (
+                "check could not read",
+                stages(Done(&()), Failed(FailureKind::Infra), NotAsked),
+                S::Infra,
+            ),
+            (
+                "QEMU would not start",
+                stages(Done(&()), Done(&clean), Done(&infra)),
+                S::Infra,
+            ),
+            (
+                "QEMU not installed",
+                stages(Done(&()), Done(&clean), Failed(FailureKind::Infra)),
+                S::Infra,
+            ),
+            (
+                "export-table errors, clean boot",
+                stages(Done(&()), Done(&dirty), Done(&ok)),
+                S::Findings,
+            ),
+            (
+                "static findings, QEMU would not start",
+                stages(Done(&()), Done(&dirty), Done(&infra)),
+                S::Findings,
+            ),
+            (
+                "panic before the agent",
+                stages(Done(&()), Done(&clean), Done(&panic)),
+                S::Findings,
+            ),
+        ];
+        for (what, s, want) in &cases {
+            assert_eq!(decide(s), *want, "{what}");
+            let mut s2 = stages(Done(&()), Done(&clean), Done(&ok));
+            s2.interrupted = true;
+            assert_eq!(decide(&s2), S::Interrupted, "{what}, interrupted");
+        }
+    }
+
+    /// The run's exit status from its arches, with and without a baseline.
+    #[test]
+    fn every_set_of_statuses_has_one_exit_status() {
+        let run = |st: &[S], reg: Option<usize>| exit_status(Command::Run, st, reg);
+        assert_eq!(run(&[S::Ok, S::Ok], None), exit::OK);
+        assert_eq!(run(&[], None), exit::USAGE, "nothing asked for");
+        assert_eq!(run(&[S::Skipped], None), exit::USAGE, "nothing tested");
+        assert_eq!(run(&[S::Ok, S::Skipped], None), exit::OK);
+        assert_eq!(run(&[S::Ok, S::BadInput], None), exit::USAGE);
+        assert_eq!(run(&[S::Ok, S::Findings], None), exit::FINDINGS);
+        assert_eq!(run(&[S::Infra, S::Findings], None), exit::FINDINGS);
+        assert_eq!(run(&[S::Ok, S::BuildFailed], None), exit::BUILD_FAILED);
+        assert_eq!(run(&[S::Ok, S::Infra], None), exit::INFRA);
+        assert_eq!(run(&[S::Ok, S::NotRun], None), exit::INTERRUPTED);
+        assert_eq!(run(&[S::Findings, S::Interrupted], None), exit::INTERRUPTED);
+        // A baseline decides findings and build failures; not testing keeps its status.
+        assert_eq!(run(&[S::Findings], Some(0)), exit::OK);
+        assert_eq!(run(&[S::Ok], Some(2)), exit::FINDINGS);
+        assert_eq!(run(&[S::BuildFailed], Some(1)), exit::FINDINGS);
+        assert_eq!(run(&[S::Infra], Some(0)), exit::INFRA);
+        assert_eq!(run(&[S::BadInput], Some(0)), exit::USAGE);
+        let bisect = |st: S| exit_status(Command::BisectStep, &[st], None);
+        assert_eq!(bisect(S::Ok), 0);
+        assert_eq!(bisect(S::Findings), 1);
+        assert_eq!(bisect(S::Infra), BISECT_SKIP);
+        assert_eq!(bisect(S::BuildFailed), BISECT_SKIP);
+        assert_eq!(bisect(S::BadInput), BISECT_ABORT);
+        assert_eq!(bisect(S::Skipped), BISECT_ABORT);
+        assert_eq!(bisect(S::Interrupted), exit::INTERRUPTED);
+    }
+
+    /// A bisection skips a commit whose kernel never reaches the agent, unless asked to call it
+    /// bad; a module that fails is bad either way.
+    #[test]
+    fn bisect_skips_a_kernel_that_never_reaches_the_agent_unless_asked() {
+        let (clean, dirty) = (check(true), check(false));
+        let panic = boot_panic();
+        let s = stages(Done(&()), Done(&clean), Done(&panic));
+        assert_eq!(bisect_status(&s, false), S::Infra);
+        assert_eq!(bisect_status(&s, true), S::Findings);
+        let s = stages(Done(&()), Done(&dirty), Done(&panic));
+        assert_eq!(bisect_status(&s, false), S::Findings);
+    }
+}

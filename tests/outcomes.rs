@@ -1,0 +1,125 @@
+//! One outcome on the real binary: an arch's status and the exit status come from one rule
+//! (src/outcome.rs), and every command and report gives the same answer. Each test is named
+//! after a wrong answer an earlier main gave.
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn results(dir: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+fn report(file: &std::path::Path, format: &str) -> String {
+    let o = modverify(&["report", "--format", format, file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A nightly went green having tested nothing: `run --source /nonexistent` exited 0 with
+/// the arch "skipped" (JUnit skipped, KCIDB SKIP). Now: bad input, exit 2, a failure in
+/// JUnit, ERROR in KCIDB, the file named; so for every way of asking for nothing.
+#[test]
+fn a_run_that_tested_nothing_is_not_green() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("missing-source");
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "riscv64",
+        "--source",
+        "/nonexistent",
+        "--static-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("/nonexistent"), "{}", text(&o));
+    let r = results(&out);
+    assert_eq!(r["arches"]["riscv64"]["status"], "bad_input");
+    let file = out.join("results.json");
+    let junit = report(&file, "junit");
+    assert!(
+        junit.contains("<failure message=\"bad input: nothing was tested\">"),
+        "{junit}"
+    );
+    assert!(!junit.contains("<skipped"), "{junit}");
+    let kcidb = report(&file, "kcidb");
+    assert!(kcidb.contains("\"ERROR\""), "{kcidb}");
+    assert!(report(&file, "table").contains("BAD INPUT"));
+    assert!(report(&file, "html").contains("<td class=\"bad\">BAD INPUT"));
+
+    // An arch no descriptor can build, and an empty selection: nothing tested, exit 2.
+    for (what, arch) in [("ia64", "ia64"), ("nothing", ",")] {
+        let out = tmp.path().join(what);
+        let o = modverify(&["run", "--arch", arch, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", text(&o));
+    }
+}
+
+/// One mistake, one answer: a missing --fragment exited 4 from `build` while a missing
+/// --source exited 2. Every file the user names is bad input, exit 2, named with its option.
+#[test]
+fn a_missing_file_the_user_named_is_bad_input_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = modverify(&[
+        "build",
+        "--arch",
+        "riscv64",
+        "--config-only",
+        "--fragment",
+        "/nonexistent.config",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--fragment /nonexistent.config"),
+        "{}",
+        text(&o)
+    );
+    let o = modverify(&[
+        "build",
+        "--arch",
+        "riscv64",
+        "--source",
+        "/nonexistent",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// merge called a broken arch ok: two shards whose static check found an export-table error
+/// and whose boots were clean merged to `ok` (the join read the boot alone). Now the joined
+/// arch is decided by the same rule as `run`: findings, and merge exits as run would (1).
+#[test]
+fn merged_shards_keep_the_static_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shard = |k: usize| {
+        format!(
+            r#"{{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{{"sparc64":{{
+ "arch":"sparc64","status":"findings","reasons":[],
+ "check":{{"summary":{{"ok":2,"modules":2,"export_errors":1}},
+   "exports":{{"consistent":false,"problems":[{{"kind":"index_shift","severity":"error","table":"__kcrctab","detail":"slot 225 holds another symbol's CRC"}}]}},"modules":[]}},
+ "boot":{{"arch":"sparc64","done":true,"shard":{{"k":{k},"n":2}},"modules_in_run":2,
+   "summary":{{"modules":1,"loaded":1,"failed":0,"disagreements":0}},
+   "export_table":{{"equal":true,"differences":[]}},
+   "modules":[{{"index":{k},"name":"m{k}","verdict":"loaded","unloaded":true,"agrees":true}}]}}}}}}}}"#
+        )
+    };
+    let (a, b) = (tmp.path().join("1.json"), tmp.path().join("2.json"));
+    std::fs::write(&a, shard(1)).unwrap();
+    std::fs::write(&b, shard(2)).unwrap();
+    let merged = tmp.path().join("m.json");
+    let o = modverify(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(m["arches"]["sparc64"]["status"], "findings");
+    assert_eq!(m["arches"]["sparc64"]["boot"]["summary"]["loaded"], 2);
+}
