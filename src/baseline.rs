@@ -92,6 +92,22 @@ pub fn compare(baseline_name: &str, before: &RunResults, now: &RunResults) -> Co
     }
     for (arch, items) in &n {
         let Some(prev) = b.get(arch) else { continue };
+        // Asked for tonight and tested nothing (bad input, infrastructure, interrupted),
+        // where the baseline had results: every module vanished, and that is a regression.
+        if items.is_empty() && !prev.is_empty() {
+            c.regressions.push(Change {
+                arch: arch.clone(),
+                what: "results".into(),
+                before: "present".into(),
+                after: format!(
+                    "none ({})",
+                    now.arches
+                        .get(arch)
+                        .map_or("missing", |a| a.status.as_str())
+                ),
+            });
+            continue;
+        }
         // A module that worked last time and is not there now (not built, not found) is a
         // regression: it is what a nightly exists to notice.
         if !items.is_empty() {
@@ -192,5 +208,24 @@ mod tests {
         );
         assert_eq!(gone.regressions.len(), 1);
         assert_eq!(gone.regressions[0].what, "results");
+    }
+
+    /// A nightly whose source was missing tested nothing: with a good night as its baseline,
+    /// that was "0 regressions" although every module vanished.
+    #[test]
+    fn an_arch_that_tested_nothing_tonight_is_a_regression() {
+        for status in ["bad_input", "infra", "interrupted"] {
+            let now = json!({"arches": {"sparc64": {"status": status}}});
+            let c = compare("prev", &typed(results("loaded")), &typed(now));
+            assert_eq!(
+                c.regressions,
+                vec![Change {
+                    arch: "sparc64".into(),
+                    what: "results".into(),
+                    before: "present".into(),
+                    after: format!("none ({status})"),
+                }]
+            );
+        }
     }
 }

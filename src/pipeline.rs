@@ -109,7 +109,8 @@ pub fn run_all(
                 let Some(arch) = arches.get(i) else { break };
                 if crate::proc::interrupted() {
                     shared.update(|r| {
-                        r.arches.get_mut(&arch.name).unwrap().status = ArchStatus::Interrupted
+                        // Asked for, never started: not "stopped mid-stage".
+                        r.arches.get_mut(&arch.name).unwrap().status = ArchStatus::NotRun
                     });
                     continue;
                 }

@@ -48,6 +48,47 @@ fn a_run_that_tested_nothing_is_not_green() {
     assert!(report(&file, "table").contains("BAD INPUT"));
     assert!(report(&file, "html").contains("<td class=\"bad\">BAD INPUT"));
 
+    // Against a night that had results, every module vanished: a regression, listed by
+    // merge, and the run keeps its bad-input exit.
+    let good = tmp.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{"riscv64":{
+ "arch":"riscv64","status":"ok","check":{"exports":{"consistent":true},"modules":[]},
+ "boot":{"done":true,"export_table":{"equal":true},
+   "modules":[{"name":"md5","verdict":"loaded","unloaded":true,"agrees":true}]}}}}"#,
+    )
+    .unwrap();
+    let again = tmp.path().join("against-baseline");
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "riscv64",
+        "--source",
+        "/nonexistent",
+        "--baseline",
+        good.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let r = results(&again);
+    assert_eq!(r["baseline"]["regressions"][0]["what"], "results", "{r:#}");
+    let o = modverify(&[
+        "merge",
+        again.join("results.json").to_str().unwrap(),
+        "--baseline",
+        good.to_str().unwrap(),
+        "-o",
+        tmp.path().join("merged.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("REGRESSION riscv64 results: present -> none (bad_input)"),
+        "{}",
+        text(&o)
+    );
+
     // An arch no descriptor can build, and an empty selection: nothing tested, exit 2.
     for (what, arch) in [("ia64", "ia64"), ("nothing", ",")] {
         let out = tmp.path().join(what);
@@ -122,4 +163,21 @@ fn merged_shards_keep_the_static_findings() {
     let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     assert_eq!(m["arches"]["sparc64"]["status"], "findings");
     assert_eq!(m["arches"]["sparc64"]["boot"]["summary"]["loaded"], 2);
+}
+
+/// Under `git bisect run`, 2 means "bad": a broken descriptor directory exited 2 from
+/// bisect-step, so git blamed the commit. It aborts the bisection (128) instead.
+#[test]
+fn a_broken_descriptor_aborts_a_bisection_instead_of_blaming_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("broken.yaml"), "name: [\n").unwrap();
+    let o = modverify(&[
+        "--arch-dir",
+        tmp.path().to_str().unwrap(),
+        "bisect-step",
+        "--arch",
+        "riscv64",
+    ]);
+    assert_eq!(o.status.code(), Some(128), "{}", text(&o));
+    assert!(text(&o).contains("broken.yaml"), "{}", text(&o));
 }

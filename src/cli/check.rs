@@ -88,8 +88,9 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             opts.paths = art.modules;
         }
     }
-    let mut report =
-        run_check(&opts, registry).map_err(|e: CheckError| Failure::new(exit::USAGE, e))?;
+    // Bad input (2) or the machine's I/O failing (4), by the error's kind.
+    let mut report = run_check(&opts, registry)
+        .map_err(|e: CheckError| Failure::new(exit::code(e.kind()), e))?;
     if !a.module.is_empty() {
         report.retain_modules(|m| a.module.iter().any(|p| name_matches(p, &m.name)));
         if report.modules.is_empty() {

@@ -148,6 +148,12 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
             c.regressions.len(),
             c.fixes.len()
         );
+        for r in &c.regressions {
+            eprintln!(
+                "  REGRESSION {} {}: {} -> {}",
+                r.arch, r.what, r.before, r.after
+            );
+        }
         m.baseline = Some(c);
     }
     // merge exits as `run` would for the same results, so a sharded nightly fails exactly

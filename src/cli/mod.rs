@@ -70,8 +70,15 @@ impl Failure {
 
 /// Runs a parsed command; `Ok(code)` is the exit status of a completed run.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
+    // A broken descriptor directory is bad input: 2, but under `git bisect run` 2 means
+    // "bad", so there it aborts the bisection instead.
+    let bad_input = if matches!(cli.command, Command::BisectStep(_)) {
+        crate::outcome::BISECT_ABORT
+    } else {
+        crate::cli::exit::USAGE
+    };
     let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
-        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
+        .map_err(|e| Failure::new(bad_input, e))?;
     match cli.command {
         Command::Run(a) => run::run(a, &registry),
         Command::Report(a) => report::run(a),
