@@ -61,16 +61,39 @@ pub fn lock_exclusive(
     path: &std::path::Path,
     on_wait: &mut dyn FnMut(),
 ) -> Result<std::fs::File, LockError> {
-    use std::os::fd::AsRawFd;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .map_err(LockError::Io)?;
+    flock_waiting(f, libc::LOCK_EX, on_wait)
+}
+
+/// A shared lock on `path`, held as long as the returned file is open: many readers at once,
+/// none while [`lock_exclusive`] is held. `None` when `path` does not exist (no modverify ever
+/// locked there, so none is writing there). `on_wait` as for [`lock_exclusive`].
+pub fn lock_shared(
+    path: &std::path::Path,
+    on_wait: &mut dyn FnMut(),
+) -> Result<Option<std::fs::File>, LockError> {
+    match std::fs::File::open(path) {
+        Ok(f) => flock_waiting(f, libc::LOCK_SH, on_wait).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LockError::Io(e)),
+    }
+}
+
+/// Takes `op` (LOCK_EX or LOCK_SH) on `f`, waiting as [`lock_exclusive`] says.
+fn flock_waiting(
+    f: std::fs::File,
+    op: libc::c_int,
+    on_wait: &mut dyn FnMut(),
+) -> Result<std::fs::File, LockError> {
+    use std::os::fd::AsRawFd;
     let try_lock = || {
         // SAFETY: flock on a file descriptor we own.
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+        unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) == 0 }
     };
     if !try_lock() {
         on_wait();
@@ -82,33 +105,4 @@ pub fn lock_exclusive(
         }
     }
     Ok(f)
-}
-
-/// A shared lock on `path`, held as long as the returned file is open: many readers at once,
-/// none while [`lock_exclusive`] is held. `None` when `path` does not exist (no modverify ever
-/// locked there, so none is writing there). `on_wait` as for [`lock_exclusive`].
-pub fn lock_shared(
-    path: &std::path::Path,
-    on_wait: &mut dyn FnMut(),
-) -> Result<Option<std::fs::File>, LockError> {
-    use std::os::fd::AsRawFd;
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::Io(e)),
-    };
-    let try_lock = || {
-        // SAFETY: flock on a file descriptor we own.
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
-    };
-    if !try_lock() {
-        on_wait();
-        while !try_lock() {
-            if crate::proc::interrupted() {
-                return Err(LockError::Interrupted);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-    }
-    Ok(Some(f))
 }
