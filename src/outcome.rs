@@ -154,65 +154,31 @@ pub fn decide(s: &Stages) -> ArchStatus {
     st
 }
 
-/// The command whose exit status is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    /// `run`, `boot`, `merge` (which exits as `run` would for the same results).
-    Run,
-    /// `bisect-step`: `git bisect run`'s contract (see [`bisect_status`] for its one arch).
-    BisectStep,
-}
-
-/// `git bisect run`: this commit cannot be tested.
-pub const BISECT_SKIP: i32 = 125;
-/// `git bisect run` stops the bisection on a status above 127.
-pub const BISECT_ABORT: i32 = 128;
-
-/// The one rule for an exit status, from the statuses of the arches a command was asked for
-/// and, with `--baseline`, the number of regressions.
+/// The one rule for the exit status of `run`, `boot` and `merge` (which exits as `run` would for
+/// the same results), from the statuses of the arches asked for and, with `--baseline`, the
+/// number of regressions. (`bisect-step` answers `git bisect run`'s contract: cli/bisect.rs.)
 ///
-/// `run`/`boot`/`merge`: nothing asked for, or every arch skipped (nothing tested): 2. Else by
+/// Nothing asked for, or every arch skipped (nothing tested): 2. Else by
 /// the worst status: interrupted or never run 130, bad input 2, findings 1, build failed 3,
 /// infra 4, ok 0. With a baseline, findings and build failures count only as regressions do
 /// (1 if any, else 0); an arch that tested nothing keeps its status.
-pub fn exit_status(cmd: Command, statuses: &[ArchStatus], regressions: Option<usize>) -> i32 {
+pub fn exit_status(statuses: &[ArchStatus], regressions: Option<usize>) -> i32 {
     use crate::cli::exit;
-    let worst = statuses.iter().fold(ArchStatus::Ok, |a, s| a.max(*s));
-    match cmd {
-        Command::BisectStep => {
-            if statuses.is_empty() {
-                return BISECT_ABORT;
-            }
-            match worst {
-                ArchStatus::Ok => exit::OK,
-                ArchStatus::Findings => exit::FINDINGS,
-                ArchStatus::BuildFailed | ArchStatus::Infra => BISECT_SKIP,
-                ArchStatus::BadInput | ArchStatus::Skipped => BISECT_ABORT,
-                ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => {
-                    exit::INTERRUPTED
-                }
-            }
-        }
-        Command::Run => {
-            if statuses.is_empty() || statuses.iter().all(|s| *s == ArchStatus::Skipped) {
-                return exit::USAGE;
-            }
-            let regressed = |otherwise: i32| match regressions {
-                Some(0) => exit::OK,
-                Some(_) => exit::FINDINGS,
-                None => otherwise,
-            };
-            match worst {
-                ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => {
-                    exit::INTERRUPTED
-                }
-                ArchStatus::BadInput => exit::USAGE,
-                ArchStatus::Findings => regressed(exit::FINDINGS),
-                ArchStatus::BuildFailed => regressed(exit::BUILD_FAILED),
-                ArchStatus::Infra => exit::INFRA,
-                ArchStatus::Ok | ArchStatus::Skipped => regressed(exit::OK),
-            }
-        }
+    if statuses.is_empty() || statuses.iter().all(|s| *s == ArchStatus::Skipped) {
+        return exit::USAGE;
+    }
+    let regressed = |otherwise: i32| match regressions {
+        Some(0) => exit::OK,
+        Some(_) => exit::FINDINGS,
+        None => otherwise,
+    };
+    match statuses.iter().fold(ArchStatus::Ok, |a, s| a.max(*s)) {
+        ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => exit::INTERRUPTED,
+        ArchStatus::BadInput => exit::USAGE,
+        ArchStatus::Findings => regressed(exit::FINDINGS),
+        ArchStatus::BuildFailed => regressed(exit::BUILD_FAILED),
+        ArchStatus::Infra => exit::INFRA,
+        ArchStatus::Ok | ArchStatus::Skipped => regressed(exit::OK),
     }
 }
 
@@ -224,20 +190,6 @@ pub fn never_reached_the_agent(b: &BootReport) -> bool {
         && b.modules
             .iter()
             .all(|m| m.verdict == crate::verdict::RuntimeVerdict::NotRun)
-}
-
-/// `bisect-step`'s status for its one arch: [`decide`], except that a kernel that never
-/// reaches the agent, with nothing else found, cannot be judged on the modules (125) unless
-/// `boot_failure_is_bad` (for bisecting exactly that).
-pub fn bisect_status(s: &Stages, boot_failure_is_bad: bool) -> ArchStatus {
-    let status = decide(s);
-    let only_the_boot = matches!(s.check, StageEnd::Done(c) if c.clean())
-        && matches!(s.boot, StageEnd::Done(b) if never_reached_the_agent(b));
-    if status == ArchStatus::Findings && only_the_boot && !boot_failure_is_bad {
-        ArchStatus::Infra
-    } else {
-        status
-    }
 }
 
 #[cfg(test)]
@@ -377,7 +329,7 @@ mod tests {
     /// The run's exit status from its arches, with and without a baseline.
     #[test]
     fn every_set_of_statuses_has_one_exit_status() {
-        let run = |st: &[S], reg: Option<usize>| exit_status(Command::Run, st, reg);
+        let run = |st: &[S], reg: Option<usize>| exit_status(st, reg);
         assert_eq!(run(&[S::Ok, S::Ok], None), exit::OK);
         assert_eq!(run(&[], None), exit::USAGE, "nothing asked for");
         assert_eq!(run(&[S::Skipped], None), exit::USAGE, "nothing tested");
@@ -395,26 +347,32 @@ mod tests {
         assert_eq!(run(&[S::BuildFailed], Some(1)), exit::FINDINGS);
         assert_eq!(run(&[S::Infra], Some(0)), exit::INFRA);
         assert_eq!(run(&[S::BadInput], Some(0)), exit::USAGE);
-        let bisect = |st: S| exit_status(Command::BisectStep, &[st], None);
-        assert_eq!(bisect(S::Ok), 0);
-        assert_eq!(bisect(S::Findings), 1);
-        assert_eq!(bisect(S::Infra), BISECT_SKIP);
-        assert_eq!(bisect(S::BuildFailed), BISECT_SKIP);
-        assert_eq!(bisect(S::BadInput), BISECT_ABORT);
-        assert_eq!(bisect(S::Skipped), BISECT_ABORT);
-        assert_eq!(bisect(S::Interrupted), exit::INTERRUPTED);
     }
 
-    /// A bisection skips a commit whose kernel never reaches the agent, unless asked to call it
-    /// bad; a module that fails is bad either way.
+    /// A bisection skips a kernel that never reaches the agent (cli/bisect.rs): QEMU that
+    /// could not start is not that, and neither is a boot in which modules ran.
     #[test]
-    fn bisect_skips_a_kernel_that_never_reaches_the_agent_unless_asked() {
-        let (clean, dirty) = (check(true), check(false));
-        let panic = boot_panic();
-        let s = stages(Done(&()), Done(&clean), Done(&panic));
-        assert_eq!(bisect_status(&s, false), S::Infra);
-        assert_eq!(bisect_status(&s, true), S::Findings);
-        let s = stages(Done(&()), Done(&dirty), Done(&panic));
-        assert_eq!(bisect_status(&s, false), S::Findings);
+    fn a_kernel_that_never_reached_the_agent_is_told_from_infrastructure() {
+        assert!(never_reached_the_agent(&boot_panic()));
+        assert!(!never_reached_the_agent(&boot_infra()));
+        assert!(!never_reached_the_agent(&boot_done()));
+    }
+
+    /// The names as_str gives are results.json's.
+    #[test]
+    fn status_names_are_the_serialized_ones() {
+        for s in [
+            S::Running,
+            S::Ok,
+            S::Findings,
+            S::BuildFailed,
+            S::Infra,
+            S::BadInput,
+            S::Skipped,
+            S::NotRun,
+            S::Interrupted,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }

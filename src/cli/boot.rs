@@ -324,11 +324,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Json => println!("{}", crate::report::json::to_string(&report)),
     }
     let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
-    Ok(crate::outcome::exit_status(
-        crate::outcome::Command::Run,
-        &statuses,
-        None,
-    ))
+    Ok(crate::outcome::exit_status(&statuses, None))
 }
 
 #[cfg(test)]

@@ -159,11 +159,8 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     // merge exits as `run` would for the same results, so a sharded nightly fails exactly
     // when an unsharded one would.
     let statuses: Vec<_> = m.arches.values().map(|r| r.status).collect();
-    let code = crate::outcome::exit_status(
-        crate::outcome::Command::Run,
-        &statuses,
-        m.baseline.as_ref().map(|c| c.regressions.len()),
-    );
+    let code =
+        crate::outcome::exit_status(&statuses, m.baseline.as_ref().map(|c| c.regressions.len()));
     match &a.output {
         Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
             Failure::new(

@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     // A broken descriptor directory is bad input: 2, but under `git bisect run` 2 means
     // "bad", so there it aborts the bisection instead.
     let bad_input = if matches!(cli.command, Command::BisectStep(_)) {
-        crate::outcome::BISECT_ABORT
+        bisect::ABORT
     } else {
         crate::cli::exit::USAGE
     };

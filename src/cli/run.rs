@@ -176,7 +176,6 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     let statuses: Vec<_> = results.arches.values().map(|r| r.status).collect();
     Ok(crate::outcome::exit_status(
-        crate::outcome::Command::Run,
         &statuses,
         results.baseline.as_ref().map(|c| c.regressions.len()),
     ))
