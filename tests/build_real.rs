@@ -115,9 +115,18 @@ fn an_unsatisfiable_option_is_reported_by_name_with_its_dependency() {
     let frag = tempfile::NamedTempFile::new().unwrap();
     // The Sun serial driver exists only for SPARC: on riscv64 Kconfig drops it silently.
     std::fs::write(frag.path(), "CONFIG_SERIAL_SUNSU=y\nCONFIG_CRC32=y\n").unwrap();
+    // Configured in a scratch directory: a configuration alone in the shared cache would be
+    // a build directory that every later reader has to refuse.
+    let out = tempfile::tempdir().unwrap();
     let (_, m) = build_arch(
         "riscv64",
-        &["--config-only", "--fragment", frag.path().to_str().unwrap()],
+        &[
+            "--config-only",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--fragment",
+            frag.path().to_str().unwrap(),
+        ],
     );
     let dropped = m["config"]["dropped"].as_array().unwrap();
     assert_eq!(dropped.len(), 1, "{dropped:#?}");
