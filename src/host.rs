@@ -1,5 +1,5 @@
 //! What this machine has: host tools, their Debian packages, and installing the missing ones.
-use crate::arch::ArchRegistry;
+use crate::arch::ArchDescriptor;
 use std::process::Command;
 
 /// Packages every build needs whatever the arch (kbuild's host tools, ccache, the source).
@@ -17,12 +17,12 @@ pub const BASE_PACKAGES: [&str; 12] = [
     "patch",
     "linux-source-6.1",
 ];
-/// Every Debian package modverify can use: base, then each descriptor's toolchain and QEMU.
+/// The Debian packages these arches need: base, then each descriptor's toolchain and QEMU.
 /// (What only the test suite needs — chromium, pip, an ia64 assembler — is installed by
 /// ci/test, not on every user's machine.)
-pub fn all_packages(registry: &ArchRegistry) -> Vec<String> {
+pub fn packages(arches: &[&ArchDescriptor]) -> Vec<String> {
     let mut v: Vec<String> = BASE_PACKAGES.iter().map(|s| s.to_string()).collect();
-    for a in &registry.arches {
+    for a in arches {
         v.extend(a.toolchain_packages.iter().cloned());
         if let Some(p) = a.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
             v.extend(p.packages.iter().cloned());

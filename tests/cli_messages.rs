@@ -43,6 +43,16 @@ fn errors_have_one_prefix_and_say_their_cause_once() {
     assert!(err.starts_with("error: "), "{err}");
 }
 
+/// `setup --arch` installs what the named arches need (ci/test installs only the tests'
+/// arches with it); an arch no descriptor names is refused before apt-get runs.
+#[test]
+fn setup_for_some_arches_names_an_unknown_one() {
+    let (code, out, err) = run(&["setup", "--dry-run", "--arch", "sparc64,vax"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("unknown architecture `vax`"), "{err}");
+    assert!(out.is_empty(), "nothing is installed: {out}");
+}
+
 #[test]
 fn an_unwritable_output_is_bad_input() {
     let tmp = tempfile::tempdir().unwrap();

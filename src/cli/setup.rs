@@ -7,6 +7,10 @@ use std::process::Command;
 
 #[derive(Args, Debug)]
 pub struct SetupArgs {
+    /// Only what these arches need (comma-separated or repeated), with the tools every arch
+    /// needs [default: every arch]
+    #[arg(long, value_delimiter = ',')]
+    pub arch: Vec<String>,
     /// Only print what would be installed
     #[arg(long)]
     pub dry_run: bool,
@@ -24,7 +28,16 @@ pub enum SetupError {
 }
 
 pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
-    let all = host::all_packages(registry);
+    let arches = if a.arch.is_empty() {
+        registry.arches.iter().collect()
+    } else {
+        a.arch
+            .iter()
+            .map(|n| registry.get(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?
+    };
+    let all = host::packages(&arches);
     let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
     if missing.is_empty() {
         println!(
