@@ -20,7 +20,7 @@ fn main() {
         Err(f) => {
             let top = f.error.to_string();
             // The same prefix as clap's own usage errors: one shape for every error.
-            eprintln!("error: {top}");
+            modverify::errln!("error: {top}");
             // Layers put their cause into their own message ("PATH: …: cause"); a cause
             // line is printed only where it adds something.
             let mut said = top;
@@ -28,7 +28,7 @@ fn main() {
             while let Some(s) = source {
                 let text = s.to_string();
                 if !said.contains(&text) {
-                    eprintln!("  caused by: {text}");
+                    modverify::errln!("  caused by: {text}");
                     said.push_str(&text);
                 }
                 source = s.source();

@@ -185,6 +185,10 @@ impl Make<'_> {
         c.arg(format!("CROSS_COMPILE={}", self.arch.cross_compile));
         if self.ccache {
             c.arg(format!("CC=ccache {}gcc", self.arch.cross_compile));
+            // kbuild's host programs (fixdep, kconfig, genksyms, modpost, …) are built again
+            // in every build directory; cached, a second directory of the same tree links
+            // them from the cache instead of compiling them.
+            c.arg("HOSTCC=ccache gcc");
         }
         // modpost's "undefined!" is an error in 6.1 and would stop the build; a verifier
         // wants the build to finish so the consequence is seen (and the line is kept as a

@@ -74,7 +74,7 @@ fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<&
 pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if a.default {
         for d in registry.arches.iter().filter(|d| d.default) {
-            println!("{}", d.name);
+            crate::outln!("{}", d.name);
         }
         return Ok(crate::cli::exit::OK);
     }
@@ -100,12 +100,16 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                 }
             })
             .collect();
-        println!("{}", crate::report::json::to_string(&list));
+        crate::outln!("{}", crate::report::json::to_string(&list));
         return Ok(crate::cli::exit::OK);
     }
-    println!(
+    crate::outln!(
         "{:10} {:10} {:6} {:12} {:12} install / notes",
-        "arch", "ARCH=", "check", "build", "boot"
+        "arch",
+        "ARCH=",
+        "check",
+        "build",
+        "boot"
     );
     for d in &registry.arches {
         let (build, boot, missing) = status(d);
@@ -120,9 +124,14 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                 .map(|s| s.split(". ").next().unwrap_or(s).to_string())
                 .unwrap_or_default()
         };
-        println!(
+        crate::outln!(
             "{:10} {:10} {:6} {:12} {:12} {}",
-            d.name, d.kernel_arch, "ok", build, boot, notes
+            d.name,
+            d.kernel_arch,
+            "ok",
+            build,
+            boot,
+            notes
         );
     }
     Ok(crate::cli::exit::OK)

@@ -44,7 +44,7 @@ pub struct BisectArgs {
 
 fn say(verdict: &str, why: &str) {
     let line = format!("bisect-step: {verdict}: {why}");
-    println!("{line}");
+    crate::outln!("{line}");
     // ci/bisect collects one line per tested commit to name the finding of the first bad one.
     if let Some(log) = std::env::var_os("MODVERIFY_BISECT_LOG") {
         let mut git = std::process::Command::new("git");

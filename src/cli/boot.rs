@@ -124,7 +124,7 @@ fn options(
     let (kernel, modules, vmlinux, symvers, config) = match (&a.build, &a.kernel) {
         (Some(dir), _) => {
             let built = crate::build::BuildManifest::read_finished(dir, &mut || {
-                eprintln!("waiting for the build under way in {}", dir.display())
+                crate::errln!("waiting for the build under way in {}", dir.display())
             })
             .map_err(BootError::BadInput)?;
             let (m, art) = (&built.manifest, built.artifacts.clone());
@@ -220,8 +220,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .initramfs(arch, &opts, 0, prepared.payload)
             .map_err(fail)?;
         if a.show_command {
-            println!("{}", prepared.qemu_command(arch, &opts, &image.path, 0));
-            eprintln!(
+            crate::outln!("{}", prepared.qemu_command(arch, &opts, &image.path, 0));
+            crate::errln!(
                 "# initramfs with the agent and {} modules: {}{}",
                 image.plan.len(),
                 image.path.display(),
@@ -320,8 +320,8 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         report.summary.loaded, report.summary.modules
     ));
     match a.format {
-        Format::Table => print!("{}", crate::report::table::boot_table(&report)),
-        Format::Json => println!("{}", crate::report::json::to_string(&report)),
+        Format::Table => crate::out!("{}", crate::report::table::boot_table(&report)),
+        Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
     let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
     Ok(crate::outcome::exit_status(&statuses, None))

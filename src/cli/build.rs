@@ -100,13 +100,13 @@ pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     })?;
     bar.finish(&format!("built in {:.1} s", m.durations.total_s));
     for d in &m.config.dropped {
-        println!("dropped option: {d}");
+        crate::outln!("dropped option: {d}");
     }
     for f in &m.modpost {
-        println!("modpost: {}", f.line);
+        crate::outln!("modpost: {}", f.line);
     }
     if let Some(art) = &m.artifacts {
-        println!(
+        crate::outln!(
             "{}: {} modules, {} modpost findings; build directory {}",
             m.arch,
             art.modules.len(),
@@ -114,9 +114,9 @@ pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             m.build_dir.display()
         );
     } else {
-        println!("{}: configured in {}", m.arch, m.build_dir.display());
+        crate::outln!("{}: configured in {}", m.arch, m.build_dir.display());
     }
-    println!(
+    crate::outln!(
         "manifest: {}",
         m.build_dir.join(crate::build::manifest::MANIFEST).display()
     );

@@ -76,7 +76,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if let Some(dir) = &a.build {
         let usage = |e: String| Failure::new(exit::USAGE, CheckError::Usage(e));
         let built = crate::build::BuildManifest::read_finished(dir, &mut || {
-            eprintln!("waiting for the build under way in {}", dir.display())
+            crate::errln!("waiting for the build under way in {}", dir.display())
         })
         .map_err(usage)?;
         let art = built.artifacts.clone();
@@ -106,7 +106,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if a.quiet {
         if !report.clean() {
             let t = crate::report::table::check_table(&report, false, usize::MAX);
-            print!(
+            crate::out!(
                 "{}",
                 t.lines()
                     .last()
@@ -121,11 +121,11 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         });
     }
     match a.format {
-        Format::Table => print!(
+        Format::Table => crate::out!(
             "{}",
             crate::report::table::check_table(&report, a.verbose, super::terminal_width())
         ),
-        Format::Json => println!("{}", crate::report::json::to_string(&report)),
+        Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
     Ok(if report.clean() {
         exit::OK

@@ -64,7 +64,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
                         )),
                     ));
                 }
-                eprintln!(
+                crate::errln!(
                     "modverify merge: {arch}: {} replaces {} (--later-wins)",
                     p.display(),
                     first.display()
@@ -142,16 +142,19 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
         let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
-        eprintln!(
+        crate::errln!(
             "against {}: {} regressions, {} fixes",
             b.display(),
             c.regressions.len(),
             c.fixes.len()
         );
         for r in &c.regressions {
-            eprintln!(
+            crate::errln!(
                 "  REGRESSION {} {}: {} -> {}",
-                r.arch, r.what, r.before, r.after
+                r.arch,
+                r.what,
+                r.before,
+                r.after
             );
         }
         m.baseline = Some(c);
@@ -168,7 +171,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
                 crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
-        None => print!("{}", crate::report::json::to_string(&m) + "\n"),
+        None => crate::out!("{}", crate::report::json::to_string(&m) + "\n"),
     }
     Ok(code)
 }

@@ -83,7 +83,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
                 crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
             )
         })?,
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
     }
     Ok(crate::cli::exit::OK)
 }

@@ -169,8 +169,8 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         ));
         let _ = crate::files::write_atomic(&out.join("results.json"), &results);
     }
-    print!("{}", crate::report::results::table(&results));
-    println!("\nresults: {}", out.join("results.json").display());
+    crate::out!("{}", crate::report::results::table(&results));
+    crate::outln!("\nresults: {}", out.join("results.json").display());
     if crate::proc::interrupted() {
         return Ok(crate::cli::exit::INTERRUPTED);
     }

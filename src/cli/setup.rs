@@ -40,13 +40,13 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let all = host::packages(&arches);
     let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
     if missing.is_empty() {
-        println!(
+        crate::outln!(
             "modverify setup: all {} packages already installed",
             all.len()
         );
         return Ok(crate::cli::exit::OK);
     }
-    println!(
+    crate::outln!(
         "modverify setup: installing {} of {} packages: {}",
         missing.len(),
         all.len(),
@@ -65,7 +65,7 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         let status = crate::proc::run(
             cmd,
             None,
-            &mut |l: &str| println!("{l}"),
+            &mut |l: &str| crate::outln!("{l}"),
             crate::proc::Limits::default(),
         )
         .map_err(|e| Failure::new(crate::cli::exit::INFRA, SetupError::Spawn(e)))?;
@@ -84,6 +84,6 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(missing.iter().map(|s| s.as_str()));
     apt(&args)?;
-    println!("modverify setup: done");
+    crate::outln!("modverify setup: done");
     Ok(crate::cli::exit::OK)
 }

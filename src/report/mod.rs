@@ -1,6 +1,7 @@
 //! Turning results into things people and programs read. The only layer that formats.
 pub mod html;
 pub mod json;
+pub mod out;
 pub mod junit;
 pub mod kcidb;
 pub mod progress;

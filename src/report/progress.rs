@@ -56,7 +56,7 @@ impl Progress {
             Some(m) => {
                 let _ = m.println(msg);
             }
-            None => eprintln!("[{:>6.1}s] {msg}", self.started.elapsed().as_secs_f64()),
+            None => crate::errln!("[{:>6.1}s] {msg}", self.started.elapsed().as_secs_f64()),
         }
     }
 }

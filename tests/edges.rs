@@ -1,0 +1,138 @@
+//! The edges a user meets first, on the real binary: a reader that closes the pipe early,
+//! module trees as they are on disk, time limits, refusals that name their cause.
+mod common;
+use common::*;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+
+/// The write end of a pipe whose reader has already gone: every write gets EPIPE, as
+/// `modverify … | head -1` does once head has its line.
+fn closed_pipe() -> Stdio {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
+}
+
+/// Runs modverify with stdout (and with `both`, stderr too) on a closed pipe; returns its exit
+/// status and what it said on stderr.
+fn into_closed_pipe(args: &[&str], both: bool) -> (i32, String) {
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let stderr = if both {
+        closed_pipe()
+    } else {
+        Stdio::from(err_file.reopen().unwrap())
+    };
+    let st = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(args)
+        .stdout(closed_pipe())
+        .stderr(stderr)
+        .status()
+        .unwrap();
+    let err = std::fs::read_to_string(err_file.path()).unwrap();
+    (st.code().expect("ended by a signal"), err)
+}
+
+/// The command ended by itself, with its own status: no panic (101), nothing printed about
+/// the pipe.
+fn assert_quiet(args: &[&str], code: i32, err: &str, expected: &[i32]) {
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{args:?}: {err}"
+    );
+    assert!(
+        expected.contains(&code),
+        "{args:?}: exit {code}, expected one of {expected:?}: {err}"
+    );
+}
+
+/// `modverify arches | head -1`, `check … | head`, `report --format json … | head -1` and
+/// the others panicked with "failed printing to stdout: Broken pipe" (exit 101). Every
+/// subcommand that prints now ends quietly with the status it would have had.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let results = format!("{root}/tests/fixtures/results-v1.json");
+    let d = debian_kernel();
+    let vmlinux = d.join("vmlinux").display().to_string();
+    let vmlinuz = d.join("vmlinuz").display().to_string();
+    let modules = d.join("modules").display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = |n: &str| tmp.path().join(n).display().to_string();
+    let (o1, o2, o3) = (out("boot"), out("run"), out("build"));
+    let cases: Vec<(Vec<&str>, &[i32])> = vec![
+        (vec!["arches"], &[0]),
+        (vec!["arches", "--format", "json"], &[0]),
+        (vec!["arches", "--default"], &[0]),
+        (vec!["check", "--vmlinux", &vmlinux, &modules], &[0]),
+        (
+            vec!["check", "--format", "json", "--vmlinux", &vmlinux, &modules],
+            &[0],
+        ),
+        (vec!["report", &results], &[0]),
+        (vec!["report", "--format", "json", &results], &[0]),
+        (vec!["report", "--format", "junit", &results], &[0]),
+        (vec!["report", "--format", "kcidb", &results], &[0]),
+        (vec!["report", "--format", "html", &results], &[0]),
+        // The fixture holds findings: merge exits as run would (1).
+        (vec!["merge", &results], &[0, 1]),
+        (vec!["setup", "--dry-run", "--arch", "riscv64"], &[0]),
+        (
+            vec![
+                "boot",
+                "--arch",
+                "x86_64",
+                "--kernel",
+                &vmlinuz,
+                "--modules",
+                &modules,
+                "--show-command",
+                "--out",
+                &o1,
+            ],
+            &[0],
+        ),
+        (
+            vec![
+                "bisect-step",
+                "--arch",
+                "riscv64",
+                "--source",
+                "/nonexistent",
+            ],
+            &[128],
+        ),
+        (
+            vec![
+                "run",
+                "--arch",
+                "riscv64",
+                "--source",
+                "/nonexistent",
+                "--static-only",
+                "--out",
+                &o2,
+            ],
+            &[2],
+        ),
+        (
+            vec!["build", "--arch", "riscv64", "--config-only", "--out", &o3],
+            &[0],
+        ),
+        (vec!["--help"], &[0]),
+        (vec!["check", "--help"], &[0]),
+    ];
+    for (args, expected) in &cases {
+        let (code, err) = into_closed_pipe(args, false);
+        assert_quiet(args, code, &err, expected);
+    }
+    // Both streams closed (`modverify … 2>&1 | head -1`): the same.
+    for args in [
+        vec!["check", "--vmlinux", &vmlinux, &modules],
+        vec!["report", "--format", "json", &results],
+        vec!["check", "--vmlinux", "/nonexistent", &modules],
+    ] {
+        let (code, err) = into_closed_pipe(&args, true);
+        assert_quiet(&args, code, &err, &[0, 2]);
+    }
+}
