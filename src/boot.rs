@@ -503,11 +503,16 @@ fn prepare_with(
     let kernel = bootable_kernel(&opts.kernel, &opts.out, &mut notes)?;
     let inputs: Vec<_> = match parsed {
         Some(inputs) => inputs,
-        None => crate::input::discover(&opts.modules)
-            .map_err(|e| BootError::BadInput(e.to_string()))?
-            .par_iter()
-            .map(|p| load_module(p, arch))
-            .collect(),
+        None => {
+            let found = crate::input::discover_noted(&opts.modules)
+                .map_err(|e| BootError::BadInput(e.to_string()))?;
+            notes.extend(found.notes);
+            found
+                .paths
+                .par_iter()
+                .map(|p| load_module(p, arch))
+                .collect()
+        }
     };
     let where_ = || {
         opts.modules

@@ -27,8 +27,29 @@ pub fn is_module_name(p: &Path) -> bool {
 }
 
 /// Every module file under the given paths, sorted; files named directly are always taken.
+/// (What was noticed on the way, see [`discover_noted`], is dropped.)
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
-    let mut out = Vec::new();
+    discover_noted(paths).map(|d| d.paths)
+}
+
+/// The module files under some paths, and what a person should know about how they were
+/// found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Sorted, each file once.
+    pub paths: Vec<PathBuf>,
+    /// A directory reached twice (a second symlink to it, or a loop), read once; a symlink
+    /// to nothing.
+    pub notes: Vec<String>,
+}
+
+/// Every module file under the given paths. Symlinked directories are followed, as a module
+/// tree assembled from links is still the tree (`kernel/fs -> /elsewhere/fs`), each directory
+/// once: a loop or a second path to a directory already read is read no more, and noted. A
+/// file reached by two paths is taken once. As depmod does, symlinks named `build` or
+/// `source` (to the kernel's headers and tree) are not followed.
+pub fn discover_noted(paths: &[PathBuf]) -> Result<Discovered, InputError> {
+    let mut w = Walk::default();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => InputError::Missing { path: p.clone() },
@@ -38,38 +59,90 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             },
         })?;
         if meta.is_dir() {
-            walk(p, &mut out)?;
+            w.dir(p, &meta)?;
         } else {
-            out.push(p.clone());
+            w.out.paths.push(p.clone());
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    w.out.paths.sort();
+    w.out.paths.dedup();
+    Ok(w.out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| InputError::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    for e in rd {
-        let e = e.map_err(|e| InputError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        let ft = e.file_type().map_err(|err| InputError::Io {
-            path: e.path(),
-            source: err,
-        })?;
-        let p = e.path();
-        if ft.is_dir() {
-            walk(&p, out)?;
-        } else if is_module_name(&p) {
-            out.push(p);
+#[derive(Default)]
+struct Walk {
+    out: Discovered,
+    /// (device, inode) of every directory read, and the path it was first read by.
+    dirs: std::collections::HashMap<(u64, u64), PathBuf>,
+    files: std::collections::HashMap<(u64, u64), PathBuf>,
+}
+
+impl Walk {
+    fn dir(&mut self, dir: &Path, meta: &std::fs::Metadata) -> Result<(), InputError> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(first) = self.dirs.get(&(meta.dev(), meta.ino())) {
+            let how = if dir.starts_with(first) {
+                "a symlink loop back to"
+            } else {
+                "the same directory as"
+            };
+            self.out.notes.push(format!(
+                "{}: {how} {}, read once",
+                dir.display(),
+                first.display()
+            ));
+            return Ok(());
         }
+        self.dirs
+            .insert((meta.dev(), meta.ino()), dir.to_path_buf());
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| InputError::Io { path, source }
+        };
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io(dir))?;
+        // Sorted, so that which of two paths to one directory is "first" does not depend on
+        // the file system's order.
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let ft = e.file_type().map_err(io(&p))?;
+            let meta = if ft.is_symlink() {
+                if matches!(e.file_name().to_str(), Some("build" | "source")) {
+                    continue;
+                }
+                match std::fs::metadata(&p) {
+                    Ok(m) => m,
+                    Err(_) if is_module_name(&p) => {
+                        self.out.notes.push(format!(
+                            "{}: a symlink to nothing ({}), skipped",
+                            p.display(),
+                            std::fs::read_link(&p)
+                                .map(|t| t.display().to_string())
+                                .unwrap_or_default()
+                        ));
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                e.metadata().map_err(io(&p))?
+            };
+            if meta.is_dir() {
+                self.dir(&p, &meta)?;
+            } else if is_module_name(&p) {
+                use std::os::unix::fs::MetadataExt;
+                if self.files.contains_key(&(meta.dev(), meta.ino())) {
+                    continue;
+                }
+                self.files.insert((meta.dev(), meta.ino()), p.clone());
+                self.out.paths.push(p);
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The kernel's fallback module name: the file name without suffixes, `-` as `_`.

@@ -136,3 +136,56 @@ fn a_closed_pipe_ends_every_command_quietly() {
         assert_quiet(&args, code, &err, &[0, 2]);
     }
 }
+
+/// A module tree assembled from symlinks (`kernel/fs -> elsewhere`) reported only the files
+/// outside the links (a tree linking to 4,022 modules reported none). Directory symlinks are
+/// followed, each directory once: a second path to one, or a loop, is read once and noted;
+/// `build` and `source` (to the headers) are not followed, as depmod does.
+#[test]
+fn symlinked_directories_are_followed_once_each() {
+    let d = debian_kernel();
+    let all = modverify::input::discover(&[d.join("modules")])
+        .unwrap()
+        .len();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("6.1.0-test");
+    let kernel = root.join("kernel");
+    std::fs::create_dir_all(&kernel).unwrap();
+    for e in std::fs::read_dir(d.join("modules")).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), kernel.join(e.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(d.join("modules/fs"), kernel.join("again")).unwrap();
+    std::os::unix::fs::symlink(&root, kernel.join("loop")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", root.join("build")).unwrap();
+    let vmlinux = d.join("vmlinux");
+    let (code, r, o) = json(&[
+        "check",
+        "--format",
+        "json",
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{}", text(&o));
+    assert_eq!(r["summary"]["modules"].as_u64(), Some(all as u64));
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("kernel/fs: the same directory as") && notes.contains("again"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("kernel/loop: a symlink loop back to"),
+        "{notes}"
+    );
+    assert!(!notes.contains("build"), "{notes}");
+    // The table says the same, once each.
+    let o = modverify(&[
+        "check",
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        root.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(t.matches("a symlink loop back to").count(), 1, "{t}");
+}

@@ -147,6 +147,10 @@ pub struct CheckReport {
     pub exports: ExportsReport,
     pub modules: Vec<ModuleReport>,
     pub summary: Summary,
+    /// What a person should know about how the modules were found (a directory reached by
+    /// two symlinks, read once; a symlink to nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl CheckReport {
@@ -202,7 +206,7 @@ pub fn check_stage<'r>(
                 .into(),
         ));
     }
-    let paths = input::discover(&opts.paths)?;
+    let input::Discovered { paths, notes } = input::discover_noted(&opts.paths)?;
     for p in opts.paths.iter().filter(|p| p.is_file()) {
         if let Some(why) = not_a_module(p) {
             return Err(CheckError::Usage(format!("{}: {why}", p.display())));
@@ -421,6 +425,7 @@ pub fn check_stage<'r>(
             export_warnings: problems.len() - export_errors,
         },
         modules: reports,
+        notes,
     };
     Ok(Checked {
         report,

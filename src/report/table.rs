@@ -66,6 +66,9 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
     if let Some(v) = &k.vermagic {
         let _ = writeln!(o, "  vermagic: '{v}'");
     }
+    for n in &r.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
     let _ = writeln!(
         o,
         "\nExport table: {} exports ({} GPL-only){}",
