@@ -12,6 +12,7 @@ pub mod compiler_plugin;
 pub mod debian_apt;
 pub mod build;
 pub mod input;
+pub mod depmod;
 pub mod elf;
 pub mod check;
 pub mod image;

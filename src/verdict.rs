@@ -30,6 +30,9 @@ pub enum RuntimeVerdict {
     Skipped,
     /// No result arrived (the guest never got to it).
     NotRun,
+    /// Another file of the same module name is the one modprobe loads (depmod's order); this
+    /// one was not tried.
+    Shadowed,
 }
 
 impl RuntimeVerdict {
@@ -48,6 +51,7 @@ impl RuntimeVerdict {
             RuntimeVerdict::Hung => "hung",
             RuntimeVerdict::Skipped => "skipped",
             RuntimeVerdict::NotRun => "not_run",
+            RuntimeVerdict::Shadowed => "shadowed",
         }
     }
 
@@ -67,13 +71,14 @@ impl RuntimeVerdict {
             R::Crashed | R::Hung => Outcome::Error,
             R::Skipped => Outcome::Skip,
             R::NotRun => Outcome::Miss,
+            R::Shadowed => Outcome::Shadowed,
         }
     }
 
     /// The module was tried and did not load (not counting modules never tried).
     pub fn failed(self) -> bool {
         match self.outcome() {
-            Outcome::Pass | Outcome::Absent | Outcome::Miss => false,
+            Outcome::Pass | Outcome::Absent | Outcome::Miss | Outcome::Shadowed => false,
             Outcome::Fail | Outcome::Error | Outcome::Skip => true,
         }
     }
@@ -90,6 +95,8 @@ pub enum Outcome {
     Error,
     Skip,
     Miss,
+    /// Another file of the same name is the one that loads: this one is not tried.
+    Shadowed,
 }
 
 impl Outcome {
@@ -102,6 +109,7 @@ impl Outcome {
             Outcome::Error => "ERROR",
             Outcome::Skip => "SKIP",
             Outcome::Miss => "MISS",
+            Outcome::Shadowed => "SKIP",
         }
     }
 }
@@ -157,7 +165,7 @@ impl ModuleOutcome {
     pub fn failed(&self) -> bool {
         !matches!(
             self.verdict,
-            RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice
+            RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice | RuntimeVerdict::Shadowed
         ) || self.unload_failed()
     }
 
@@ -286,6 +294,7 @@ pub fn agrees(predicted: Verdict, runtime: RuntimeVerdict) -> bool {
         Verdict::DuplicateExport | Verdict::Malformed | Verdict::WrongArch => {
             !matches!(runtime, R::Loaded)
         }
+        Verdict::Shadowed => runtime == R::Shadowed,
     }
 }
 

@@ -24,6 +24,10 @@ pub enum Verdict {
     DependencyFailed,
     WrongArch,
     Malformed,
+    /// Another file of the same module name takes precedence (depmod's order): modprobe
+    /// loads that one, and the kernel would refuse this one as already loaded. Neither ok
+    /// nor a failure.
+    Shadowed,
 }
 
 impl Verdict {
@@ -40,6 +44,7 @@ impl Verdict {
             Verdict::DependencyFailed => "dependency_failed",
             Verdict::WrongArch => "wrong_arch",
             Verdict::Malformed => "malformed",
+            Verdict::Shadowed => "shadowed",
         }
     }
 
@@ -59,6 +64,7 @@ impl Verdict {
             | Verdict::DependencyFailed
             | Verdict::WrongArch
             | Verdict::Malformed => Outcome::Fail,
+            Verdict::Shadowed => Outcome::Shadowed,
         }
     }
 
@@ -132,8 +138,12 @@ pub struct ModuleReport {
 }
 
 impl ModuleReport {
+    /// Predicted not to load (a shadowed file is not tried: neither ok nor failed).
     pub fn failed(&self) -> bool {
-        self.verdict.outcome() != crate::verdict::Outcome::Pass
+        !matches!(
+            self.verdict.outcome(),
+            crate::verdict::Outcome::Pass | crate::verdict::Outcome::Shadowed
+        )
     }
 
     /// What the kernel would print for this module, from every problem (warnings too).

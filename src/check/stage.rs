@@ -136,6 +136,30 @@ pub struct Summary {
     pub export_warnings: usize,
 }
 
+impl Summary {
+    /// The counts of a list of module reports: `ok` the modules that pass, `failed` those
+    /// that fail; a shadowed module is neither (see `by_verdict`).
+    pub fn of(modules: &[ModuleReport], export_errors: usize, export_warnings: usize) -> Self {
+        let mut by_verdict = BTreeMap::new();
+        for r in modules {
+            *by_verdict
+                .entry(r.verdict.as_str().to_string())
+                .or_insert(0) += 1;
+        }
+        Summary {
+            modules: modules.len(),
+            ok: modules
+                .iter()
+                .filter(|m| m.verdict.outcome() == crate::verdict::Outcome::Pass)
+                .count(),
+            failed: modules.iter().filter(|m| m.failed()).count(),
+            by_verdict,
+            export_errors,
+            export_warnings,
+        }
+    }
+}
+
 /// `modverify check --format json`; documented in docs/json-schema.md.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -162,17 +186,8 @@ impl CheckReport {
     /// dependencies count), and recounts the summary.
     pub fn retain_modules(&mut self, keep: impl Fn(&ModuleReport) -> bool) {
         self.modules.retain(|m| keep(m));
-        let mut by_verdict = BTreeMap::new();
-        for r in &self.modules {
-            *by_verdict
-                .entry(r.verdict.as_str().to_string())
-                .or_insert(0) += 1;
-        }
-        let failed = self.modules.iter().filter(|m| m.failed()).count();
-        self.summary.modules = self.modules.len();
-        self.summary.ok = self.modules.len() - failed;
-        self.summary.failed = failed;
-        self.summary.by_verdict = by_verdict;
+        let (errors, warnings) = (self.summary.export_errors, self.summary.export_warnings);
+        self.summary = Summary::of(&self.modules, errors, warnings);
     }
 }
 
@@ -207,6 +222,13 @@ pub fn check_stage<'r>(
         ));
     }
     let input::Discovered { paths, notes } = input::discover_noted(&opts.paths)?;
+    // Of several files of one module name, the one modprobe loads is checked; the others
+    // are reported shadowed, naming it, and are no one's provider of symbols.
+    let shadowed = crate::depmod::shadowed(&opts.paths, &paths);
+    let paths: Vec<PathBuf> = paths
+        .into_iter()
+        .filter(|p| !shadowed.iter().any(|s| &s.path == p))
+        .collect();
     for p in opts.paths.iter().filter(|p| p.is_file()) {
         if let Some(why) = not_a_module(p) {
             return Err(CheckError::Usage(format!("{}: {why}", p.display())));
@@ -378,16 +400,10 @@ pub fn check_stage<'r>(
         problems.retain(|p| p.kind != super::ExportProblemKind::SymversMismatch);
     }
     let mut reports = predict(&table, arch, &modules, opts.policy);
+    reports.extend(shadowed.iter().map(shadowed_report));
     // Failing modules first, then by name: the order a person reads.
     reports.sort_by(|a, b| (!a.failed(), &a.name, &a.path).cmp(&(!b.failed(), &b.name, &b.path)));
 
-    let mut by_verdict = BTreeMap::new();
-    for r in &reports {
-        *by_verdict
-            .entry(r.verdict.as_str().to_string())
-            .or_insert(0) += 1;
-    }
-    let failed = reports.iter().filter(|r| r.failed()).count();
     let export_errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)
@@ -416,14 +432,7 @@ pub fn check_stage<'r>(
             },
             problems: problems.clone(),
         },
-        summary: Summary {
-            modules: reports.len(),
-            ok: reports.len() - failed,
-            failed,
-            by_verdict,
-            export_errors,
-            export_warnings: problems.len() - export_errors,
-        },
+        summary: Summary::of(&reports, export_errors, problems.len() - export_errors),
         modules: reports,
         notes,
     };
@@ -432,6 +441,28 @@ pub fn check_stage<'r>(
         table,
         modules,
     })
+}
+
+/// A file another file of its name takes precedence over: not checked, named with the one
+/// that loads instead.
+pub fn shadowed_report(s: &crate::depmod::Shadowed) -> ModuleReport {
+    ModuleReport {
+        name: crate::depmod::name(&s.path),
+        path: s.path.display().to_string(),
+        verdict: Verdict::Shadowed,
+        problems: vec![Problem::new(Verdict::Shadowed, shadowed_detail(s)).warning()],
+        uses: vec![],
+    }
+}
+
+/// "shadowed by FILE: why; …", one wording for check and boot.
+pub fn shadowed_detail(s: &crate::depmod::Shadowed) -> String {
+    format!(
+        "shadowed by {}: {}. modprobe loads that file; the kernel refuses a second module of \
+         one name (\"module already loaded\")",
+        s.by.display(),
+        s.why
+    )
 }
 
 /// Reads and parses one module; every failure becomes a verdict for that file only.

@@ -46,7 +46,7 @@ impl Shade {
             Outcome::Fail if m.verdict == RuntimeVerdict::InitFailed => Shade::InitFailed,
             Outcome::Fail => Shade::Bad,
             Outcome::Error => Shade::KernelDied,
-            Outcome::Skip | Outcome::Miss => Shade::NotTried,
+            Outcome::Skip | Outcome::Miss | Outcome::Shadowed => Shade::NotTried,
         }
     }
 
@@ -55,6 +55,7 @@ impl Shade {
             Outcome::Pass => Shade::Good,
             // Predicted to fail only because a dependency does: nothing of its own.
             _ if v.is_consequence() => Shade::NotTried,
+            Outcome::Shadowed => Shade::NotTried,
             Outcome::Absent | Outcome::Fail | Outcome::Error | Outcome::Skip | Outcome::Miss => {
                 Shade::Bad
             }

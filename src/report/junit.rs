@@ -109,6 +109,14 @@ pub fn junit(r: &RunResults) -> String {
                             m.not_run_reason.as_deref().unwrap_or("no result arrived")
                         ))
                     }
+                    Outcome::Shadowed => {
+                        skipped = Some(format!(
+                            "shadowed: {}",
+                            m.not_run_reason
+                                .as_deref()
+                                .unwrap_or("another file of this name is the one that loads")
+                        ))
+                    }
                     Outcome::Absent => {
                         skipped = Some(format!(
                             "no device: linked, its init returned {} (what it drives is not in this machine)",

@@ -263,14 +263,18 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
     let verdicts: Vec<String> = s
         .by_verdict
         .iter()
-        .filter(|(v, _)| **v != "ok")
+        .filter(|(v, _)| **v != "ok" && **v != "shadowed")
         .map(|(v, n)| format!("{v} {n}"))
         .collect();
     let _ = writeln!(
         o,
-        "\n{}: {} ok, {} failing{}; export table: {}, {}",
+        "\n{}: {} ok, {}{} failing{}; export table: {}, {}",
         plural(s.modules, "module"),
         s.ok,
+        match s.by_verdict.get("shadowed") {
+            Some(n) => format!("{n} shadowed, "),
+            None => String::new(),
+        },
         s.failed,
         if verdicts.is_empty() {
             String::new()
