@@ -368,6 +368,8 @@ pub struct Prepared {
     pub ceiling_mb: u64,
     pub notes: Vec<String>,
     pub inputs: Vec<crate::check::modules::ModuleInput>,
+    /// Files another file of their name takes precedence over: not loaded, reported so.
+    pub shadowed: Vec<crate::depmod::Shadowed>,
 }
 
 impl Prepared {
@@ -470,7 +472,10 @@ pub fn prepare(arch: &ArchDescriptor, opts: &BootOptions) -> Result<Prepared, Bo
 fn prepare_with(
     arch: &ArchDescriptor,
     opts: &BootOptions,
-    parsed: Option<Vec<crate::check::modules::ModuleInput>>,
+    parsed: Option<(
+        Vec<crate::check::modules::ModuleInput>,
+        Vec<crate::depmod::Shadowed>,
+    )>,
 ) -> Result<Prepared, BootError> {
     use rayon::prelude::*;
     let Some(qemu) = arch.qemu.as_ref() else {
@@ -501,17 +506,22 @@ fn prepare_with(
     })?;
     let mut notes = Vec::new();
     let kernel = bootable_kernel(&opts.kernel, &opts.out, &mut notes)?;
-    let inputs: Vec<_> = match parsed {
-        Some(inputs) => inputs,
+    let (inputs, shadowed): (Vec<_>, _) = match parsed {
+        Some(both) => both,
         None => {
             let found = crate::input::discover_noted(&opts.modules)
                 .map_err(|e| BootError::BadInput(e.to_string()))?;
             notes.extend(found.notes);
-            found
+            // Of several files of one module name, modprobe loads one (depmod's order): the
+            // others are not loaded, and are reported shadowed.
+            let shadowed = crate::depmod::shadowed(&opts.modules, &found.paths);
+            let inputs = found
                 .paths
                 .par_iter()
+                .filter(|p| !shadowed.iter().any(|s| &s.path == *p))
                 .map(|p| load_module(p, arch))
-                .collect()
+                .collect();
+            (inputs, shadowed)
         }
     };
     let where_ = || {
@@ -713,6 +723,7 @@ fn prepare_with(
         ceiling_mb: ceiling,
         notes,
         inputs,
+        shadowed,
     })
 }
 
@@ -876,7 +887,7 @@ pub fn run_boot_with(
     let started = std::time::Instant::now();
     let (parsed, known) = match checked {
         Some(c) => (
-            Some(c.modules),
+            Some((c.modules, c.shadowed)),
             Some((c.report.modules, Some(StaticTable::Elf(Box::new(c.table))))),
         ),
         None => (None, None),
@@ -1030,6 +1041,28 @@ pub fn run_boot_with(
         }
     }
     modules.sort_by_key(|m| m.index);
+    // Shadowed files were not loaded; the part of the run that boots the set's first batch
+    // reports them (once, when shards are joined), after the planned modules.
+    if p.batches.iter().any(|b| b.number == 0) {
+        modules.extend(p.shadowed.iter().enumerate().map(|(i, s)| ModuleOutcome {
+            index: p.plan.len() + i,
+            name: crate::depmod::name(&s.path),
+            path: s.path.display().to_string(),
+            verdict: RuntimeVerdict::Shadowed,
+            predicted: Some(crate::check::Verdict::Shadowed),
+            symbol: None,
+            errno: None,
+            errno_name: None,
+            kernel_messages: vec![],
+            load_micros: None,
+            unloaded: None,
+            unload_errno: None,
+            unload_crashed: false,
+            agrees: true,
+            not_run_reason: Some(crate::check::stage::shadowed_detail(s)),
+            console_excerpt: vec![],
+        }));
+    }
     let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
     let infrastructure = by_batch.values().any(|r| r.run.infrastructure);
     let first = by_batch.get(&0);

@@ -282,6 +282,21 @@ fn a_module_that_panics_is_crashed_and_the_rest_still_load() {
     let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     let mods = with_test_module("riscv64", &dir, "crashme", tmp.path());
+    // A second file of one module's name, under updates/: that one loads, the other is
+    // reported shadowed and not loaded (depmod's order, as in check).
+    let twin = std::fs::read_dir(mods.join("1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let twin_name = twin
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .replace('-', "_");
+    std::fs::create_dir_all(mods.join("updates")).unwrap();
+    std::fs::copy(&twin, mods.join("updates").join(twin.file_name().unwrap())).unwrap();
     let (image, vmlinux) = image_and_vmlinux(&dir);
     let out = tmp.path().join("out");
     let (code, r, o) = boot_json(&[
@@ -317,11 +332,32 @@ fn a_module_that_panics_is_crashed_and_the_rest_still_load() {
     let n = r["summary"]["modules"].as_u64().unwrap();
     assert_eq!(
         r["summary"]["loaded"],
-        n - 1,
-        "every other module still loaded: {:#}",
+        n - 2,
+        "every other module still loaded (one shadowed): {:#}",
         r["summary"]
     );
     assert_eq!(r["export_table"]["equal"], true);
+    let twins: Vec<&Value> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == twin_name.as_str())
+        .collect();
+    assert_eq!(twins.len(), 2, "{twins:#?}");
+    let loaded = twins.iter().find(|m| m["verdict"] == "loaded").unwrap();
+    let shadowed = twins.iter().find(|m| m["verdict"] == "shadowed").unwrap();
+    assert!(
+        loaded["path"].as_str().unwrap().contains("/updates/"),
+        "{loaded:#}"
+    );
+    assert!(
+        shadowed["not_run_reason"]
+            .as_str()
+            .unwrap()
+            .contains("shadowed by"),
+        "{shadowed:#}"
+    );
+    assert_eq!(shadowed["agrees"], true);
 }
 
 #[test]

@@ -189,3 +189,95 @@ fn symlinked_directories_are_followed_once_each() {
     let t = text(&o);
     assert_eq!(t.matches("a symlink loop back to").count(), 1, "{t}");
 }
+
+/// One module name, two files: modprobe loads one and the kernel refuses the other, so
+/// only one is checked. depmod's order decides which (`updates/` before the rest; an
+/// `override` line in the root's depmod.d undoes that); the other is `shadowed`, naming the
+/// file that wins, and is neither ok nor failing. Every module is counted once.
+#[test]
+fn one_module_name_two_files_the_one_depmod_picks_is_checked() {
+    let d = debian_kernel();
+    let all = modverify::input::discover(&[d.join("modules")])
+        .unwrap()
+        .len();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("lib/modules/6.1.0-test");
+    std::fs::create_dir_all(tree.join("updates")).unwrap();
+    std::os::unix::fs::symlink(d.join("modules"), tree.join("kernel")).unwrap();
+    std::fs::copy(d.join("modules/lib/crc7.ko"), tree.join("updates/crc7.ko")).unwrap();
+    let vmlinux = d.join("vmlinux");
+    let check = || {
+        json(&[
+            "check",
+            "--format",
+            "json",
+            "--vmlinux",
+            vmlinux.to_str().unwrap(),
+            tree.to_str().unwrap(),
+        ])
+    };
+    let (code, r, o) = check();
+    assert_eq!(code, 0, "{}", text(&o));
+    let s = &r["summary"];
+    assert_eq!(s["modules"].as_u64(), Some(all as u64 + 1), "{s:#}");
+    assert_eq!(s["ok"].as_u64(), Some(all as u64), "{s:#}");
+    assert_eq!(s["by_verdict"]["shadowed"].as_u64(), Some(1), "{s:#}");
+    assert_eq!(s["failed"].as_u64(), Some(0), "{s:#}");
+    let crc7: Vec<&serde_json::Value> = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "crc7")
+        .collect();
+    assert_eq!(crc7.len(), 2, "{crc7:#?}");
+    let shadowed = crc7.iter().find(|m| m["verdict"] == "shadowed").unwrap();
+    let ok = crc7.iter().find(|m| m["verdict"] == "ok").unwrap();
+    assert!(ok["path"].as_str().unwrap().contains("/updates/"), "{ok:#}");
+    assert!(shadowed["path"].as_str().unwrap().contains("/kernel/"));
+    let why = shadowed["problems"][0]["detail"].as_str().unwrap();
+    assert!(
+        why.contains("shadowed by") && why.contains("updates/crc7.ko"),
+        "{why}"
+    );
+    // The table gives shadowed files their own heading, not "load with warnings".
+    let t = text(&modverify(&[
+        "check",
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        tree.to_str().unwrap(),
+    ]));
+    assert!(
+        t.contains("Modules shadowed by another file of their name"),
+        "{t}"
+    );
+    assert!(!t.contains("load with warnings"), "{t}");
+    assert!(
+        t.contains(&format!("{all} ok, 1 shadowed, 0 failing")),
+        "{t}"
+    );
+
+    // The root's depmod.d says otherwise: the kernel's own file wins.
+    let conf = tmp.path().join("etc/depmod.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("crc7.conf"), "override crc7 * kernel/lib\n").unwrap();
+    let (code, r, o) = check();
+    assert_eq!(code, 0, "{}", text(&o));
+    let shadowed = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["verdict"] == "shadowed")
+        .unwrap()
+        .clone();
+    assert!(
+        shadowed["path"].as_str().unwrap().contains("/updates/"),
+        "{shadowed:#}"
+    );
+    assert!(
+        shadowed["problems"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("crc7.conf:1"),
+        "{shadowed:#}"
+    );
+}

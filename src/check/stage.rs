@@ -202,6 +202,8 @@ pub struct Checked {
     pub report: CheckReport,
     pub table: ExportTable,
     pub modules: Vec<ModuleInput>,
+    /// Files another file of their name takes precedence over (not in `modules`).
+    pub shadowed: Vec<crate::depmod::Shadowed>,
 }
 
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
@@ -440,6 +442,7 @@ pub fn check_stage<'r>(
         report,
         table,
         modules,
+        shadowed,
     })
 }
 

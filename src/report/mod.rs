@@ -12,13 +12,17 @@ pub mod table;
 /// boot table and the run table.
 pub fn load_counts(s: &crate::boot::BootSummary) -> String {
     format!(
-        "{} loaded, {} failed{}",
+        "{} loaded, {} failed{}{}",
         s.loaded,
         s.failed,
         if s.not_run > 0 {
             format!(", {} not run", s.not_run)
         } else {
             String::new()
+        },
+        match s.by_verdict.get("shadowed") {
+            Some(n) => format!(", {n} shadowed"),
+            None => String::new(),
         }
     )
 }

@@ -228,10 +228,30 @@ fn check_lines(r: &CheckReport, verbose: bool) -> String {
             );
         }
     }
+    // Files modprobe would not load: their own heading, with the file that loads instead.
+    let shadowed: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.verdict == Verdict::Shadowed)
+        .collect();
+    if !shadowed.is_empty() {
+        let _ = writeln!(
+            o,
+            "
+Modules shadowed by another file of their name, not checked ({}):",
+            shadowed.len()
+        );
+        for m in &shadowed {
+            let _ = writeln!(o, "  {}  ({})", m.name, m.path);
+            for p in &m.problems {
+                let _ = writeln!(o, "      {}", p.detail);
+            }
+        }
+    }
     let warned: Vec<_> = r
         .modules
         .iter()
-        .filter(|m| !m.failed() && !m.problems.is_empty())
+        .filter(|m| !m.failed() && m.verdict != Verdict::Shadowed && !m.problems.is_empty())
         .collect();
     if !warned.is_empty() {
         let _ = writeln!(o, "\nModules that load with warnings ({}):", warned.len());
@@ -421,6 +441,24 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
                 .as_deref()
                 .unwrap_or("no result arrived")
         );
+    }
+    let shadowed: Vec<_> = r
+        .modules
+        .iter()
+        .filter(|m| m.verdict == crate::verdict::RuntimeVerdict::Shadowed)
+        .collect();
+    if !shadowed.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nModules shadowed by another file of their name, not loaded ({}):",
+            shadowed.len()
+        );
+        for m in &shadowed {
+            let _ = writeln!(o, "  {}  ({})", m.name, m.path);
+            if let Some(why) = &m.not_run_reason {
+                let _ = writeln!(o, "      {why}");
+            }
+        }
     }
     let mut failed: Vec<_> = r
         .modules
