@@ -808,6 +808,7 @@ fn boot_batch(
             module_names: image.plan.iter().map(|m| m.name.clone()).collect(),
             boot_timeout: opts.boot_timeout,
             silence: opts.silence,
+            module_timeout: opts.module_timeout,
             extra_append: opts.extra_append.clone(),
             out_dir: &dir,
             memory_mb: Some(memory_mb),

@@ -36,6 +36,8 @@ pub enum Ended {
     Interrupted,
     /// Stopped by us once its work was done (`Limits::finished`) and it did not exit.
     Stopped,
+    /// Stopped by us: its work had not begun within `Limits::started`.
+    NotStarted,
 }
 
 impl Ended {
@@ -53,7 +55,20 @@ impl std::fmt::Display for Ended {
             Ended::Silent => write!(f, "printed nothing for too long"),
             Ended::Interrupted => write!(f, "interrupted"),
             Ended::Stopped => write!(f, "was stopped after its work was done"),
+            Ended::NotStarted => write!(f, "was stopped: its work had not begun in time"),
         }
+    }
+}
+
+/// A duration as `--timeout` takes it: "500ms", "90s", "2m".
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else if ms >= 60_000 && ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
     }
 }
 
@@ -65,6 +80,10 @@ pub struct Limits {
     /// to exit by itself before its group is stopped (a guest that cannot power its machine
     /// off — no ACPI, no power-off device — would otherwise sit until the silence limit).
     pub finished: Option<(Arc<AtomicBool>, Duration)>,
+    /// Set (by the line callback) once the child's work has begun; if it is not set within
+    /// the given time the child is stopped and `Ended::NotStarted` (a guest whose kernel
+    /// never reaches its agent).
+    pub started: Option<(Arc<AtomicBool>, Duration)>,
 }
 
 /// Kills the child's process group when dropped, unless it was reaped.
@@ -421,6 +440,12 @@ pub fn run_following(
             guard.kill_group();
             break Ended::Silent;
         }
+        if let Some((flag, within)) = &limits.started {
+            if !flag.load(Ordering::Relaxed) && start.elapsed() > *within {
+                guard.kill_group();
+                break Ended::NotStarted;
+            }
+        }
         if let Some((flag, grace)) = &limits.finished {
             if flag.load(Ordering::Relaxed) {
                 let at = *finished_at.get_or_insert_with(Instant::now);
@@ -522,6 +547,7 @@ mod tests {
                 total: Some(Duration::from_millis(300)),
                 silence: None,
                 finished: None,
+                started: None,
             },
         )
         .unwrap();
@@ -560,10 +586,39 @@ mod tests {
                 total: None,
                 silence: Some(Duration::from_millis(300)),
                 finished: None,
+                started: None,
             },
         )
         .unwrap();
         assert_eq!(e, Ended::Silent);
+    }
+
+    /// Talking is not starting: a child that prints but never says its work began is
+    /// stopped once the start limit passes, and one that says so is not.
+    #[test]
+    fn a_child_that_does_not_start_in_time_is_stopped() {
+        let go = |flag_on: &'static str| {
+            let started = Arc::new(AtomicBool::new(false));
+            let mut c = Command::new("sh");
+            c.args(["-c", "for i in 1 2 3 4 5 6; do echo $i; sleep 0.1; done"]);
+            let s = started.clone();
+            run(
+                c,
+                None,
+                &mut |l| {
+                    if l == flag_on {
+                        s.store(true, Ordering::Relaxed)
+                    }
+                },
+                Limits {
+                    started: Some((started.clone(), Duration::from_millis(300))),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(go("never"), Ended::NotStarted);
+        assert_eq!(go("1"), Ended::Exited(0));
     }
 
     #[test]

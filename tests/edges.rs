@@ -281,3 +281,48 @@ fn one_module_name_two_files_the_one_depmod_picks_is_checked() {
         "{shadowed:#}"
     );
 }
+
+/// `--timeout` said "Time for the kernel to boot to the agent", yet a guest whose agent
+/// started at 0.4 s passed with `--timeout 100ms`: the limit was only part of a total of
+/// `timeout + silence × (modules + 2)`. It now bounds each boot to the agent, and the help
+/// states the whole budget.
+#[test]
+fn timeout_bounds_the_boot_to_the_agent() {
+    let (dir, m) = build(&["--arch", "riscv64"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    let first = m["artifacts"]["modules"][0].as_str().unwrap();
+    std::fs::copy(first, mods.join("m.ko")).unwrap();
+    let out = tmp.path().join("out");
+    let (code, r, o) = json(&[
+        "boot",
+        "--format",
+        "json",
+        "--arch",
+        "riscv64",
+        "--kernel",
+        m["artifacts"]["image"].as_str().unwrap(),
+        "--modules",
+        mods.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "100ms",
+    ]);
+    assert_eq!(code, 1, "{}", text(&o));
+    assert_eq!(r["done"], false, "{r:#}");
+    let why = r["boot_failure"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("did not reach the agent within --timeout 100ms"),
+        "{why}\n{}",
+        dir.display()
+    );
+    for cmd in ["boot", "run"] {
+        let help = text(&modverify(&[cmd, "--help"]));
+        assert!(
+            help.contains("TIMEOUT + MODULE_TIMEOUT × its modules"),
+            "{cmd}: {help}"
+        );
+    }
+}

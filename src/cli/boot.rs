@@ -66,13 +66,19 @@ pub struct BootArgs {
     /// Module.symvers, cross-checked against vmlinux (or the export source without it)
     #[arg(long, value_name = "FILE")]
     pub symvers: Option<PathBuf>,
-    /// Time for the kernel to boot to the agent (DURATION: 90, 90s, 500ms, 2m)
+    /// Time from QEMU's start for the kernel to reach the agent, in every boot; a kernel
+    /// that does not is a failed boot (DURATION: 90, 90s, 500ms, 2m).
+    ///
+    /// The whole of one guest is bounded by TIMEOUT + MODULE_TIMEOUT × its modules +
+    /// 2 × SILENCE (with the defaults and 35 modules: 120 s + 700 s + 80 s = 15 min); a
+    /// guest that stops talking is stopped after SILENCE, a hung load after MODULE_TIMEOUT.
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Time one module may take to load before it counts as hung
+    /// Time one module's load may take before the agent records it hung and goes on
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
     pub module_timeout: Duration,
-    /// Time without console output before the guest counts as hung
+    /// Time without console output before the guest counts as hung (a load that took the
+    /// machine down)
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
     pub silence: Duration,
     /// Print the QEMU command line (shell-quoted) and the initramfs it needs, and exit

@@ -224,10 +224,31 @@ pub struct BootPlan<'a> {
     pub boot_timeout: Duration,
     /// Seconds without any console output before the guest counts as hung.
     pub silence: Duration,
+    /// The agent's limit for one module's load (it records the module hung and goes on).
+    pub module_timeout: Duration,
     pub extra_append: String,
     pub out_dir: &'a Path,
     /// Guest memory (MiB), sized from the payload.
     pub memory_mb: Option<u64>,
+}
+
+impl BootPlan<'_> {
+    /// The most one guest may take to load and unload `modules` modules.
+    fn budget(&self, modules: usize) -> Duration {
+        budget(
+            self.boot_timeout,
+            self.module_timeout,
+            self.silence,
+            modules,
+        )
+    }
+}
+
+/// The most one guest may take: the boot to the agent, each module's load limit, and a
+/// silence's worth each for reading the export table and powering off. It is a backstop;
+/// a guest that stops talking is stopped after `silence`, a hung load after `module`.
+pub fn budget(boot: Duration, module: Duration, silence: Duration, modules: usize) -> Duration {
+    boot + module * modules as u32 + silence * 2
 }
 
 /// How long a guest has after `done` to power its machine off before QEMU is stopped.
@@ -313,6 +334,8 @@ pub fn boot_and_collect(
         // The agent powers the machine off after `done`; where the machine cannot (x86 without
         // ACPI, boards without a power-off device) QEMU is stopped a moment later.
         let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The kernel has --timeout to reach the agent (its `hello`), in every boot.
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut crash_lines = Vec::new();
         // The kernel's words on init (the agent) dying: "init[1]: unhandled signal 4 …" and
         // "Attempted to kill init! exitcode=0x00000004".
@@ -362,6 +385,9 @@ pub fn boot_and_collect(
                             _ => {}
                         }
                         apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
+                        if saw_hello {
+                            started.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if r.kind == "done" {
                             finished.store(true, std::sync::atomic::Ordering::Relaxed);
                             if run.seconds_to_done.is_none() {
@@ -380,12 +406,11 @@ pub fn boot_and_collect(
                 }
             }
         };
-        // The whole boot may take boot time plus the agent's per-module limit for each module;
-        // silence catches a guest that stops talking long before that.
         let limits = Limits {
-            total: Some(plan.boot_timeout + plan.silence * (n.saturating_sub(start) as u32 + 2)),
+            total: Some(plan.budget(n.saturating_sub(start))),
             silence: Some(plan.silence),
             finished: Some((finished.clone(), POWER_OFF_GRACE)),
+            started: Some((started.clone(), plan.boot_timeout)),
         };
         let ended = proc::run_following(
             command,
@@ -469,6 +494,11 @@ pub fn boot_and_collect(
                         console_path.display()
                     ),
                     None => match ended {
+                    Ended::NotStarted => format!(
+                        "the kernel did not reach the agent within --timeout {} (console in {})",
+                        crate::proc::duration_text(plan.boot_timeout),
+                        console_path.display()
+                    ),
                     Ended::TimedOut | Ended::Silent => format!(
                         "the kernel did not reach the agent: QEMU {ended} (console in {})",
                         console_path.display()
