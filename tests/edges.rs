@@ -326,3 +326,88 @@ fn timeout_bounds_the_boot_to_the_agent() {
         );
     }
 }
+
+/// `bisect-step --help` said the source defaults to 6.1; it builds the current directory
+/// (the commit `git bisect` checked out).
+#[test]
+fn bisect_step_help_names_the_source_it_builds() {
+    let help = text(&modverify(&["bisect-step", "--help"]));
+    let source = help
+        .split("--source")
+        .nth(1)
+        .and_then(|s| s.split("\n\n").next())
+        .unwrap_or_default();
+    assert!(source.contains("the current directory"), "{source}");
+    assert!(!source.contains("6.1"), "{source}");
+}
+
+/// Examples in the help wrapped in the middle of a command on an 80-column terminal
+/// (`--fragment` / `debug.config` on two lines): each is now one line, or broken with a
+/// shell continuation, as it can be pasted.
+#[test]
+fn help_examples_do_not_wrap_in_the_middle_of_a_command() {
+    for cmd in [
+        "arches",
+        "build",
+        "check",
+        "boot",
+        "run",
+        "merge",
+        "report",
+        "bisect-step",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+            .args([cmd, "--help"])
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&o.stdout).into_owned();
+        let Some(examples) = help.split("Examples:\n").nth(1) else {
+            panic!("{cmd} --help has no examples:\n{help}");
+        };
+        let mut previous = "";
+        for line in examples.lines().take_while(|l| !l.is_empty()) {
+            let continued = previous.ends_with('\\');
+            assert!(
+                (continued && line.starts_with("      "))
+                    || (!continued
+                        && ["  modverify ", "  git ", "  ci/", "  # "]
+                            .iter()
+                            .any(|p| line.starts_with(p))),
+                "{cmd}: an example broken mid-command at {line:?}:\n{examples}"
+            );
+            previous = line;
+        }
+    }
+}
+
+/// `report DIR` said "Is a directory": a run's --out directory now stands for the
+/// results.json in it; a directory without one is refused, saying what to give.
+#[test]
+fn report_reads_the_results_json_of_a_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "riscv64",
+        "--static-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let by_dir = modverify(&["report", "--format", "json", out.to_str().unwrap()]);
+    let by_file = modverify(&[
+        "report",
+        "--format",
+        "json",
+        out.join("results.json").to_str().unwrap(),
+    ]);
+    assert_eq!(by_dir.status.code(), Some(0), "{}", text(&by_dir));
+    assert_eq!(by_dir.stdout, by_file.stdout);
+    let empty = modverify(&["report", tmp.path().to_str().unwrap()]);
+    assert_eq!(empty.status.code(), Some(2));
+    let t = text(&empty);
+    assert!(t.contains("a directory with no results.json"), "{t}");
+    assert!(!t.contains("Is a directory"), "{t}");
+}

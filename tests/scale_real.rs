@@ -42,6 +42,10 @@ fn boot(d: &Path, out: &Path, extra: &[&str]) -> (i32, Value, String) {
         out.display().to_string(),
         "--format".into(),
         "json".into(),
+        // test_bpf runs its whole suite in init: 10-20 s under TCG, more on a loaded
+        // machine. A hang is still caught, later; a slow load is not a hang.
+        "--module-timeout".into(),
+        "90s".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

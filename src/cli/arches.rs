@@ -6,10 +6,15 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Lists every descriptor (arches/*.yaml, plus --arch-dir) with what can be done \
-for it here: check, build (cross compiler installed?), boot (QEMU installed?), and why not.\n\n\
-Examples:\n  modverify arches\n  modverify arches --default   # the default set, one name a line\n  modverify arches --format json | jq '.[] | select(.boot == \"ok\")'\n  \
-modverify --arch-dir my-arches/ arches\n\nExit status: 0, or 2 if a descriptor is invalid."
+    after_help = "Lists every descriptor (arches/*.yaml, plus --arch-dir) with what can be done for it here: check, build (cross compiler installed?), boot (QEMU installed?), and why not.\n\
+\n\
+Examples:\n  \
+modverify arches\n  \
+modverify arches --default   # the default set, one name a line\n  \
+modverify arches --format json | jq '.[] | select(.boot == \"ok\")'\n  \
+modverify --arch-dir my-arches/ arches\n\
+\n\
+Exit status: 0, or 2 if a descriptor is invalid."
 )]
 pub struct ArchesArgs {
     /// table for people, json for scripts (one object per arch: check, build, boot status)

@@ -17,9 +17,16 @@ pub const ABORT: i32 = 128;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Use: git bisect start BAD GOOD && git bisect run modverify bisect-step --arch sparc64\n\
-(or ci/bisect GOOD BAD --arch sparc64). Exit status: 0 good, 1 bad, 125 skip (the build failed, QEMU\n\
-could not run, or the kernel never reached the agent), 128 abort (bad flags), 130 interrupted."
+    mut_arg("source", |a| a.help(
+        "Kernel tree or git checkout [default: the current directory, the commit git bisect \
+         checked out]. Never written"
+    )),
+    after_help = "Examples:\n  \
+git bisect start BAD GOOD\n  \
+git bisect run modverify bisect-step --arch sparc64\n  \
+ci/bisect GOOD BAD --arch sparc64    # the same, and names the finding\n\
+\n\
+Exit status: 0 good, 1 bad, 125 skip (the build failed, QEMU could not run, or the kernel never reached the agent), 128 abort (bad flags), 130 interrupted."
 )]
 pub struct BisectArgs {
     /// Target architecture (`modverify arches` lists them)

@@ -39,14 +39,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  modverify boot --arch sparc64 --build ~/.cache/modverify/builds/sparc64-tinyconfig-XXXX\n  \
-modverify boot --arch riscv64 --kernel Image --modules lib/modules/6.1.0/kernel --vmlinux vmlinux\n  \
-modverify boot --arch alpha --build DIR --shell\n\n\
-Exit status: 0 every module loaded and unloaded and the running export table equals the static one,\n\
-1 findings (a module failed, crashed or hung; the kernel did not boot; prediction and kernel disagree),\n\
-2 bad input, 4 QEMU or a tool failed, 130 interrupted."
-)]
+#[command(after_help = "Examples:\n  \
+modverify boot --arch sparc64 \\\n      \
+--build ~/.cache/modverify/builds/sparc64-tinyconfig-XXXX\n  \
+modverify boot --arch riscv64 --kernel Image \\\n      \
+--modules lib/modules/6.1.0/kernel --vmlinux vmlinux\n  \
+modverify boot --arch alpha --build DIR --shell\n\
+\n\
+Exit status: 0 every module loaded and unloaded and the running export table equals the static one, 1 findings (a module failed, crashed or hung; the kernel did not boot; prediction and kernel disagree), 2 bad input, 4 QEMU or a tool failed, 130 interrupted.")]
 pub struct BootArgs {
     /// Target architecture (`modverify arches` lists them)
     #[arg(long)]

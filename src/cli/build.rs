@@ -49,10 +49,14 @@ impl SourceArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "The build directory is <out>/<arch>-<config>-<hash>; it holds build.json (the manifest), build.log,\n\
-vmlinux, the boot image and the modules. `modverify check --build DIR` checks it.\n\n\
-Examples:\n  modverify build --arch sparc64\n  modverify build --arch alpha --config /proc/config.gz\n  \
-modverify build --arch riscv64 --source ~/linux --patch fix.patch --fragment debug.config\n\n\
+    after_help = "The build directory is <out>/<arch>-<config>-<hash>; it holds build.json (the manifest), build.log, vmlinux, the boot image and the modules. `modverify check --build DIR` checks it.\n\
+\n\
+Examples:\n  \
+modverify build --arch sparc64\n  \
+modverify build --arch alpha --config /proc/config.gz\n  \
+modverify build --arch riscv64 --source ~/linux \\\n      \
+--patch fix.patch --fragment debug.config\n\
+\n\
 Exit status: 0 built, 2 bad input, 3 build failed, 4 a tool is missing, 130 interrupted."
 )]
 pub struct BuildArgs {

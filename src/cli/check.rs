@@ -17,10 +17,14 @@ pub enum Format {
 #[command(
     override_usage = "modverify check [OPTIONS] (--vmlinux FILE | --symvers FILE) PATH...\n       \
 modverify check [OPTIONS] --build DIR [PATH]...",
-    after_help = "Examples:\n  modverify check --vmlinux build/vmlinux build/\n  \
-modverify check --vmlinux vmlinux --symvers Module.symvers --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
+    after_help = "Examples:\n  \
+modverify check --vmlinux build/vmlinux build/\n  \
+modverify check --vmlinux vmlinux --symvers Module.symvers \\\n      \
+--format json /lib/modules/6.1.0-56-amd64/kernel\n  \
 modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n  \
-modverify check --vmlinux /boot/vmlinuz-$(uname -r) /lib/modules/$(uname -r)/kernel\n\n\
+modverify check --vmlinux /boot/vmlinuz-$(uname -r) \\\n      \
+/lib/modules/$(uname -r)/kernel\n\
+\n\
 Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run."
 )]
 pub struct CheckArgs {

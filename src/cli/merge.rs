@@ -6,14 +6,14 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  modverify merge sparc64/results.json alpha/results.json -o merged.json\n  \
-modverify merge */results.json --baseline last-night/merged.json -o merged.json\n  \
-modverify merge shard-*/results.json -o riscv64.json    (boot or run --shard 1/4 … 4/4)\n\n\
-Exit status: 0 merged (and no regression against --baseline), 1 regressions, 2 bad input \
-(an unreadable file, an arch in two files without --later-wins unless they are shards of \
-one run, an unwritable -o)."
-)]
+#[command(after_help = "Examples:\n  \
+modverify merge sparc64/results.json alpha/results.json -o merged.json\n  \
+modverify merge */results.json --baseline last-night/merged.json \\\n      \
+-o merged.json\n  \
+# the shards of one run (boot or run --shard 1/4 … 4/4):\n  \
+modverify merge shard-*/results.json -o riscv64.json\n\
+\n\
+Exit status: 0 merged (and no regression against --baseline), 1 regressions, 2 bad input (an unreadable file, an arch in two files without --later-wins unless they are shards of one run, an unwritable -o).")]
 pub struct MergeArgs {
     /// results.json files, one or more arches each (one CI job per arch or shard)
     #[arg(required = true)]

@@ -13,13 +13,17 @@ pub enum ReportFormat {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  modverify report out/results.json\n  \
+#[command(after_help = "Examples:\n  \
+modverify report out/results.json\n  \
+modverify report out            # reads out/results.json\n  \
 modverify report out/results.json --format junit -o junit.xml\n  \
 modverify report merged.json --format kcidb --origin mylab -o kcidb.json\n  \
-modverify report merged.json --format html -o index.html\n\n\
+modverify report merged.json --format html -o index.html\n\
+\n\
 Exit status: 0 written, 2 the results file is unreadable or the output unwritable.")]
 pub struct ReportArgs {
-    /// A results.json written by `modverify run` (or `modverify merge`); `-` reads stdin
+    /// A results.json written by `modverify run` (or `modverify merge`), or the directory
+    /// holding it (run's --out); `-` reads stdin
     pub results: PathBuf,
     /// table and html for people, json for programs, junit and kcidb (v5.3) for CI systems
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -39,6 +43,21 @@ pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, F
             crate::cli::exit::USAGE,
             crate::check::stage::CheckError::Usage(m),
         )
+    };
+    // A run's --out directory stands for the results.json in it.
+    let joined;
+    let p = if p.is_dir() {
+        joined = p.join("results.json");
+        if !joined.is_file() {
+            return Err(usage(format!(
+                "{}: a directory with no results.json in it; give a run's --out directory or \
+                 its results.json",
+                p.display()
+            )));
+        }
+        joined.as_path()
+    } else {
+        p
     };
     let text = if p.as_os_str() == "-" {
         let mut t = String::new();

@@ -11,11 +11,16 @@ use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64) from Debian's linux-source-6.1.\n\
---source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
-Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/\n\
-(build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT/results.json`\n\
-renders it again as table, json, junit, kcidb or html.\n\n\
+    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64) from Debian's linux-source-6.1. --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
+\n\
+Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/ (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT` renders them again as table, json, junit, kcidb or html.\n\
+\n\
+Examples:\n  \
+modverify run\n  \
+modverify run --arch riscv64 --source ~/linux --out out\n  \
+modverify run --source 6.12 --static-only\n  \
+modverify run --baseline last-night/results.json --out tonight\n\
+\n\
 Exit status: 0 clean, 1 findings (with --baseline: regressions only), 2 bad input, 3 a build failed, 4 infrastructure, 130 interrupted."
 )]
 pub struct RunArgs {
