@@ -1209,7 +1209,8 @@ fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<
         );
         return (!arch.accepts_elf(machine, is_64, little)).then(|| {
             format!(
-                "an ELF kernel for e_machine {machine} ({}-bit), not {}: pick the right --arch",
+                "an ELF kernel for {} ({}-bit), not {}: pick the right --arch",
+                crate::elf::machine_name(machine),
                 if is_64 { 64 } else { 32 },
                 arch.name
             )
@@ -1218,8 +1219,18 @@ fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<
     if let Some(id) = crate::elf::image::raw_identity(&head) {
         return (!arch.accepts_elf(id.machine, id.is_64, id.little)).then(|| {
             format!(
-                "an Image for e_machine {}, not {}: pick the right --arch",
-                id.machine, arch.name
+                "an Image for {}, not {}: pick the right --arch",
+                crate::elf::machine_name(id.machine),
+                arch.name
+            )
+        });
+    }
+    if let Some(id) = crate::elf::image::bzimage_identity(&head) {
+        return (!arch.accepts_elf(id.machine, id.is_64, id.little)).then(|| {
+            format!(
+                "an x86 bzImage for {}, not a kernel for {}: pick the right --arch",
+                crate::elf::machine_name(id.machine),
+                arch.name
             )
         });
     }

@@ -458,9 +458,14 @@ fn boot_refuses_a_kernel_or_modules_of_another_arch() {
     let vmlinuz = d.join("vmlinuz");
     let modules = d.join("modules");
     for (arch, kernel, mods, says) in [
-        ("riscv64", &d.join("vmlinux"), &modules, "e_machine 62"),
+        ("riscv64", &d.join("vmlinux"), &modules, "EM_X86_64 (62)"),
         ("riscv64", &text_file, &modules, "a text file"),
-        ("riscv64", &vmlinuz, &modules, "for another architecture"),
+        (
+            "riscv64",
+            &vmlinuz,
+            &modules,
+            "an x86 bzImage for EM_X86_64",
+        ),
         ("x86_64", &vmlinuz, &empty, "no module files"),
     ] {
         let (code, err) = run(arch, kernel, mods);

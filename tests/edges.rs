@@ -411,3 +411,71 @@ fn report_reads_the_results_json_of_a_run_directory() {
     assert!(t.contains("a directory with no results.json"), "{t}");
     assert!(!t.contains("Is a directory"), "{t}");
 }
+
+/// An x86 bzImage given to `boot --arch alpha` reached QEMU and exited 4 with QEMU's own
+/// error; it is refused first (exit 2), naming what the image is, and a plain input error
+/// is not preceded by "starting QEMU" / "boot failed".
+#[test]
+fn a_kernel_for_another_arch_is_refused_before_qemu_and_named() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    std::fs::copy(d.join("modules/lib/crc7.ko"), mods.join("crc7.ko")).unwrap();
+    let out = tmp.path().join("out");
+    let o = modverify(&[
+        "boot",
+        "--arch",
+        "alpha",
+        "--kernel",
+        d.join("vmlinuz").to_str().unwrap(),
+        "--modules",
+        mods.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("an x86 bzImage for EM_X86_64 (62), not a kernel for alpha"),
+        "{t}"
+    );
+    assert!(!t.contains("QEMU") && !t.contains("boot failed"), "{t}");
+    // Modules for another machine are named the same way.
+    let o = modverify(&[
+        "check",
+        "--arch",
+        "alpha",
+        "--symvers",
+        d.join("Module.symvers").to_str().unwrap(),
+        mods.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(
+        t.contains("EM_X86_64 (62)") && t.contains("EM_ALPHA (36902)"),
+        "{t}"
+    );
+}
+
+/// `--memory 16` said "not in 64..18446744073709551615"; it now gives the unit and a
+/// range a person would pick from, and takes 512M / 2G.
+#[test]
+fn memory_out_of_range_says_the_unit_and_the_range() {
+    let o = modverify(&[
+        "boot", "--arch", "riscv64", "--memory", "16", "--build", "x",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("16 MiB is outside 64 MiB to 64 GiB"), "{t}");
+    assert!(!t.contains("18446744073709551615"), "{t}");
+    let o = modverify(&[
+        "boot",
+        "--arch",
+        "riscv64",
+        "--memory",
+        "2G",
+        "--build",
+        "/nonexistent",
+    ]);
+    assert!(!text(&o).contains("--memory"), "{}", text(&o));
+}

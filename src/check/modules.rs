@@ -59,16 +59,19 @@ pub fn wrong_arch_problem(id: &ElfIdentity, arch: &ArchDescriptor) -> Option<Pro
     if arch.accepts_elf(id.machine, id.is_64, id.little) {
         return None;
     }
-    let what =
-        format!(
-        "module is ELF{} {}-endian e_machine {}, the kernel is {} (ELF{} {}-endian e_machine {})",
+    let what = format!(
+        "module is ELF{} {}-endian {}, the kernel is {} (ELF{} {}-endian {})",
         if id.is_64 { 64 } else { 32 },
         if id.little { "little" } else { "big" },
-        id.machine,
+        crate::elf::machine_name(id.machine),
         arch.name,
         arch.elf.class,
-        if arch.elf.endian == crate::arch::Endian::Little { "little" } else { "big" },
-        arch.elf.machine
+        if arch.elf.endian == crate::arch::Endian::Little {
+            "little"
+        } else {
+            "big"
+        },
+        crate::elf::machine_name(arch.elf.machine)
     );
     // The first check of elf_validity_check that fails, as the kernel would report it.
     let msg = if id.little != (arch.elf.endian == crate::arch::Endian::Little) {

@@ -498,7 +498,8 @@ fn arch_for_kernel<'r>(
     little: bool,
 ) -> Result<&'r ArchDescriptor, CheckError> {
     let what = format!(
-        "e_machine {machine} ({}-bit, {}-endian)",
+        "{} ({}-bit, {}-endian)",
+        crate::elf::machine_name(machine),
         if is_64 { 64 } else { 32 },
         if little { "little" } else { "big" }
     );

@@ -10,6 +10,28 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Guest memory as `--memory` takes it: MiB, or with a unit (`512`, `512M`, `2G`), from
+/// 64 MiB (less boots no kernel with an initramfs) to 64 GiB.
+pub fn parse_memory(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.trim_end_matches("iB").trim_end_matches('B') {
+        n if n.ends_with(['G', 'g']) => (&n[..n.len() - 1], 1024),
+        n if n.ends_with(['M', 'm']) => (&n[..n.len() - 1], 1),
+        n => (n, 1),
+    };
+    let mib = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("`{s}` is not an amount of memory: MiB, or 512M, 2G"))?;
+    if !(64..=65536).contains(&mib) {
+        return Err(format!(
+            "{mib} MiB is outside 64 MiB to 64 GiB (the guest's memory, in MiB unless 512M, 2G)"
+        ));
+    }
+    Ok(mib)
+}
+
 /// Parses `90`, `90s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -103,8 +125,9 @@ pub struct BootArgs {
     /// tries compressed modules and falls back]
     #[arg(long, value_name = "FILE")]
     pub kernel_config: Option<PathBuf>,
-    /// Guest memory in MiB [default: sized from the modules, at least the descriptor's -m]
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
+    /// Guest memory: MiB, or 512M, 2G; 64 MiB to 64 GiB [default: sized from the modules,
+    /// at least the descriptor's -m]
+    #[arg(long, value_name = "MIB", value_parser = parse_memory)]
     pub memory: Option<u64>,
     /// Boot only shard K of N: every N-th of the boots the module set is split into (each
     /// with what its modules need), one CI job each; `modverify merge` joins the shards'
@@ -266,16 +289,18 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let n = std::cell::Cell::new(0usize);
     let total = std::cell::Cell::new(0usize);
     let current = std::cell::RefCell::new(String::new());
-    bar.stage("boot: starting QEMU", true);
+    // Nothing is said to start before the inputs are read: a bad input is an error alone.
+    bar.hint("boot: reading the modules");
     let report = run_boot(arch, &opts, &mut |event| match event {
         BootEvent::Planned { modules, boots } => {
             total.set(modules);
-            if boots > 1 {
-                bar.stage(
-                    &format!("boot: {modules} modules in {boots} guests, starting QEMU"),
-                    true,
-                );
-            }
+            bar.stage(
+                &match boots {
+                    1 => format!("boot: {modules} modules, starting QEMU"),
+                    _ => format!("boot: {modules} modules in {boots} guests, starting QEMU"),
+                },
+                true,
+            );
         }
         BootEvent::AgentStarted => bar.stage("boot: agent started, loading modules", true),
         BootEvent::Loading { name } => *current.borrow_mut() = name,
@@ -296,7 +321,10 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         BootEvent::Done => bar.stage("boot: done", true),
     })
     .map_err(|e| {
-        bar.finish("boot failed");
+        bar.finish(match e.kind() {
+            crate::failure::FailureKind::BadInput => "",
+            _ => "boot failed",
+        });
         fail(e)
     })?;
     // results.json as `run` writes it: `report`, `merge` (of shards too) and baselines read it.

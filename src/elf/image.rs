@@ -148,6 +148,22 @@ pub fn raw_identity(b: &[u8]) -> Option<RawIdentity> {
     }
 }
 
+/// An x86 bzImage (boot protocol header `HdrS` at 0x202): x86-64 where `xloadflags` has
+/// XLF_KERNEL_64, else i386. Only to name what a boot was given; the static check reads
+/// the ELF inside it by other means.
+pub fn bzimage_identity(b: &[u8]) -> Option<RawIdentity> {
+    if b.get(0x202..0x206)? != b"HdrS" {
+        return None;
+    }
+    let xloadflags = u16::from_le_bytes(b.get(0x236..0x238)?.try_into().ok()?);
+    let is_64 = xloadflags & 1 != 0;
+    Some(RawIdentity {
+        machine: if is_64 { 62 } else { 3 },
+        is_64,
+        little: true,
+    })
+}
+
 /// Parses System.map (`ADDRESS TYPE NAME` per line) into name → address.
 pub fn parse_system_map(text: &str) -> std::collections::HashMap<&str, u64> {
     text.lines()

@@ -85,6 +85,14 @@ impl ArchProgress<'_> {
         }
     }
 
+    /// A stage shown on a terminal only (nothing in a log): what is under way before
+    /// there is anything to report.
+    pub fn hint(&self, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg.to_string());
+        }
+    }
+
     pub fn finish(&self, msg: &str) {
         match &self.bar {
             Some(b) => b.finish_with_message(msg.to_string()),
