@@ -77,6 +77,20 @@ fn boots_clean_from(arch: &str, more: &[&str]) -> (Value, Value) {
     );
     assert_eq!(code, 0, "{}", text(&o));
     assert!(dir.join("boot/console.log").exists() && dir.join("boot/events.jsonl").exists());
+    // console.log is for people: the agent's records there are unescaped, not %20-encoded
+    // (the raw serial lines stay in serial.log or the result file).
+    let console = std::fs::read_to_string(dir.join("boot/console.log")).unwrap();
+    let records: Vec<&str> = console.lines().filter(|l| l.contains("@MV ")).collect();
+    assert!(!records.is_empty(), "no records in console.log");
+    assert!(
+        records.iter().all(|l| !l.contains("%20")),
+        "{:#?}",
+        &records[..records.len().min(5)]
+    );
+    assert!(
+        records.iter().any(|l| l.contains(" result: ")),
+        "{records:#?}"
+    );
     (manifest, r)
 }
 

@@ -72,6 +72,25 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A console line as a person reads it: an agent record's payload unescaped (`@MV 7 kmsg:
+/// md5 3 Unknown symbol …` instead of `@MV TOKEN 7 CRC kmsg md5%203%20Unknown…`); other
+/// lines as they are. The raw lines stay in serial.log; events.jsonl has the records parsed.
+pub fn readable(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some(pos) = line.find("@MV ") else {
+        return line.into();
+    };
+    let parts: Vec<&str> = line[pos + 4..].trim_end().splitn(5, ' ').collect();
+    match parts.as_slice() {
+        [_token, seq, _crc, kind, rest @ ..] => format!(
+            "{}@MV {seq} {kind}: {}",
+            &line[..pos],
+            unescape(rest.first().copied().unwrap_or(""))
+        )
+        .into(),
+        _ => line.into(),
+    }
+}
+
 impl ConsoleParser {
     pub fn new(token: &str) -> Self {
         ConsoleParser {
@@ -128,6 +147,20 @@ impl ConsoleParser {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_are_readable_in_the_console_log() {
+        assert_eq!(
+            super::readable(
+                "@MV 7122d5 12 2601bb2f kmsg md5%203%20Unknown%20symbol%20x%20(err%20-2)"
+            ),
+            "@MV 12 kmsg: md5 3 Unknown symbol x (err -2)"
+        );
+        assert_eq!(
+            super::readable("[    0.1] Linux version"),
+            "[    0.1] Linux version"
+        );
+    }
+
     use super::*;
 
     fn rec(token: &str, seq: u64, kind: &str, payload: &str) -> String {

@@ -251,6 +251,26 @@ pub fn budget(boot: Duration, module: Duration, silence: Duration, modules: usiz
     boot + module * modules as u32 + silence * 2
 }
 
+/// console.log: each line as written, with agent records made readable
+/// (`console::readable`). The runner writes one whole line per call.
+struct ReadableLog(std::fs::File);
+
+impl std::io::Write for ReadableLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf);
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (&*line, ""),
+        };
+        self.0
+            .write_all(format!("{}{end}", console::readable(body)).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// How long a guest has after `done` to power its machine off before QEMU is stopped.
 const POWER_OFF_GRACE: Duration = Duration::from_secs(1);
 
@@ -275,7 +295,8 @@ pub fn boot_and_collect(
     };
     let console_path = plan.out_dir.join("console.log");
     let events_path = plan.out_dir.join("events.jsonl");
-    let mut console_log = std::fs::File::create(&console_path).map_err(io(&console_path))?;
+    let mut console_log =
+        ReadableLog(std::fs::File::create(&console_path).map_err(io(&console_path))?);
     let mut events = std::fs::File::create(&events_path).map_err(io(&events_path))?;
     let mut run = GuestRun {
         modules: plan
