@@ -598,16 +598,19 @@ fn prepare_with(
         Some(Compression::Gzip)
     };
     if let Some(p) = &config {
+        // Why the payload (shown on its own line) is what it is.
         notes.push(format!(
-            "kernel config {}: modules {}; initramfs {}",
+            "kernel config {}: {}; {}",
             p.display(),
             match abilities.module_decompress {
-                Some(c) => format!("decompressed by the kernel ({c:?}, CONFIG_MODULE_DECOMPRESS)"),
-                None => "decompressed on the host (no CONFIG_MODULE_DECOMPRESS)".into(),
+                Some(c) => format!("CONFIG_MODULE_DECOMPRESS for {c:?} modules"),
+                None => "no CONFIG_MODULE_DECOMPRESS".into(),
             },
             match ramdisk {
-                Some(c) => format!("{c:?}-compressed"),
-                None => "uncompressed (no CONFIG_RD_ZSTD or CONFIG_RD_GZIP)".into(),
+                Some(Compression::Zstd) => "CONFIG_RD_ZSTD",
+                Some(Compression::Gzip) => "CONFIG_RD_GZIP",
+                Some(_) => "a compressed initramfs",
+                None => "neither CONFIG_RD_ZSTD nor CONFIG_RD_GZIP",
             }
         ));
     }

@@ -479,3 +479,35 @@ fn memory_out_of_range_says_the_unit_and_the_range() {
     ]);
     assert!(!text(&o).contains("--memory"), "{}", text(&o));
 }
+
+/// "reading the running export table" was printed once per table (__ksymtab,
+/// __ksymtab_gpl), and the payload line was said again as a note. Each is said once; the
+/// note gives only why (the kernel config's options).
+#[test]
+fn duplicated_lines_print_once() {
+    let (dir, _) = build(&["--arch", "riscv64"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = modverify(&[
+        "boot",
+        "--arch",
+        "riscv64",
+        "--build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert_eq!(
+        t.matches("reading the running export table").count(),
+        1,
+        "{t}"
+    );
+    assert_eq!(
+        t.matches("modules decompressed on the host").count(),
+        1,
+        "{t}"
+    );
+    assert!(t.contains("no CONFIG_MODULE_DECOMPRESS"), "{t}");
+}

@@ -352,6 +352,7 @@ pub fn boot_and_collect(
         let mut unloading: Option<usize> = None;
         let mut saw_hello = false;
         let mut saw_done = false;
+        let mut reading_table = false;
         // The agent powers the machine off after `done`; where the machine cannot (x86 without
         // ACPI, boards without a power-off device) QEMU is stopped a moment later.
         let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -415,8 +416,14 @@ pub fn boot_and_collect(
                                 run.seconds_to_done = Some(began.elapsed().as_secs_f64());
                             }
                         }
-                        if let Some(e) = BootEvent::of_record(&r) {
-                            on_event(e);
+                        // One record per table (__ksymtab, __ksymtab_gpl, …): said once.
+                        match BootEvent::of_record(&r) {
+                            Some(BootEvent::ReadingTable) if reading_table => {}
+                            Some(e) => {
+                                reading_table |= e == BootEvent::ReadingTable;
+                                on_event(e)
+                            }
+                            None => {}
                         }
                     }
                     ConsoleEvent::Damaged(_) => run.damaged_records += 1,
