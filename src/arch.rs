@@ -24,6 +24,8 @@ pub enum ArchError {
     },
     #[error("unknown architecture `{name}`; known: {known}")]
     Unknown { name: String, known: String },
+    #[error("{message}: `{name}` cannot be used until that file is fixed")]
+    Broken { name: String, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,11 +295,22 @@ impl ArchDescriptor {
 #[derive(Debug, Clone)]
 pub struct ArchRegistry {
     pub arches: Vec<ArchDescriptor>,
+    /// Descriptors in --arch-dir that could not be read: (file, what is wrong). The other
+    /// arches go on without them; an arch such a file is named after is refused.
+    pub broken: Vec<(PathBuf, String)>,
 }
 
 impl ArchRegistry {
+    pub fn of(arches: Vec<ArchDescriptor>) -> Self {
+        ArchRegistry {
+            arches,
+            broken: vec![],
+        }
+    }
+
     pub fn load(dir: Option<&Path>) -> Result<Self, ArchError> {
         let mut arches = Vec::new();
+        let mut broken = Vec::new();
         for (file, text) in embedded::EMBEDDED {
             arches.push(ArchDescriptor::from_yaml(&format!("arches/{file}"), text)?);
         }
@@ -316,19 +329,37 @@ impl ArchRegistry {
                 .collect();
             files.sort();
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|source| ArchError::Io {
-                    dir: f.clone(),
-                    source,
-                })?;
-                let d = ArchDescriptor::from_yaml(&f.display().to_string(), &text)?;
-                arches.retain(|a| a.name != d.name);
-                arches.push(d);
+                let read = std::fs::read_to_string(&f)
+                    .map_err(|e| format!("{}: {e}", f.display()))
+                    .and_then(|text| {
+                        ArchDescriptor::from_yaml(&f.display().to_string(), &text)
+                            .map_err(|e| e.to_string())
+                    });
+                match read {
+                    Ok(d) => {
+                        arches.retain(|a| a.name != d.name);
+                        arches.push(d);
+                    }
+                    Err(message) => broken.push((f, message)),
+                }
             }
         }
-        Ok(ArchRegistry { arches })
+        Ok(ArchRegistry { arches, broken })
     }
 
     pub fn get(&self, name: &str) -> Result<&ArchDescriptor, ArchError> {
+        // A broken file named after the arch was meant to define or override it: using the
+        // built-in one instead would test something else than asked.
+        if let Some((_, message)) = self
+            .broken
+            .iter()
+            .find(|(f, _)| f.file_stem().is_some_and(|s| s == name))
+        {
+            return Err(ArchError::Broken {
+                name: name.to_string(),
+                message: message.clone(),
+            });
+        }
         self.arches
             .iter()
             .find(|a| a.matches(name))

@@ -224,7 +224,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     events.stage(&name, Stage::Check);
     let t = Instant::now();
     // The descriptor is passed down as is: nothing is looked up by name again.
-    let no_other_arches = crate::arch::ArchRegistry { arches: vec![] };
+    let no_other_arches = crate::arch::ArchRegistry::of(vec![]);
     let copts = CheckOptions {
         system_map: None,
         arch: Some(name.clone()),

@@ -511,3 +511,57 @@ fn duplicated_lines_print_once() {
     );
     assert!(t.contains("no CONFIG_MODULE_DECOMPRESS"), "{t}");
 }
+
+/// One unreadable descriptor in --arch-dir stopped `check` for every arch. It is named in
+/// a warning and left out; the other arches go on, and a run that asks for the arch the
+/// broken file is named after is refused (exit 2) rather than given the built-in one.
+#[test]
+fn one_bad_descriptor_does_not_block_the_other_arches() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("arches");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.yaml"), "name: [\n").unwrap();
+    std::fs::write(dir.join("riscv64.yaml"), "name: [\n").unwrap();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    std::fs::copy(d.join("modules/lib/crc7.ko"), mods.join("crc7.ko")).unwrap();
+    let o = modverify(&[
+        "--arch-dir",
+        dir.to_str().unwrap(),
+        "check",
+        "--vmlinux",
+        d.join("vmlinux").to_str().unwrap(),
+        mods.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("mine.yaml") && t.contains("the other arches go on"),
+        "{t}"
+    );
+    assert!(t.contains("1 ok"), "{t}");
+    let o = modverify(&[
+        "--arch-dir",
+        dir.to_str().unwrap(),
+        "run",
+        "--arch",
+        "riscv64",
+        "--static-only",
+        "--out",
+        tmp.path().join("out").to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("`riscv64` cannot be used until that file is fixed"),
+        "{t}"
+    );
+    let o = modverify(&["--arch-dir", dir.to_str().unwrap(), "arches"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("sparc64"),
+        "the others are listed: {}",
+        text(&o)
+    );
+}

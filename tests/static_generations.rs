@@ -39,9 +39,7 @@ fn check(t: Target, w: &World) -> CheckReport {
         std::fs::write(mods.join(format!("{}.ko", m.name)), m.build()).unwrap();
     }
     let d = descriptor(t);
-    let registry = ArchRegistry {
-        arches: vec![d.clone()],
-    };
+    let registry = ArchRegistry::of(vec![d.clone()]);
     let opts = CheckOptions {
         arch: Some(d.name.clone()),
         vmlinux: Some(vmlinux),

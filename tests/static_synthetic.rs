@@ -88,9 +88,7 @@ impl Case {
             p
         });
         let d = descriptor(self.target);
-        let registry = ArchRegistry {
-            arches: vec![d.clone()],
-        };
+        let registry = ArchRegistry::of(vec![d.clone()]);
         let opts = CheckOptions {
             system_map: None,
             arch: Some(d.name.clone()),
@@ -457,9 +455,7 @@ fn symvers_alone_is_an_export_source() {
     .unwrap();
     std::fs::write(dir.join("Module.symvers"), "0x11110001\tkfree\tvmlinux\tEXPORT_SYMBOL\t\n0x22220002\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n0x77770007\tclear_user\tvmlinux\tEXPORT_SYMBOL\t\n").unwrap();
     let d = descriptor(t);
-    let registry = ArchRegistry {
-        arches: vec![d.clone()],
-    };
+    let registry = ArchRegistry::of(vec![d.clone()]);
     let opts = CheckOptions {
         system_map: None,
         arch: None,
@@ -549,9 +545,7 @@ fn module_exports_from_symvers_resolve() {
     text += "0xfeed0001\tprovided_elsewhere\tdrivers/other/mod\tEXPORT_SYMBOL\t\n";
     std::fs::write(&sv, text).unwrap();
     let d = descriptor(t);
-    let registry = ArchRegistry {
-        arches: vec![d.clone()],
-    };
+    let registry = ArchRegistry::of(vec![d.clone()]);
     let opts = CheckOptions {
         system_map: None,
         arch: Some(d.name.clone()),

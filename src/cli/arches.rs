@@ -81,7 +81,7 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         for d in registry.arches.iter().filter(|d| d.default) {
             crate::outln!("{}", d.name);
         }
-        return Ok(crate::cli::exit::OK);
+        return Ok(listed(registry));
     }
     if matches!(a.format, super::check::Format::Json) {
         let list: Vec<ArchStatus> = registry
@@ -106,7 +106,7 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             })
             .collect();
         crate::outln!("{}", crate::report::json::to_string(&list));
-        return Ok(crate::cli::exit::OK);
+        return Ok(listed(registry));
     }
     crate::outln!(
         "{:10} {:10} {:6} {:12} {:12} install / notes",
@@ -139,5 +139,14 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             notes
         );
     }
-    Ok(crate::cli::exit::OK)
+    Ok(listed(registry))
+}
+
+/// 0, or 2 when a descriptor could not be read (it is said above the list).
+fn listed(registry: &ArchRegistry) -> i32 {
+    if registry.broken.is_empty() {
+        crate::cli::exit::OK
+    } else {
+        crate::cli::exit::USAGE
+    }
 }

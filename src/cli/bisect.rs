@@ -124,7 +124,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
     };
     let art = held.artifacts.clone();
-    let no_other_arches = ArchRegistry { arches: vec![] };
+    let no_other_arches = ArchRegistry::of(vec![]);
     let copts = CheckOptions {
         system_map: None,
         arch: Some(arch.name.clone()),

@@ -79,6 +79,16 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     };
     let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
         .map_err(|e| Failure::new(bad_input, e))?;
+    if let Some((_, message)) = registry.broken.first() {
+        // A bisection must test with the descriptors it was given, all of them.
+        if matches!(cli.command, Command::BisectStep(_)) {
+            crate::outln!("bisect-step: abort: {message}");
+            return Ok(bisect::ABORT);
+        }
+    }
+    for (_, message) in &registry.broken {
+        crate::errln!("warning: {message}; that file is left out, the other arches go on");
+    }
     match cli.command {
         Command::Run(a) => run::run(a, &registry),
         Command::Report(a) => report::run(a),
