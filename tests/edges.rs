@@ -565,3 +565,47 @@ fn one_bad_descriptor_does_not_block_the_other_arches() {
         text(&o)
     );
 }
+
+/// Reusing `--out` replaced results.json and left the previous run's arch directories
+/// beside it, as if they were this run's. What the previous run wrote is cleared, and said;
+/// other files are left; `--baseline OUT/results.json --out OUT` still compares with it.
+#[test]
+fn reusing_out_clears_the_previous_run_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = |arches: &str, more: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--arch",
+            arches,
+            "--static-only",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(more);
+        modverify(&args)
+    };
+    let o = run("riscv64,sparc64", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(out.join("sparc64/check.json").exists());
+    std::fs::write(out.join("riscv64/mine.txt"), "kept\n").unwrap();
+    let baseline = out.join("results.json");
+    let o = run("riscv64", &["--baseline", baseline.to_str().unwrap()]);
+    let t = text(&o);
+    // sparc64 vanished from the run: the baseline says so (its modules are gone).
+    assert!(
+        t.contains("held a previous run (arches riscv64, sparc64)"),
+        "{t}"
+    );
+    assert!(t.contains("other files left in"), "{t}");
+    assert!(!out.join("sparc64").exists(), "{t}");
+    assert!(out.join("riscv64/mine.txt").exists());
+    assert!(out.join("riscv64/check.json").exists());
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["arches"].as_object().unwrap().len(), 1, "{r:#}");
+    assert!(
+        r["baseline"].is_object(),
+        "compared with the previous run: {r:#}"
+    );
+}

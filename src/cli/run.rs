@@ -145,10 +145,15 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
     let _lock = lock(&out).map_err(usage)?;
+    // Read before anything is cleared: `--baseline OUT/results.json --out OUT` is a nightly's
+    // way of comparing with last night.
     let baseline = match &a.baseline {
         Some(p) => Some(super::report::read_results(p)?),
         None => None,
     };
+    if let Some(said) = clear_previous_run(&out) {
+        crate::errln!("note: {said}");
+    }
     let opts = RunOptions {
         build: a.kernel.options(a.build_dir.clone()),
         out: out.clone(),
@@ -189,6 +194,51 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     Ok(crate::outcome::exit_status(
         &statuses,
         results.baseline.as_ref().map(|c| c.regressions.len()),
+    ))
+}
+
+/// What a run writes into OUT/<arch>: cleared from a previous run's arches so that
+/// nothing of it is left beside the new results as if it were theirs.
+const RUN_FILES: [&str; 4] = ["build.json", "build.log", "check.json", "boot"];
+
+/// A previous run in `out` (its results.json): its results.json and what it wrote for
+/// each of its arches are removed; anything else is left. Says what was done, if anything.
+fn clear_previous_run(out: &std::path::Path) -> Option<String> {
+    let path = out.join("results.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let prev = crate::results::RunResults::from_json(&text).ok();
+    let arches: Vec<String> = prev
+        .map(|r| r.arches.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut kept = Vec::new();
+    for arch in &arches {
+        let dir = out.join(arch);
+        for f in RUN_FILES {
+            let p = dir.join(f);
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+        if dir.is_dir() && std::fs::remove_dir(&dir).is_err() {
+            kept.push(dir.display().to_string());
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Some(format!(
+        "{} held a previous run ({}): its results.json and its per-arch results were removed{}",
+        out.display(),
+        if arches.is_empty() {
+            "an unreadable results.json".to_string()
+        } else {
+            format!("arches {}", arches.join(", "))
+        },
+        if kept.is_empty() {
+            String::new()
+        } else {
+            format!("; other files left in {}", kept.join(", "))
+        }
     ))
 }
 
