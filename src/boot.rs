@@ -1219,19 +1219,14 @@ fn kernel_mismatch(kernel: &Path, arch: &crate::arch::ArchDescriptor) -> Option<
             )
         });
     }
-    if let Some(id) = crate::elf::image::raw_identity(&head) {
+    // A raw Image (arm64, riscv64) or an x86 bzImage: their headers name the machine.
+    let raw = crate::elf::image::raw_identity(&head)
+        .map(|id| (id, "an Image"))
+        .or_else(|| crate::elf::image::bzimage_identity(&head).map(|id| (id, "an x86 bzImage")));
+    if let Some((id, what)) = raw {
         return (!arch.accepts_elf(id.machine, id.is_64, id.little)).then(|| {
             format!(
-                "an Image for {}, not {}: pick the right --arch",
-                crate::elf::machine_name(id.machine),
-                arch.name
-            )
-        });
-    }
-    if let Some(id) = crate::elf::image::bzimage_identity(&head) {
-        return (!arch.accepts_elf(id.machine, id.is_64, id.little)).then(|| {
-            format!(
-                "an x86 bzImage for {}, not a kernel for {}: pick the right --arch",
+                "{what} for {}, not a kernel for {}: pick the right --arch",
                 crate::elf::machine_name(id.machine),
                 arch.name
             )
