@@ -181,3 +181,27 @@ fn a_broken_descriptor_aborts_a_bisection_instead_of_blaming_the_commit() {
     assert_eq!(o.status.code(), Some(128), "{}", text(&o));
     assert!(text(&o).contains("broken.yaml"), "{}", text(&o));
 }
+
+/// A boot whose QEMU would not start the machine was a JUnit `<failure>` ("boot failed"),
+/// as if the kernel had been tried and found wanting. It is an `<error>`: the test could
+/// not run, and CI dashboards count it apart from findings.
+#[test]
+fn an_infrastructure_failure_is_a_junit_error_not_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("results.json");
+    std::fs::write(
+        &file,
+        r#"{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{"riscv64":{
+ "arch":"riscv64","status":"infra","check":{"exports":{"consistent":true},"modules":[]},
+ "boot":{"done":false,"infrastructure":true,
+   "boot_failure":"QEMU would not start the machine (exited with status 1)","modules":[]}}}}"#,
+    )
+    .unwrap();
+    let junit = report(&file, "junit");
+    assert!(
+        junit.contains("<error message=\"boot could not run\">QEMU would not start"),
+        "{junit}"
+    );
+    assert!(junit.contains("failures=\"0\" errors=\"1\""), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+}

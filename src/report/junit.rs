@@ -22,6 +22,9 @@ struct Case {
     name: String,
     seconds: f64,
     failure: Option<(String, String)>,
+    /// The failure is the run's, not the kernel's (QEMU or a tool): JUnit's `<error>`, a
+    /// test that could not run, rather than `<failure>`, a test that found something.
+    error: bool,
     skipped: Option<String>,
     /// Notes for `<system-out>` (the options Kconfig dropped from a build that passed).
     out: String,
@@ -47,10 +50,18 @@ pub fn junit(r: &RunResults) -> String {
             | ArchStatus::NotRun
             | ArchStatus::Interrupted => None,
         };
+        // A tool missing before the build: nothing about the kernel is known.
+        let build_error = a.status == ArchStatus::Infra
+            && a.build.is_none()
+            && a.check.is_none()
+            && a.boot.is_none();
+        let build_failure =
+            build_failure.or(build_error.then_some("infrastructure failed: nothing was tested"));
         cases.push(Case {
             name: "build".into(),
             seconds: a.seconds.build_s.unwrap_or(0.0),
             failure: build_failure.map(|f| (f.into(), a.reasons.join("\n"))),
+            error: build_error,
             skipped: (a.build.is_none() && build_failure.is_none()).then(|| a.reasons.join("; ")),
             out: super::results::causes(a)
                 .into_iter()
@@ -61,6 +72,7 @@ pub fn junit(r: &RunResults) -> String {
         if a.check.is_some() {
             let probs = a.export_table_errors();
             cases.push(Case {
+                error: false,
                 name: "export-table.static".into(),
                 seconds: a.seconds.check_s.unwrap_or(0.0),
                 failure: (!probs.is_empty())
@@ -73,10 +85,18 @@ pub fn junit(r: &RunResults) -> String {
             cases.push(Case {
                 name: "boot".into(),
                 seconds: a.seconds.boot_s.unwrap_or(0.0),
+                error: boot.infrastructure,
                 failure: boot
                     .boot_failure
                     .as_ref()
-                    .map(|f| ("boot failed".into(), f.clone()))
+                    .map(|f| {
+                        let what = if boot.infrastructure {
+                            "boot could not run"
+                        } else {
+                            "boot failed"
+                        };
+                        (what.into(), f.clone())
+                    })
                     .or_else(|| {
                         (!boot.done).then(|| ("no done from the guest".into(), String::new()))
                     }),
@@ -86,6 +106,7 @@ pub fn junit(r: &RunResults) -> String {
             if let Some(t) = &boot.export_table {
                 let diffs: Vec<&str> = t.differences.iter().map(|d| d.detail.as_str()).collect();
                 cases.push(Case {
+                    error: false,
                     name: "export-table.runtime".into(),
                     seconds: 0.0,
                     failure: (!t.equal).then(|| {
@@ -163,6 +184,7 @@ pub fn junit(r: &RunResults) -> String {
                     Outcome::Pass => {}
                 }
                 cases.push(Case {
+                    error: false,
                     name: format!("module.{}", m.name),
                     seconds: m.load_micros.map_or(0.0, |u| u as f64) / 1e6,
                     failure,
@@ -173,6 +195,7 @@ pub fn junit(r: &RunResults) -> String {
         } else if let Some(check) = &a.check {
             for m in &check.modules {
                 cases.push(Case {
+                    error: false,
                     name: format!("module.{}", m.name),
                     seconds: 0.0,
                     failure: m.failed().then(|| {
@@ -186,10 +209,14 @@ pub fn junit(r: &RunResults) -> String {
                 });
             }
         }
-        let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+        let errors = cases
+            .iter()
+            .filter(|c| c.failure.is_some() && c.error)
+            .count();
+        let failures = cases.iter().filter(|c| c.failure.is_some()).count() - errors;
         let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
         let total: f64 = cases.iter().map(|c| c.seconds).sum();
-        let _ = writeln!(o, "  <testsuite name=\"modverify.{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">", esc(arch), cases.len());
+        let _ = writeln!(o, "  <testsuite name=\"modverify.{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{total:.3}\">", esc(arch), cases.len());
         for c in cases {
             let _ = write!(
                 o,
@@ -200,9 +227,10 @@ pub fn junit(r: &RunResults) -> String {
             );
             match (c.failure, c.skipped) {
                 (Some((msg, body)), _) => {
+                    let tag = if c.error { "error" } else { "failure" };
                     let _ = writeln!(
                         o,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
                         esc(&msg),
                         esc(&body)
                     );
