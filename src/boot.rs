@@ -514,13 +514,8 @@ fn prepare_with(
             notes.extend(found.notes);
             // Of several files of one module name, modprobe loads one (depmod's order): the
             // others are not loaded, and are reported shadowed.
-            let shadowed = crate::depmod::shadowed(&opts.modules, &found.paths);
-            let inputs = found
-                .paths
-                .par_iter()
-                .filter(|p| !shadowed.iter().any(|s| &s.path == *p))
-                .map(|p| load_module(p, arch))
-                .collect();
+            let (paths, shadowed) = crate::depmod::pick(&opts.modules, found.paths);
+            let inputs = paths.par_iter().map(|p| load_module(p, arch)).collect();
             (inputs, shadowed)
         }
     };

@@ -217,6 +217,19 @@ fn config_files(root: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// `files` split as modprobe would use them: the ones it loads, and the shadowed rest.
+pub fn pick(trees: &[PathBuf], files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Shadowed>) {
+    let shadowed = shadowed(trees, &files);
+    let hidden: std::collections::HashSet<&Path> =
+        shadowed.iter().map(|s| s.path.as_path()).collect();
+    let kept = files
+        .iter()
+        .filter(|p| !hidden.contains(p.as_path()))
+        .cloned()
+        .collect();
+    (kept, shadowed)
+}
+
 /// The files among `files` that another file of the same module name takes precedence over.
 /// `trees` are the directories the files were found under (the paths a user gave); a file
 /// named directly competes as a tree of its own (it is not under a subdirectory).

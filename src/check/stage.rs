@@ -226,11 +226,7 @@ pub fn check_stage<'r>(
     let input::Discovered { paths, notes } = input::discover_noted(&opts.paths)?;
     // Of several files of one module name, the one modprobe loads is checked; the others
     // are reported shadowed, naming it, and are no one's provider of symbols.
-    let shadowed = crate::depmod::shadowed(&opts.paths, &paths);
-    let paths: Vec<PathBuf> = paths
-        .into_iter()
-        .filter(|p| !shadowed.iter().any(|s| &s.path == p))
-        .collect();
+    let (paths, shadowed) = crate::depmod::pick(&opts.paths, paths);
     for p in opts.paths.iter().filter(|p| p.is_file()) {
         if let Some(why) = not_a_module(p) {
             return Err(CheckError::Usage(format!("{}: {why}", p.display())));
