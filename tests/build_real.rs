@@ -152,3 +152,52 @@ fn ia64_and_unknown_arches_are_refused_with_a_reason() {
         text(&o)
     );
 }
+
+/// A build directory never built, of the same tree with a patch, starts from the plain
+/// build's objects (src/build/seed.rs): make compiles what the patch touches, and what comes
+/// out is the patched kernel, not the sibling's. The patched copy of the tree is cached, so
+/// the file patch wrote can be older than the plain build's objects: unless it is touched,
+/// make keeps the sibling's object and the export the patch removes.
+#[test]
+fn a_patched_build_starts_from_the_plain_build_and_is_the_patched_kernel() {
+    let (plain, _) = build_arch("riscv64", &[]);
+    // A parent of its own, so the test makes a new build directory each time; the plain
+    // build is its one sibling.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("builds");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&plain, out.join(plain.file_name().unwrap())).unwrap();
+    let patch = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/regressions/drop-export-byte_rev_table.patch");
+    let (dir, m) = build_arch(
+        "riscv64",
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--patch",
+            patch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(m["seeded_from"], plain.to_str().unwrap(), "{m:#}");
+    let compiled = m["compiled_objects"].as_u64().unwrap();
+    assert!(compiled < 100, "{compiled} objects compiled: {m:#}");
+    let symvers = |d: &Path| std::fs::read_to_string(d.join("Module.symvers")).unwrap();
+    assert!(!symvers(&dir).contains("\tbyte_rev_table\t"));
+    assert!(symvers(&plain).contains("\tbyte_rev_table\t"));
+    let (code, r, o) = json(&[
+        "check",
+        "--format",
+        "json",
+        "--build",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let z = r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "zlib_deflate")
+        .unwrap();
+    assert_eq!(z["verdict"], "unknown_symbol", "{z:#}");
+    assert_eq!(z["problems"][0]["symbol"], "byte_rev_table");
+}

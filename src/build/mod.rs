@@ -4,6 +4,7 @@
 pub mod config;
 pub mod manifest;
 pub mod modpost;
+mod seed;
 pub mod source;
 pub mod tree_view;
 
@@ -465,6 +466,35 @@ pub fn run_build(
     let view = tree_view::locate(&src, &out)?;
     let _lock = DirLock::take(&view.objtree, events)?;
     view.link()?;
+    // A directory never built starts from a finished sibling of the same tree (see seed.rs).
+    let seeded_from = seed::find(
+        &out_parent,
+        &view.objtree,
+        &seed::Wanted {
+            arch: &arch.name,
+            label: &label,
+            src: &src,
+            origin: &base_src,
+        },
+    )
+    .and_then(|s| match s.plant(&view.objtree) {
+        Ok(()) => {
+            events.note(&format!(
+                "starting from the objects of {} ({} file(s) of this tree differ from its tree): make compiles what differs",
+                s.from.display(),
+                s.touched()
+            ));
+            Some(s.from.clone())
+        }
+        Err(e) => {
+            events.note(&format!(
+                "could not start from {} ({e}); building from nothing",
+                s.from.display()
+            ));
+            seed::clear(&view.objtree);
+            None
+        }
+    });
     let log_path = out.join("build.log");
     let log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
     let make = Make {
@@ -491,6 +521,7 @@ pub fn run_build(
         proc::command_line(&make.command(&full_targets)),
         make.ccache,
     );
+    manifest.seeded_from = seeded_from;
     manifest.config.left_out = left_out;
     manifest.config.module_set = module_set;
     manifest.config.warnings = tinyconfig_traps;
