@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What must be equal between a single run and its merged shards, per module.
+/// Each module's verdict as a merged run reports it, keyed by its place in the plan.
 fn verdicts(report: &Value) -> BTreeMap<String, String> {
     report["modules"]
         .as_array()
@@ -86,24 +86,60 @@ fn linkage_disagreements(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The whole set, booted as two shards (two CI jobs) of two batches each, and merged: the
+/// merged run is every module of the set, each with its verdict, and the kernel agrees with
+/// the static check on every one. (It was booted whole as well, and the shards compared with
+/// that run: the same set booted twice, 4 of this file's 9 minutes. Each module's verdict is
+/// compared with its static prediction instead; `merge` keeps them as the shards found them.)
 #[test]
-fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
+fn debian_riscv64_loads_every_module_as_two_shards_merged() {
     let d = debian_kernel_of("trixie", "riscv64");
     let tmp = tempfile::tempdir().unwrap();
-    let single = tmp.path().join("single");
-    let (_, r, out) = boot(&d, &single, &[]);
-    let n = r["summary"]["modules"].as_u64().unwrap();
-    assert!(n > 2500, "{n} modules: {out}");
-    assert_eq!(r["done"], true, "{out}");
-    assert!(r["boot_failure"].is_null(), "{}", r["boot_failure"]);
-    assert_eq!(r["summary"]["not_run"], 0, "{}", r["summary"]);
-    assert_eq!(r["modules_in_run"].as_u64(), Some(n));
-    // Kept compressed: the kernel has MODULE_DECOMPRESS for its xz modules.
-    assert_kernel_decompresses(&r);
-    assert!(r["batches"].as_array().unwrap().len() > 1);
-    for b in r["batches"].as_array().unwrap() {
-        assert_eq!(b["done"], true, "{b}");
+    let mut parts: Vec<PathBuf> = Vec::new();
+    let mut in_run = 0;
+    let mut booted = 0;
+    for k in 1..=2 {
+        let o = tmp.path().join(format!("shard-{k}"));
+        let (_, s, out) = boot(&d, &o, &["--shard", &format!("{k}/2")]);
+        assert_eq!(s["shard"]["k"], k, "{out}");
+        assert_eq!(s["done"], true, "{out}");
+        assert!(s["boot_failure"].is_null(), "{}", s["boot_failure"]);
+        in_run = s["modules_in_run"].as_u64().unwrap();
+        let n = s["summary"]["modules"].as_u64().unwrap();
+        assert!(n < in_run, "{n} of {in_run}");
+        booted += n;
+        // Kept compressed: the kernel has MODULE_DECOMPRESS for its xz modules.
+        assert_kernel_decompresses(&s);
+        assert!(s["batches"].as_array().unwrap().len() > 1, "{out}");
+        for b in s["batches"].as_array().unwrap() {
+            assert_eq!(b["done"], true, "{b}");
+        }
+        parts.push(o.join("results.json"));
     }
+    assert!(in_run > 2500, "{in_run} modules");
+    assert_eq!(booted, in_run, "the two shards are the whole set");
+    let mut args = vec!["merge".to_string()];
+    args.extend(parts.iter().map(|p| p.display().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = modverify(&refs);
+    assert!(o.status.code().unwrap() <= 1, "{}", text(&o));
+    let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &merged["arches"]["riscv64"]["boot"];
+    assert!(
+        r["shard"].is_null(),
+        "both shards are there: {}",
+        r["shard"]
+    );
+    assert_eq!(r["done"], true);
+    assert_eq!(
+        r["summary"]["modules"].as_u64(),
+        Some(in_run),
+        "{}",
+        r["summary"]
+    );
+    assert_eq!(r["summary"]["not_run"], 0, "{}", r["summary"]);
+    let v = verdicts(r);
+    assert_eq!(v.len() as u64, in_run, "one verdict per module");
     // No module the static check calls linkable was refused by the loader, and none the
     // loader refused was called linkable.
     let wrong: Vec<String> = r["modules"]
@@ -128,32 +164,6 @@ fn debian_riscv64_loads_every_module_and_its_shards_merge_into_the_same_run() {
     assert_eq!(t["equal"], true, "{t}");
     assert!(t["runtime_exports"].as_u64().unwrap() > 9000, "{t}");
     assert!(t["compared"].as_str().unwrap().contains("CRC"), "{t}");
-
-    // Four CI jobs, one shard each; merged, they are the single run.
-    let mut parts: Vec<PathBuf> = Vec::new();
-    for k in 1..=4 {
-        let o = tmp.path().join(format!("shard-{k}"));
-        let (_, s, out) = boot(&d, &o, &["--shard", &format!("{k}/4")]);
-        assert_eq!(s["shard"]["k"], k, "{out}");
-        assert!(s["summary"]["modules"].as_u64().unwrap() < n);
-        parts.push(o.join("results.json"));
-    }
-    let mut args = vec!["merge".to_string()];
-    args.extend(parts.iter().map(|p| p.display().to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = modverify(&refs);
-    assert!(o.status.code().unwrap() <= 1, "{}", text(&o));
-    let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let m = &merged["arches"]["riscv64"]["boot"];
-    assert!(
-        m["shard"].is_null(),
-        "all four shards are there: {}",
-        m["shard"]
-    );
-    assert_eq!(m["done"], true);
-    assert_eq!(m["summary"], r["summary"]);
-    assert_eq!(m["export_table"]["equal"], true);
-    assert_eq!(verdicts(m), verdicts(&r));
 }
 
 /// Debian sid's 7.x riscv64 kernel as sid ships it (linux-binary + linux-modules, no
