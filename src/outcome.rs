@@ -156,7 +156,7 @@ pub fn decide(s: &Stages) -> ArchStatus {
 
 /// The one rule for the exit status of `run`, `boot` and `merge` (which exits as `run` would for
 /// the same results), from the statuses of the arches asked for and, with `--baseline`, the
-/// number of regressions. (`bisect-step` answers `git bisect run`'s contract: cli/bisect.rs.)
+/// number of regressions. (`bisect-step` answers `git bisect run`'s contract: [`bisect_answer`].)
 ///
 /// Nothing asked for, or every arch skipped (nothing tested): 2. Else by
 /// the worst status: interrupted or never run 130, bad input 2, findings 1, build failed 3,
@@ -179,6 +179,64 @@ pub fn exit_status(statuses: &[ArchStatus], regressions: Option<usize>) -> i32 {
         ArchStatus::BuildFailed => regressed(exit::BUILD_FAILED),
         ArchStatus::Infra => exit::INFRA,
         ArchStatus::Ok | ArchStatus::Skipped => regressed(exit::OK),
+    }
+}
+
+/// `git bisect run`'s answer for one commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BisectAnswer {
+    Good,
+    Bad,
+    /// This commit cannot be tested (125): git tries a neighbour.
+    Skip,
+    /// No commit can be tested as asked (128): git stops the bisection.
+    Abort,
+    Interrupted,
+}
+
+impl BisectAnswer {
+    pub fn code(self) -> i32 {
+        use crate::cli::exit;
+        match self {
+            BisectAnswer::Good => exit::OK,
+            BisectAnswer::Bad => exit::FINDINGS,
+            BisectAnswer::Skip => exit::BISECT_SKIP,
+            BisectAnswer::Abort => exit::BISECT_ABORT,
+            BisectAnswer::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BisectAnswer::Good => "good",
+            BisectAnswer::Bad => "bad",
+            BisectAnswer::Skip => "skip",
+            BisectAnswer::Abort => "abort",
+            BisectAnswer::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The one rule for `bisect-step`: the arch's status as [`decide`] gives it, in `git bisect
+/// run`'s terms. Ok is good and findings are bad, except findings that are only a kernel that
+/// never reached the agent (`only_never_reached`: the modules were not tested), which are
+/// skipped unless `boot_failure_is_bad`. A build that failed and a boot QEMU could not start
+/// say nothing about this commit's modules: skip. A mistake in the request, or an arch that
+/// cannot be done, holds for every commit: abort.
+pub fn bisect_answer(
+    status: ArchStatus,
+    only_never_reached: bool,
+    boot_failure_is_bad: bool,
+) -> BisectAnswer {
+    match status {
+        ArchStatus::Ok => BisectAnswer::Good,
+        ArchStatus::Findings if only_never_reached && !boot_failure_is_bad => BisectAnswer::Skip,
+        ArchStatus::Findings => BisectAnswer::Bad,
+        ArchStatus::BuildFailed | ArchStatus::Infra => BisectAnswer::Skip,
+        ArchStatus::BadInput | ArchStatus::Skipped => BisectAnswer::Abort,
+        ArchStatus::Running | ArchStatus::NotRun | ArchStatus::Interrupted => {
+            BisectAnswer::Interrupted
+        }
     }
 }
 
@@ -327,6 +385,41 @@ mod tests {
     }
 
     /// The run's exit status from its arches, with and without a baseline.
+    /// Every status in git bisect's terms: only a finding about the kernel is bad, and a
+    /// boot that tested nothing never is.
+    #[test]
+    fn every_status_has_one_bisect_answer() {
+        use BisectAnswer as B;
+        let cases = [
+            (S::Ok, false, false, B::Good, 0),
+            (S::Findings, false, false, B::Bad, 1),
+            (S::Findings, true, false, B::Skip, 125),
+            (S::Findings, true, true, B::Bad, 1),
+            (S::BuildFailed, false, false, B::Skip, 125),
+            (S::Infra, false, false, B::Skip, 125),
+            (S::BadInput, false, false, B::Abort, 128),
+            (S::Skipped, false, false, B::Abort, 128),
+            (S::Interrupted, false, false, B::Interrupted, 130),
+        ];
+        for (status, never, flag, answer, code) in cases {
+            let got = bisect_answer(status, never, flag);
+            assert_eq!(
+                (got, got.code()),
+                (answer, code),
+                "{status:?} {never} {flag}"
+            );
+        }
+        // QEMU that could not start, after a clean static check: infra, so skip; after
+        // static findings: the findings stand, so bad.
+        let (clean, dirty, infra) = (check(true), check(false), boot_infra());
+        let answer = |c| {
+            let st = decide(&stages(Done(&()), Done(c), Done(&infra)));
+            bisect_answer(st, false, false)
+        };
+        assert_eq!(answer(&clean), B::Skip);
+        assert_eq!(answer(&dirty), B::Bad);
+    }
+
     #[test]
     fn every_set_of_statuses_has_one_exit_status() {
         let run = |st: &[S], reg: Option<usize>| exit_status(st, reg);

@@ -346,3 +346,41 @@ fn a_module_from_another_build_is_rejected_with_both_values() {
     assert_eq!(m["verdict"], x["verdict"], "{m:#}");
     assert_eq!(m["agrees"], true);
 }
+
+/// A bisection blamed an innocent commit: `bisect-step` called a boot whose QEMU could not
+/// start the machine "bad" (exit 1), although nothing was tested. Now 125 (git tries a
+/// neighbour). Where the static check already found the breakage, the commit is bad whatever
+/// QEMU did: the answer is the arch's one status (outcome::decide) in git's terms.
+#[test]
+fn bisect_step_skips_a_commit_whose_qemu_cannot_start() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let arches = tmp.path().join("arches");
+    std::fs::create_dir(&arches).unwrap();
+    // The same build section (so the same build directory), an emulator that cannot start.
+    let desc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"))
+            .unwrap()
+            .replace("binary: qemu-system-riscv64", "binary: \"false\"");
+    assert!(desc.contains("binary: \"false\""));
+    std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
+    let src = debian_tree("6.1");
+    let step = |patches: &[String]| {
+        let mut args = vec!["bisect-step", "--arch", "riscv64", "--source", &src];
+        args.extend(["--arch-dir", arches.to_str().unwrap()]);
+        for p in patches {
+            args.extend(["--patch", p.as_str()]);
+        }
+        let o = modverify(&args);
+        (o.status.code().unwrap(), text(&o))
+    };
+    let (code, out) = step(&[]);
+    assert_eq!(code, 125, "{out}");
+    assert!(out.contains("bisect-step: skip: riscv64: "), "{out}");
+    let (code, out) = step(&[patch("drop-export-byte_rev_table.patch")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bisect-step: bad: riscv64: zlib_deflate unknown_symbol"),
+        "{out}"
+    );
+}

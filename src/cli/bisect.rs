@@ -1,19 +1,22 @@
 //! `modverify bisect-step`: one step of `git bisect run`. Builds the tree it runs in, checks
 //! it and boots it; exits 0 (good), 1 (bad: the finding reproduces) or 125 (cannot test:
-//! the build or QEMU failed), and says why in one line.
+//! the build or QEMU failed), and says why in one line. The answer is the arch's status as
+//! `outcome::decide` gives it, put in git's terms by `outcome::bisect_answer`; this file only
+//! gathers what to say.
 use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{run_boot_with, BootOptions};
 use crate::build::run_build;
 use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
+use crate::outcome::{bisect_answer, decide, ArchStatus, BisectAnswer, StageEnd, Stages};
 use clap::Args;
 use std::path::PathBuf;
 
 /// `git bisect run`: this commit cannot be tested.
 pub const SKIP: i32 = crate::cli::exit::BISECT_SKIP;
 /// `git bisect run` aborts the bisection on a status above 127: used for bad flags.
-pub const ABORT: i32 = 128;
+pub const ABORT: i32 = crate::cli::exit::BISECT_ABORT;
 
 #[derive(Args, Debug)]
 #[command(
@@ -88,22 +91,16 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     opts.source = Some(source.canonicalize().unwrap_or(source));
     let progress = crate::report::progress::Progress::new();
     let bar = progress.arch(&arch.name);
+    let answer_failure = |kind, why: String| {
+        let answer = bisect_answer(ArchStatus::of_failure(kind), false, false);
+        say(answer.as_str(), &format!("{}: {why}", arch.name));
+        Ok(answer.code())
+    };
     let manifest = match run_build(&opts, arch, &bar) {
         Ok(m) => m,
-        Err(e) if e.kind() == crate::failure::FailureKind::BadInput => {
-            say("abort", &e.to_string());
-            return Ok(ABORT);
-        }
         Err(e) => {
-            say(
-                "skip",
-                &format!(
-                    "{}: build failed: {}",
-                    arch.name,
-                    e.to_string().lines().next().unwrap_or("")
-                ),
-            );
-            return Ok(SKIP);
+            let first = e.to_string().lines().next().unwrap_or("").to_string();
+            return answer_failure(e.kind(), format!("build failed: {first}"));
         }
     };
     bar.finish("built");
@@ -135,13 +132,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,
-        Err(e) => {
-            say(
-                "skip",
-                &format!("{}: static check could not run: {e}", arch.name),
-            );
-            return Ok(SKIP);
-        }
+        Err(e) => return answer_failure(e.kind(), format!("static check could not run: {e}")),
     };
     let check = &checked.report;
     // The finding, statically.
@@ -193,6 +184,21 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         return Ok(SKIP);
     }
     let modules_checked = check.modules.len();
+    // The status the static check alone gives: with --module, that module's verdict.
+    let static_status = match &a.module {
+        Some(_) if bad.is_empty() => ArchStatus::Ok,
+        Some(_) => ArchStatus::Findings,
+        None => decide(&Stages {
+            build: StageEnd::Done(&()),
+            check: StageEnd::Done(check),
+            boot: StageEnd::NotAsked,
+            interrupted: false,
+        }),
+    };
+    let mut status = static_status;
+    let static_bad = bad.len();
+    let mut only_never_reached = false;
+    let mut skip_why = String::new();
     let mut how = "static check";
     if !a.static_only {
         if arch.qemu.is_none() {
@@ -207,38 +213,24 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                         .unwrap_or("no qemu section")
                 ),
             );
-            return Ok(ABORT);
+            return Ok(bisect_answer(ArchStatus::Skipped, false, false).code());
         }
         let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
         // The boot reuses the modules, predictions and export table the check read.
         match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
-                if crate::proc::interrupted() {
-                    say("abort", &format!("{}: interrupted", arch.name));
-                    return Ok(crate::cli::exit::INTERRUPTED);
-                }
-                // QEMU that could not start the machine tested nothing: never "bad".
+                let never_reached = crate::outcome::never_reached_the_agent(&r);
                 if let Some(why) = r.infrastructure_failure() {
-                    say("skip", &format!("{}: {why}", arch.name));
-                    return Ok(SKIP);
-                }
-                // A kernel that never reached the agent, with nothing else found, says
-                // nothing about the modules: skipped unless asked to call it bad.
-                if bad.is_empty()
-                    && !a.boot_failure_is_bad
-                    && crate::outcome::never_reached_the_agent(&r)
-                {
-                    say(
-                        "skip",
-                        &format!(
-                            "{}: the kernel never reached the agent ({}); \
-                             --boot-failure-is-bad calls that bad",
-                            arch.name,
-                            r.boot_failure.as_deref().unwrap_or("")
-                        ),
+                    skip_why = why.to_string();
+                } else if never_reached {
+                    // Nothing about the modules: skipped unless asked to call it bad, or
+                    // unless the static check found something already.
+                    only_never_reached = static_status == ArchStatus::Ok;
+                    skip_why = format!(
+                        "the kernel never reached the agent ({}); --boot-failure-is-bad calls that bad",
+                        r.boot_failure.as_deref().unwrap_or("")
                     );
-                    return Ok(SKIP);
                 }
                 if let Some(f) = &r.boot_failure {
                     bad.push((false, format!("boot: {f}")));
@@ -254,34 +246,69 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                         format!("{} {} at run time ({msg})", m.name, m.verdict.as_str()),
                     ));
                 }
-                if a.module.is_none() && r.export_table.as_ref().is_some_and(|t| !t.equal) {
-                    bad.push((false, "running export table differs from the ELF".into()));
+                if a.module.is_none() {
+                    if r.export_table.as_ref().is_some_and(|t| !t.equal) {
+                        bad.push((false, "running export table differs from the ELF".into()));
+                    }
+                    // What else makes a boot not clean: said after the causes above.
+                    let s = &r.summary;
+                    for (n, what) in [
+                        (
+                            s.disagreements,
+                            "module(s) where the kernel disagrees with the static prediction",
+                        ),
+                        (s.unload_failures, "module(s) that would not unload"),
+                        (r.damaged_records, "damaged record(s) from the guest"),
+                        (r.lost_records as usize, "record(s) lost by the guest"),
+                    ] {
+                        if n > 0 {
+                            bad.push((true, format!("{n} {what}")));
+                        }
+                    }
                 }
+                let boot_status = match &a.module {
+                    Some(_) if r.infrastructure_failure().is_some() => ArchStatus::Infra,
+                    Some(_) if bad.len() > static_bad => ArchStatus::Findings,
+                    Some(_) => ArchStatus::Ok,
+                    // decide() folds its stages with max, so the static and the boot part
+                    // decided apart and joined are the whole arch decided at once.
+                    None => decide(&Stages {
+                        build: StageEnd::NotAsked,
+                        check: StageEnd::NotAsked,
+                        boot: StageEnd::Done(&r),
+                        interrupted: false,
+                    }),
+                };
+                status = status.max(boot_status);
             }
             Err(e) => {
-                say(
-                    "skip",
-                    &format!("{}: QEMU could not be run: {e}", arch.name),
-                );
-                return Ok(SKIP);
+                status = status.max(ArchStatus::of_failure(e.kind()));
+                skip_why = format!("QEMU could not be run: {e}");
             }
         }
     }
-    if bad.is_empty() {
-        say(
-            "good",
-            &format!("{}: {modules_checked} modules ok ({how})", arch.name),
-        );
-        Ok(crate::cli::exit::OK)
-    } else {
-        // The cause first: a module that fails only because another one does comes last.
-        bad.sort_by_key(|(consequence, _)| *consequence);
-        let more = if bad.len() > 1 {
-            format!(" (+{} more)", bad.len() - 1)
-        } else {
-            String::new()
-        };
-        say("bad", &format!("{}: {}{more}", arch.name, bad[0].1));
-        Ok(crate::cli::exit::FINDINGS)
+    if crate::proc::interrupted() {
+        status = status.max(ArchStatus::Interrupted);
     }
+    let answer = bisect_answer(status, only_never_reached, a.boot_failure_is_bad);
+    let why = match answer {
+        BisectAnswer::Good => format!("{modules_checked} modules ok ({how})"),
+        BisectAnswer::Bad => {
+            // The cause first: a module that fails only because another one does comes last.
+            bad.sort_by_key(|(consequence, _)| *consequence);
+            let more = if bad.len() > 1 {
+                format!(" (+{} more)", bad.len() - 1)
+            } else {
+                String::new()
+            };
+            match bad.first() {
+                Some((_, first)) => format!("{first}{more}"),
+                None => format!("{} ({how})", status.as_str()),
+            }
+        }
+        BisectAnswer::Interrupted => "interrupted".into(),
+        BisectAnswer::Skip | BisectAnswer::Abort => skip_why,
+    };
+    say(answer.as_str(), &format!("{}: {why}", arch.name));
+    Ok(answer.code())
 }

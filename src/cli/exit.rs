@@ -15,6 +15,9 @@ pub const INFRA: i32 = 4;
 pub const INTERRUPTED: i32 = 130;
 /// `git bisect run`: this commit cannot be tested.
 pub const BISECT_SKIP: i32 = 125;
+/// `git bisect run` aborts the bisection on a status above 127: no commit can be tested as
+/// asked (bad flags, a missing file, an arch that cannot be done).
+pub const BISECT_ABORT: i32 = 128;
 
 /// The exit status for a library error of this kind.
 pub fn code(kind: crate::failure::FailureKind) -> i32 {
