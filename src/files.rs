@@ -84,16 +84,6 @@ pub fn lock_shared(
     }
 }
 
-/// A shared lock on `path` if it can be had now: None when the file is missing or another
-/// process holds it exclusively.
-pub fn try_lock_shared(path: &std::path::Path) -> Option<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(path).ok()?;
-    // SAFETY: flock on a file descriptor we own.
-    let ok = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 };
-    ok.then_some(f)
-}
-
 /// Takes `op` (LOCK_EX or LOCK_SH) on `f`, waiting as [`lock_exclusive`] says.
 fn flock_waiting(
     f: std::fs::File,

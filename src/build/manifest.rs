@@ -111,10 +111,6 @@ pub struct BuildManifest {
     /// The make command line that reproduces the build.
     pub make_command: String,
     pub durations: Durations,
-    /// The build directory this one's objects were first copied from (a sibling of the same
-    /// tree; make then compiled what differs), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seeded_from: Option<PathBuf>,
     #[serde(default)]
     pub compiled_objects: u64,
     #[serde(default)]
@@ -190,7 +186,6 @@ impl BuildManifest {
             ccache,
             make_command,
             durations: Durations::default(),
-            seeded_from: None,
             compiled_objects: 0,
             modpost: vec![],
             artifacts: None,

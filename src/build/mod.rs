@@ -4,7 +4,6 @@
 pub mod config;
 pub mod manifest;
 pub mod modpost;
-mod seed;
 pub mod source;
 pub mod tree_view;
 
@@ -463,38 +462,14 @@ pub fn run_build(
         .canonicalize()
         .map_err(|e| BuildError::io(&out_parent, e))?;
     let out = out_parent.join(format!("{}-{label}-{}", arch.name, short_hash(&key)));
+    // A new build directory starts empty, never from a copy of a sibling's objects: Kbuild's
+    // incremental rebuild does not see every input of a symbol's CRC (asm-prototypes.h is no
+    // dependency of the .S object that exports), so a patched build started from the plain
+    // one's objects kept their CRCs and hid the 5.19 regression on alpha, arm64 and riscv64
+    // (tried at bb0c936; tests/regressions.rs caught it on a cold cache).
     let view = tree_view::locate(&src, &out)?;
     let _lock = DirLock::take(&view.objtree, events)?;
     view.link()?;
-    // A directory never built starts from a finished sibling of the same tree (see seed.rs).
-    let seeded_from = seed::find(
-        &out_parent,
-        &view.objtree,
-        &seed::Wanted {
-            arch: &arch.name,
-            label: &label,
-            src: &src,
-            origin: &base_src,
-        },
-    )
-    .and_then(|s| match s.plant(&view.objtree) {
-        Ok(()) => {
-            events.note(&format!(
-                "starting from the objects of {} ({} file(s) of this tree differ from its tree): make compiles what differs",
-                s.from.display(),
-                s.touched()
-            ));
-            Some(s.from.clone())
-        }
-        Err(e) => {
-            events.note(&format!(
-                "could not start from {} ({e}); building from nothing",
-                s.from.display()
-            ));
-            seed::clear(&view.objtree);
-            None
-        }
-    });
     let log_path = out.join("build.log");
     let log = std::fs::File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
     let make = Make {
@@ -521,7 +496,6 @@ pub fn run_build(
         proc::command_line(&make.command(&full_targets)),
         make.ccache,
     );
-    manifest.seeded_from = seeded_from;
     manifest.config.left_out = left_out;
     manifest.config.module_set = module_set;
     manifest.config.warnings = tinyconfig_traps;
