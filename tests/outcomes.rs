@@ -205,3 +205,27 @@ fn an_infrastructure_failure_is_a_junit_error_not_a_failure() {
     assert!(junit.contains("failures=\"0\" errors=\"1\""), "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
 }
+
+/// The HTML coloured a cell red by searching its own text for "FAIL", "DIFFERS" and the
+/// like: an arch whose infrastructure failed before any stage showed only "-" cells and no
+/// red at all. The colour now comes from the arch's status and the counts.
+#[test]
+fn the_html_colours_an_arch_by_its_status_not_by_its_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("results.json");
+    std::fs::write(
+        &file,
+        r#"{"schema":"modverify.results/1","status":"complete","started_unix":1,"arches":{
+ "riscv64":{"arch":"riscv64","status":"infra","reasons":["check: disk full"]},
+ "sparc64":{"arch":"sparc64","status":"ok","check":{"exports":{"consistent":true},"modules":[]},
+   "boot":{"done":true,"export_table":{"equal":true},
+   "modules":[{"name":"md5","verdict":"loaded","unloaded":true,"agrees":true}]}}}}"#,
+    )
+    .unwrap();
+    let html = report(&file, "html");
+    assert!(html.contains("<td class=\"bad\">riscv64</td>"), "{html}");
+    assert!(html.contains("<td>sparc64</td>"), "{html}");
+    let sparc = html.split("<td>sparc64</td>").nth(1).unwrap();
+    let row = sparc.split("</tr>").next().unwrap();
+    assert!(!row.contains("class=\"bad\""), "{row}");
+}

@@ -145,15 +145,8 @@ pub fn html(r: &RunResults) -> String {
     }
     o.push_str("<h2>Architectures</h2><table><tr><th>arch</th><th>build</th><th>static</th><th>boot</th><th>modules</th><th>export table</th><th>prediction</th></tr>\n");
     for a in &arches {
-        let row = super::results::arch_row(a);
         o.push_str("<tr>");
-        for (i, c) in row.into_iter().enumerate() {
-            // The build cell of an arch that tested nothing because the request was wrong.
-            let bad = (i == 1 && a.status == crate::results::ArchStatus::BadInput)
-                || c.contains("FAIL")
-                || c.contains("INCONSISTENT")
-                || c.contains("DIFFERS")
-                || c.contains("DISAGREE");
+        for (c, bad) in super::results::arch_cells(a) {
             let _ = write!(
                 o,
                 "<td{}>{}</td>",

@@ -5,6 +5,12 @@ use crate::results::{ArchResult, ArchStatus, RunResults, RuntimeVerdict};
 use std::fmt::Write;
 
 pub fn arch_row(a: &ArchResult) -> [String; 7] {
+    arch_cells(a).map(|(text, _)| text)
+}
+
+/// [`arch_row`]'s cells, each with whether it shows a failure: decided from the results'
+/// types (the arch's status, the counts), never from the cell's text.
+pub fn arch_cells(a: &ArchResult) -> [(String, bool); 7] {
     let build = match (&a.build, a.status) {
         (_, ArchStatus::BuildFailed) => "FAILED".to_string(),
         // Nothing was tested: the request was wrong (the reason below names the file).
@@ -60,7 +66,28 @@ pub fn arch_row(a: &ArchResult) -> [String; 7] {
         Some(b) => format!("{} DISAGREE", b.summary.disagreements),
         None => "-".into(),
     };
-    [a.arch.clone(), build, stat, bootcol, mods, table, agree]
+    let boot = a.boot.as_ref();
+    let build_bad = matches!(
+        (&a.build, a.status),
+        (_, ArchStatus::BuildFailed) | (None, ArchStatus::BadInput)
+    );
+    [
+        (
+            a.arch.clone(),
+            // The arch's one status: anything but ok (or a descriptor that cannot do it,
+            // said in the reasons) is red, also where every column is empty.
+            !matches!(
+                a.status,
+                ArchStatus::Ok | ArchStatus::Running | ArchStatus::Skipped
+            ),
+        ),
+        (build, build_bad),
+        (stat, a.check.as_ref().is_some_and(|c| c.summary.failed > 0)),
+        (bootcol, boot.is_some_and(|b| b.boot_failure.is_some())),
+        (mods, boot.is_some_and(|b| b.summary.failed > 0)),
+        (table, consistent == Some(false) || equal == Some(false)),
+        (agree, boot.is_some_and(|b| b.summary.disagreements > 0)),
+    ]
 }
 
 /// The causes behind an arch's columns, one line each: options Kconfig dropped, why the
