@@ -118,11 +118,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                     .unwrap_or_default()
             );
         }
-        return Ok(if report.clean() {
-            exit::OK
-        } else {
-            exit::FINDINGS
-        });
+        return Ok(exit_of(&report));
     }
     match a.format {
         Format::Table => crate::out!(
@@ -131,11 +127,20 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         ),
         Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
-    Ok(if report.clean() {
-        exit::OK
-    } else {
-        exit::FINDINGS
-    })
+    Ok(exit_of(&report))
+}
+
+/// The exit status of a check: the arch's one status (outcome::decide) of a run that only
+/// checked, through the one exit rule.
+fn exit_of(report: &crate::check::stage::CheckReport) -> i32 {
+    use crate::outcome::{decide, exit_status, StageEnd, Stages};
+    let status = decide(&Stages {
+        build: StageEnd::NotAsked,
+        check: StageEnd::Done(report),
+        boot: StageEnd::NotAsked,
+        interrupted: false,
+    });
+    exit_status(&[status], None)
 }
 
 /// A `--module` pattern against a module name: `*` matches any run, `-` equals `_`.
