@@ -355,15 +355,7 @@ fn a_module_from_another_build_is_rejected_with_both_values() {
 fn bisect_step_skips_a_commit_whose_qemu_cannot_start() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let arches = tmp.path().join("arches");
-    std::fs::create_dir(&arches).unwrap();
-    // The same build section (so the same build directory), an emulator that cannot start.
-    let desc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"))
-            .unwrap()
-            .replace("binary: qemu-system-riscv64", "binary: \"false\"");
-    assert!(desc.contains("binary: \"false\""));
-    std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
+    let arches = riscv64_without_qemu(tmp.path());
     let src = debian_tree("6.1");
     let step = |patches: &[String]| {
         let mut args = vec!["bisect-step", "--arch", "riscv64", "--source", &src];

@@ -103,3 +103,18 @@ pub fn interrupt_and_wait(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// An `--arch-dir` in `dir` holding riscv64's descriptor with an emulator that cannot start
+/// (`false`): the same build section, so the same build directory, and a QEMU that never
+/// starts the machine.
+pub fn riscv64_without_qemu(dir: &Path) -> PathBuf {
+    let arches = dir.join("arches");
+    std::fs::create_dir_all(&arches).unwrap();
+    let desc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("arches/riscv64.yaml"))
+            .unwrap()
+            .replace("binary: qemu-system-riscv64", "binary: \"false\"");
+    assert!(desc.contains("binary: \"false\""));
+    std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
+    arches
+}
