@@ -338,11 +338,14 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             source: e,
         })
     })?;
+    // The exit status, from the arch's one status (outcome.rs), on every path below.
+    let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
+    let code = crate::outcome::exit_status(&statuses, None);
     // Nothing could be tested: one infrastructure failure, not a verdict on every module.
     if let Some(why) = report.infrastructure_failure() {
         bar.finish("boot failed");
         return Err(Failure::new(
-            crate::cli::exit::INFRA,
+            code,
             BootError::Infrastructure {
                 why: why.to_string(),
                 results: opts.out.join("boot.json"),
@@ -357,8 +360,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Table => crate::out!("{}", crate::report::table::boot_table(&report)),
         Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
-    let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
-    Ok(crate::outcome::exit_status(&statuses, None))
+    Ok(code)
 }
 
 #[cfg(test)]
