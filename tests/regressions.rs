@@ -274,27 +274,22 @@ fn missing_export_is_caught_at_build_check_and_load() {
     assert_eq!(bisect_step("riscv64", "6.1", &[]).0, 0);
 }
 
-/// A module from another build (PREEMPT on): module_layout's CRC or vermagic differs, and
-/// the report shows both values, statically and in the guest.
+/// A module from another build, where one export's prototype changed (a kernel update):
+/// lzo_compress.ko built with tests/regressions/ctzdi2-prototype-changed.patch carries
+/// another CRC for __ctzdi2, and the kernel built without the patch refuses it. The report
+/// names the symbol and shows both CRCs, statically and in the guest. Only one file differs
+/// between the builds, so ccache serves the rest (the PREEMPT build this test used before
+/// compiled the tree again: about 5 cold minutes for one module; module_layout's mismatch in
+/// the guest is the 5.19 tests' case).
 #[test]
 fn a_module_from_another_build_is_rejected_with_both_values() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (good, _) = build(&["--arch", "riscv64"]);
-    let frag = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        frag.path(),
-        "CONFIG_PREEMPT=y\n# CONFIG_PREEMPT_NONE is not set\n",
-    )
-    .unwrap();
-    let (other, _) = build(&[
-        "--arch",
-        "riscv64",
-        "--fragment",
-        frag.path().to_str().unwrap(),
-    ]);
-    let foreign = other.join("lib/crc7.ko");
+    let p = patch("ctzdi2-prototype-changed.patch");
+    let (other, _) = build(&["--arch", "riscv64", "--patch", &p]);
+    let foreign = other.join("lib/lzo/lzo_compress.ko");
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(&foreign, tmp.path().join("crc7.ko")).unwrap();
+    std::fs::copy(&foreign, tmp.path().join("lzo_compress.ko")).unwrap();
     let vmlinux = good.join("vmlinux");
     let (code, r, o) = json(&[
         "check",
@@ -306,25 +301,15 @@ fn a_module_from_another_build_is_rejected_with_both_values() {
     ]);
     assert_eq!(code, 1, "{}", text(&o));
     let x = &r["modules"][0];
+    assert_eq!(x["verdict"], "crc_mismatch", "{x:#}");
     let p = &x["problems"][0];
-    match x["verdict"].as_str().unwrap() {
-        "crc_mismatch" => {
-            assert_eq!(p["symbol"], "module_layout");
-            assert!(
-                p["module_crc"].is_string()
-                    && p["kernel_crc"].is_string()
-                    && p["module_crc"] != p["kernel_crc"]
-            );
-        }
-        "bad_vermagic" => assert!(
-            p["kernel_messages"][0]
-                .as_str()
-                .unwrap()
-                .contains("should be"),
-            "{p:#}"
-        ),
-        v => panic!("unexpected verdict {v}: {x:#}"),
-    }
+    assert_eq!(p["symbol"], "__ctzdi2", "{x:#}");
+    assert!(
+        p["module_crc"].is_string()
+            && p["kernel_crc"].is_string()
+            && p["module_crc"] != p["kernel_crc"],
+        "{x:#}"
+    );
     let image = good.join("arch/riscv/boot/Image");
     let (code, b, o) = json(&[
         "boot",
