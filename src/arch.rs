@@ -28,6 +28,19 @@ pub enum ArchError {
     Broken { name: String, message: String },
 }
 
+impl ArchError {
+    /// A descriptor that is wrong, unknown or broken is a mistake in the request; a directory
+    /// of descriptors that cannot be read is the request's or the machine's, by the I/O error.
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        match self {
+            ArchError::Io { source, .. } => crate::failure::FailureKind::of_io(source),
+            ArchError::Invalid { .. } | ArchError::Unknown { .. } | ArchError::Broken { .. } => {
+                crate::failure::FailureKind::BadInput
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Endian {

@@ -13,3 +13,44 @@ pub enum FailureKind {
     /// Ctrl-C.
     Interrupted,
 }
+
+impl FailureKind {
+    /// An I/O error on a file the user named: missing, not readable for want of permission,
+    /// a directory where a file was wanted, or not what it claims is a mistake in the request;
+    /// any other failure (disk full, I/O error) is the machine's. The one home of that rule.
+    pub fn of_io(e: &std::io::Error) -> FailureKind {
+        match e.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::InvalidInput => FailureKind::BadInput,
+            _ => FailureKind::Infra,
+        }
+    }
+}
+
+/// Every error type the CLI can end with says what kind of failure it is; the CLI maps the
+/// kind to an exit status in one place (`cli::exit::code`), never by hand at the call site.
+pub trait Classified: std::error::Error + Send + Sync + 'static {
+    fn kind(&self) -> FailureKind;
+}
+
+/// [`Classified`] for error types whose own `kind()` already says it.
+macro_rules! classified_by_own_kind {
+    ($($t:ty),* $(,)?) => {$(
+        impl Classified for $t {
+            fn kind(&self) -> FailureKind {
+                <$t>::kind(self)
+            }
+        }
+    )*};
+}
+classified_by_own_kind!(
+    crate::build::BuildError,
+    crate::boot::BootError,
+    crate::check::stage::CheckError,
+    crate::arch::ArchError,
+    crate::results::ReadError,
+);

@@ -103,6 +103,13 @@ pub enum ReadError {
     Shape(String),
 }
 
+impl ReadError {
+    /// A file that is not results this version reads is a mistake in the request.
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        crate::failure::FailureKind::BadInput
+    }
+}
+
 impl RunResults {
     /// A new run's results: every arch `running`.
     pub fn start(command: String, arches: &[&str], started_unix: u64) -> Self {

@@ -59,11 +59,8 @@ impl BuildError {
     /// A file the user named (`--patch`, `--fragment`, `--config`) that cannot be read: a
     /// missing or unreadable one is a mistake in the request, named with the option.
     pub fn named(option: &str, path: &Path, source: std::io::Error) -> Self {
-        match source.kind() {
-            std::io::ErrorKind::NotFound
-            | std::io::ErrorKind::PermissionDenied
-            | std::io::ErrorKind::IsADirectory
-            | std::io::ErrorKind::InvalidData => {
+        match FailureKind::of_io(&source) {
+            FailureKind::BadInput => {
                 BuildError::BadInput(format!("{option} {}: {source}", path.display()))
             }
             _ => BuildError::io(path, source),

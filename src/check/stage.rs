@@ -48,14 +48,7 @@ impl CheckError {
     /// what it claims is bad input; any other I/O failure is the machine's.
     pub fn kind(&self) -> crate::failure::FailureKind {
         use crate::failure::FailureKind;
-        let io = |e: &std::io::Error| match e.kind() {
-            std::io::ErrorKind::NotFound
-            | std::io::ErrorKind::PermissionDenied
-            | std::io::ErrorKind::IsADirectory
-            | std::io::ErrorKind::InvalidData
-            | std::io::ErrorKind::InvalidInput => FailureKind::BadInput,
-            _ => FailureKind::Infra,
-        };
+        let io = FailureKind::of_io;
         match self {
             CheckError::ReadVmlinux { source, .. } | CheckError::ReadSymvers { source, .. } => {
                 io(source)

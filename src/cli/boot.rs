@@ -231,10 +231,8 @@ fn options(
 
 pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
-    let arch = registry
-        .get(&a.arch)
-        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
-    let fail = |e: BootError| Failure::new(crate::cli::exit::code(e.kind()), e);
+    let arch = registry.get(&a.arch).map_err(Failure::of)?;
+    let fail = |e: BootError| Failure::of(e);
     if arch.qemu.is_none() {
         return Err(fail(BootError::Unsupported {
             arch: arch.name.clone(),

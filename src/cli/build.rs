@@ -93,14 +93,12 @@ impl BuildArgs {
 
 pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
-    let arch = registry
-        .get(&a.arch)
-        .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?;
+    let arch = registry.get(&a.arch).map_err(Failure::of)?;
     let progress = Progress::new();
     let bar = progress.arch(&arch.name);
     let m = run_build(&a.options(), arch, &bar).map_err(|e| {
         bar.finish("build failed");
-        Failure::new(crate::cli::exit::code(e.kind()), e)
+        Failure::of(e)
     })?;
     bar.finish(&format!("built in {:.1} s", m.durations.total_s));
     for d in &m.config.dropped {

@@ -93,18 +93,14 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
     }
     // Bad input (2) or the machine's I/O failing (4), by the error's kind.
-    let mut report = run_check(&opts, registry)
-        .map_err(|e: CheckError| Failure::new(exit::code(e.kind()), e))?;
+    let mut report = run_check(&opts, registry).map_err(Failure::of)?;
     if !a.module.is_empty() {
         report.retain_modules(|m| a.module.iter().any(|p| name_matches(p, &m.name)));
         if report.modules.is_empty() {
-            return Err(Failure::new(
-                exit::USAGE,
-                CheckError::Usage(format!(
-                    "no module named {} among those checked",
-                    a.module.join(", ")
-                )),
-            ));
+            return Err(Failure::of(CheckError::Usage(format!(
+                "no module named {} among those checked",
+                a.module.join(", ")
+            ))));
         }
     }
     if a.quiet {

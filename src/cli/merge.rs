@@ -1,5 +1,6 @@
 //! `modverify merge`: per-arch results.json files (one CI job each) into one; the shards of
 //! one arch's run (`--shard K/N`, one CI job each) are joined into that run.
+use super::CliError;
 use super::Failure;
 use crate::results::{RunResults, RunStatus};
 use clap::Args;
@@ -53,16 +54,13 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
         for arch in v.arches.keys() {
             if let Some(first) = seen.insert(arch.clone(), p) {
                 if !a.later_wins {
-                    return Err(Failure::new(
-                        crate::cli::exit::USAGE,
-                        crate::check::stage::CheckError::Usage(format!(
-                            "{}: arch {arch} is also in {}; merge joins different arches, so one \
-                             of them would be lost (pass --later-wins to keep {}'s)",
-                            p.display(),
-                            first.display(),
-                            p.display()
-                        )),
-                    ));
+                    return Err(Failure::of(CliError::Usage(format!(
+                        "{}: arch {arch} is also in {}; merge joins different arches, so one \
+                         of them would be lost (pass --later-wins to keep {}'s)",
+                        p.display(),
+                        first.display(),
+                        p.display()
+                    ))));
                 }
                 crate::errln!(
                     "modverify merge: {arch}: {} replaces {} (--later-wins)",
@@ -86,23 +84,16 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     let mut m = merged.expect("clap requires one");
     for (arch, parts) in shards {
         if let Some(first) = seen.get(&arch) {
-            return Err(Failure::new(
-                crate::cli::exit::USAGE,
-                crate::check::stage::CheckError::Usage(format!(
-                    "arch {arch}: {} holds a whole run and other files hold shards of one; \
-                     merge one or the other",
-                    first.display()
-                )),
-            ));
+            return Err(Failure::of(CliError::Usage(format!(
+                "arch {arch}: {} holds a whole run and other files hold shards of one; \
+                 merge one or the other",
+                first.display()
+            ))));
         }
         let boots: Vec<crate::boot::BootReport> =
             parts.iter().filter_map(|p| p.boot.clone()).collect();
-        let boot = crate::boot::BootReport::join_shards(&boots).map_err(|e| {
-            Failure::new(
-                crate::cli::exit::USAGE,
-                crate::check::stage::CheckError::Usage(format!("arch {arch}: {e}")),
-            )
-        })?;
+        let boot = crate::boot::BootReport::join_shards(&boots)
+            .map_err(|e| Failure::of(CliError::Usage(format!("arch {arch}: {e}"))))?;
         let mut joined = parts[0].clone();
         // The one rule, over the joined boot and the static check every shard wrote (the
         // same kernel's: the first one's).
@@ -165,12 +156,9 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     let code =
         crate::outcome::exit_status(&statuses, m.baseline.as_ref().map(|c| c.regressions.len()));
     match &a.output {
-        Some(p) => crate::files::write_atomic(p, &m).map_err(|e| {
-            Failure::new(
-                crate::cli::exit::USAGE,
-                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
-            )
-        })?,
+        Some(p) => {
+            crate::files::write_atomic(p, &m).map_err(|e| Failure::of(CliError::file(p, e)))?
+        }
         None => crate::out!("{}", crate::report::json::to_string(&m) + "\n"),
     }
     Ok(code)

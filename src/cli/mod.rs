@@ -52,6 +52,45 @@ pub enum Command {
     Setup(setup::SetupArgs),
 }
 
+/// What a command itself can fail on, outside the library's stages.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The request cannot be done as asked (inputs that contradict each other, a bad value).
+    #[error("{0}")]
+    Usage(String),
+    /// A file or directory the command reads or writes, with what the system said.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A results file this version cannot read.
+    #[error("{}: {source}", path.display())]
+    Results {
+        path: PathBuf,
+        source: crate::results::ReadError,
+    },
+}
+
+impl crate::failure::Classified for CliError {
+    fn kind(&self) -> crate::failure::FailureKind {
+        match self {
+            CliError::Usage(_) => crate::failure::FailureKind::BadInput,
+            CliError::File { source, .. } => crate::failure::FailureKind::of_io(source),
+            CliError::Results { source, .. } => source.kind(),
+        }
+    }
+}
+
+impl CliError {
+    pub fn file(path: &std::path::Path, source: std::io::Error) -> Self {
+        CliError::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// A failure of the run itself, with the exit status it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -60,6 +99,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The failure an error means, with the exit status of its kind (`exit::code`).
+    pub fn of(e: impl crate::failure::Classified) -> Self {
+        Failure::new(exit::code(e.kind()), e)
+    }
+
     pub fn new(code: i32, error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Failure {
             code,

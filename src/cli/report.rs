@@ -1,4 +1,5 @@
 //! `modverify report`: render a results.json again, in any format.
+use super::CliError;
 use super::Failure;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -38,12 +39,7 @@ pub struct ReportArgs {
 
 /// Reads a results.json (`-`: standard input) into the results model.
 pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, Failure> {
-    let usage = |m: String| {
-        Failure::new(
-            crate::cli::exit::USAGE,
-            crate::check::stage::CheckError::Usage(m),
-        )
-    };
+    let usage = |m: String| Failure::of(CliError::Usage(m));
     // A run's --out directory stands for the results.json in it.
     let joined;
     let p = if p.is_dir() {
@@ -62,12 +58,17 @@ pub fn read_results(p: &std::path::Path) -> Result<crate::results::RunResults, F
     let text = if p.as_os_str() == "-" {
         let mut t = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .map_err(|e| usage(format!("standard input: {e}")))?;
+            .map_err(|e| Failure::of(CliError::file(std::path::Path::new("standard input"), e)))?;
         t
     } else {
-        std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?
+        std::fs::read_to_string(p).map_err(|e| Failure::of(CliError::file(p, e)))?
     };
-    crate::results::RunResults::from_json(&text).map_err(|e| usage(format!("{}: {e}", p.display())))
+    crate::results::RunResults::from_json(&text).map_err(|source| {
+        Failure::of(CliError::Results {
+            path: p.to_path_buf(),
+            source,
+        })
+    })
 }
 
 pub fn run(a: ReportArgs) -> Result<i32, Failure> {
@@ -78,13 +79,10 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         || a.origin.is_empty()
     {
-        return Err(Failure::new(
-            crate::cli::exit::USAGE,
-            crate::check::stage::CheckError::Usage(format!(
-                "--origin `{}` must match [a-z0-9_]+",
-                a.origin
-            )),
-        ));
+        return Err(Failure::of(CliError::Usage(format!(
+            "--origin `{}` must match [a-z0-9_]+",
+            a.origin
+        ))));
     }
     let text = match a.format {
         ReportFormat::Table => crate::report::results::table(&v),
@@ -96,12 +94,7 @@ pub fn run(a: ReportArgs) -> Result<i32, Failure> {
         ReportFormat::Html => crate::report::html::html(&v),
     };
     match &a.output {
-        Some(p) => std::fs::write(p, text).map_err(|e| {
-            Failure::new(
-                crate::cli::exit::USAGE,
-                crate::check::stage::CheckError::Usage(format!("{}: {e}", p.display())),
-            )
-        })?,
+        Some(p) => std::fs::write(p, text).map_err(|e| Failure::of(CliError::file(p, e)))?,
         None => crate::out!("{text}"),
     }
     Ok(crate::cli::exit::OK)

@@ -1,4 +1,5 @@
 //! `modverify run`: the whole job for a set of arches, with a results directory and a table.
+use super::CliError;
 use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
 use crate::build::BuildEvents;
@@ -123,11 +124,7 @@ pub fn select<'r>(
     }
     spec.split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            registry
-                .get(s.trim())
-                .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))
-        })
+        .map(|s| registry.get(s.trim()).map_err(Failure::of))
         .collect()
 }
 
@@ -137,13 +134,8 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("modverify-results").join(format!("run-{}", crate::pipeline::unix_now()))
     });
-    let usage = |m: String| {
-        Failure::new(
-            crate::cli::exit::USAGE,
-            crate::check::stage::CheckError::Usage(m),
-        )
-    };
-    std::fs::create_dir_all(&out).map_err(|e| usage(format!("{}: {e}", out.display())))?;
+    let usage = |m: String| Failure::of(CliError::Usage(m));
+    std::fs::create_dir_all(&out).map_err(|e| Failure::of(CliError::file(&out, e)))?;
     let _lock = lock(&out).map_err(usage)?;
     // Read before anything is cleared: `--baseline OUT/results.json --out OUT` is a nightly's
     // way of comparing with last night.

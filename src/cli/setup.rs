@@ -27,6 +27,13 @@ pub enum SetupError {
     Spawn(std::io::Error),
 }
 
+impl crate::failure::Classified for SetupError {
+    /// apt-get failing or missing is the machine's failure.
+    fn kind(&self) -> crate::failure::FailureKind {
+        crate::failure::FailureKind::Infra
+    }
+}
+
 pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let arches = if a.arch.is_empty() {
         registry.arches.iter().collect()
@@ -35,7 +42,7 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .iter()
             .map(|n| registry.get(n))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Failure::new(crate::cli::exit::USAGE, e))?
+            .map_err(Failure::of)?
     };
     let all = host::packages(&arches);
     let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
@@ -68,15 +75,12 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             &mut |l: &str| crate::outln!("{l}"),
             crate::proc::Limits::default(),
         )
-        .map_err(|e| Failure::new(crate::cli::exit::INFRA, SetupError::Spawn(e)))?;
+        .map_err(|e| Failure::of(SetupError::Spawn(e)))?;
         if !status.success() {
-            return Err(Failure::new(
-                crate::cli::exit::INFRA,
-                SetupError::Apt {
-                    cmd: format!("apt-get {}", args.join(" ")),
-                    status,
-                },
-            ));
+            return Err(Failure::of(SetupError::Apt {
+                cmd: format!("apt-get {}", args.join(" ")),
+                status,
+            }));
         }
         Ok(())
     };
