@@ -23,6 +23,9 @@ pub enum BootError {
     Unsupported { arch: String, reason: String },
     #[error("{0}")]
     BadInput(String),
+    /// `--build DIR` holds no finished build.
+    #[error(transparent)]
+    Build(#[from] crate::build::manifest::FinishedBuildError),
     #[error("no module could be tested: {why}\n  (the boot's record: {})", results.display())]
     Infrastructure { why: String, results: PathBuf },
     #[error(transparent)]
@@ -41,6 +44,7 @@ impl BootError {
         use crate::failure::FailureKind;
         match self {
             BootError::Unsupported { .. } | BootError::BadInput(_) => FailureKind::BadInput,
+            BootError::Build(e) => e.kind(),
             BootError::Image(_)
             | BootError::Qemu(_)
             | BootError::Io { .. }

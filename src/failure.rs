@@ -53,4 +53,5 @@ classified_by_own_kind!(
     crate::check::stage::CheckError,
     crate::arch::ArchError,
     crate::results::ReadError,
+    crate::build::manifest::FinishedBuildError,
 );

@@ -199,11 +199,12 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     }) {
         Ok(h) => h,
         Err(e) => {
-            // Another modverify's build of the same directory ended it badly meanwhile.
+            // Another modverify's build of the same directory ended it badly meanwhile (a
+            // failed build, a killed one), or Ctrl-C came while waiting for it: by its kind.
             events.stage(&name, Stage::BuildFailed);
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
             finish(
-                StageEnd::Failed(FailureKind::BuildFailed),
+                StageEnd::Failed(e.kind()),
                 StageEnd::NotAsked,
                 StageEnd::NotAsked,
                 Some(format!("build: {e}")),

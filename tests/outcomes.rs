@@ -229,3 +229,48 @@ fn the_html_colours_an_arch_by_its_status_not_by_its_text() {
     let row = sparc.split("</tr>").next().unwrap();
     assert!(!row.contains("class=\"bad\""), "{row}");
 }
+
+/// `--build DIR` of a directory without a finished build was read three ways from one
+/// message: bad input (exit 2) in `check` and `boot`, "build failed" in `run`, "skip" in
+/// `bisect-step`. Now the error says its kind: a directory only configured is the request's
+/// mistake (2) and a failed build is the tree's (3), in `check` and `boot` alike.
+#[test]
+fn a_build_directory_without_a_kernel_is_answered_by_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = modverify(&[
+        "build",
+        "--arch",
+        "riscv64",
+        "--config-only",
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("build.json").is_file())
+        .unwrap();
+    let d = dir.to_str().unwrap();
+    let answers = |want: i32, says: &str| {
+        for args in [
+            vec!["check", "--build", d],
+            vec!["boot", "--arch", "riscv64", "--build", d],
+        ] {
+            let o = modverify(&args);
+            assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
+            assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+        }
+    };
+    answers(2, "only configured (--config-only)");
+    // The same directory as a failed build leaves it (build.json says so, with make's error).
+    let manifest = dir.join("build.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["status"] = "failed".into();
+    m["error"] = "make vmlinux modules exited with status 2".into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    answers(
+        3,
+        "the build there failed: make vmlinux modules exited with status 2",
+    );
+}

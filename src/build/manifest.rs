@@ -8,6 +8,60 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "build.json";
+
+/// Why a build directory holds no finished build to read.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishedBuildError {
+    #[error("{}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: interrupted while waiting for the build under way there", dir.display())]
+    Interrupted { dir: PathBuf },
+    /// build.json missing or not a manifest: not a `modverify build` directory.
+    #[error("{0}")]
+    Manifest(String),
+    #[error("{}: {why}; build it again with `modverify build --arch {arch}` (the same options)", dir.display())]
+    Unfinished {
+        dir: PathBuf,
+        arch: String,
+        why: Unfinished,
+    },
+}
+
+/// How a build directory's last build ended, when it did not end with a kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfinished {
+    #[error("only configured (--config-only): nothing was built")]
+    ConfigOnly,
+    /// Under the shared lock no build is under way: one whose manifest says so was killed.
+    #[error("the build there never finished (its modverify was killed)")]
+    Killed,
+    #[error("the build there was interrupted")]
+    Interrupted,
+    #[error("the build there failed: {0}")]
+    Failed(String),
+}
+
+impl FinishedBuildError {
+    /// A directory that is no build, or only a configuration, is a mistake in the request;
+    /// a failed build is the tree's; a killed or interrupted one, or a lock that cannot be
+    /// taken, is the machine's; Ctrl-C while waiting is an interruption.
+    pub fn kind(&self) -> crate::failure::FailureKind {
+        use crate::failure::FailureKind;
+        match self {
+            FinishedBuildError::Lock { source, .. } => FailureKind::of_io(source),
+            FinishedBuildError::Interrupted { .. } => FailureKind::Interrupted,
+            FinishedBuildError::Manifest(_) => FailureKind::BadInput,
+            FinishedBuildError::Unfinished { why, .. } => match why {
+                Unfinished::ConfigOnly => FailureKind::BadInput,
+                Unfinished::Killed | Unfinished::Interrupted => FailureKind::Infra,
+                Unfinished::Failed(_) => FailureKind::BuildFailed,
+            },
+        }
+    }
+}
 pub const BUILD_SCHEMA: &str = "modverify.build/1";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,43 +255,37 @@ impl BuildManifest {
     /// and holding it: a build of the same directory (which rewrites build.json and may relink
     /// what it names) waits until the returned value is dropped, and a build under way is
     /// waited for (`on_wait` is called once) rather than read half done.
-    pub fn read_finished(dir: &Path, on_wait: &mut dyn FnMut()) -> Result<FinishedBuild, String> {
+    pub fn read_finished(
+        dir: &Path,
+        on_wait: &mut dyn FnMut(),
+    ) -> Result<FinishedBuild, FinishedBuildError> {
         let lock_path = dir.join(super::LOCK);
         let lock = crate::files::lock_shared(&lock_path, on_wait).map_err(|e| match e {
-            crate::files::LockError::Io(e) => format!("{}: {e}", lock_path.display()),
-            crate::files::LockError::Interrupted => format!(
-                "{}: interrupted while waiting for the build under way there",
-                dir.display()
-            ),
+            crate::files::LockError::Io(source) => FinishedBuildError::Lock {
+                path: lock_path.clone(),
+                source,
+            },
+            crate::files::LockError::Interrupted => FinishedBuildError::Interrupted {
+                dir: dir.to_path_buf(),
+            },
         })?;
-        let manifest = Self::read(dir)?;
-        let unfinished = |why: String| {
-            format!(
-                "{}: {why}; build it again with `modverify build --arch {}` (the same options)",
-                dir.display(),
-                manifest.arch
-            )
+        let manifest = Self::read(dir).map_err(FinishedBuildError::Manifest)?;
+        let unfinished = |why: Unfinished| FinishedBuildError::Unfinished {
+            dir: dir.to_path_buf(),
+            arch: manifest.arch.clone(),
+            why,
         };
         let artifacts = match (manifest.status, &manifest.artifacts) {
             (BuildStatus::Ok, Some(a)) => a.clone(),
-            (BuildStatus::Ok, None) => {
-                return Err(unfinished(
-                    "only configured (--config-only): nothing was built".into(),
-                ))
-            }
-            // Under the shared lock no build is under way: one that says so was killed.
-            (BuildStatus::Running, _) => {
-                return Err(unfinished(
-                    "the build there never finished (its modverify was killed)".into(),
-                ))
-            }
-            (BuildStatus::Interrupted, _) => {
-                return Err(unfinished("the build there was interrupted".into()))
-            }
+            (BuildStatus::Ok, None) => return Err(unfinished(Unfinished::ConfigOnly)),
+            (BuildStatus::Running, _) => return Err(unfinished(Unfinished::Killed)),
+            (BuildStatus::Interrupted, _) => return Err(unfinished(Unfinished::Interrupted)),
             (BuildStatus::Failed, _) => {
-                return Err(unfinished(format!(
-                    "the build there failed: {}",
-                    manifest.error.as_deref().unwrap_or("see build.log")
+                return Err(unfinished(Unfinished::Failed(
+                    manifest
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "see build.log".into()),
                 )))
             }
         };
@@ -291,6 +339,33 @@ mod tests {
             arch: "riscv64".into(),
             artifacts,
             ..Default::default()
+        }
+    }
+
+    /// What a directory without a finished build means, decided once by the error's kind:
+    /// `check`, `boot`, `run` and `bisect-step` used to read one message three ways.
+    #[test]
+    fn a_directory_without_a_finished_build_says_what_kind_of_failure_it_is() {
+        use crate::failure::FailureKind;
+        let kind_of = |m: Option<BuildManifest>| {
+            let dir = tempfile::tempdir().unwrap();
+            if let Some(m) = m {
+                m.write(dir.path()).unwrap();
+            }
+            BuildManifest::read_finished(dir.path(), &mut || {})
+                .err()
+                .map(|e| e.kind())
+        };
+        assert_eq!(kind_of(None), Some(FailureKind::BadInput));
+        let cases = [
+            (BuildStatus::Ok, None, Some(FailureKind::BadInput)),
+            (BuildStatus::Failed, None, Some(FailureKind::BuildFailed)),
+            (BuildStatus::Running, None, Some(FailureKind::Infra)),
+            (BuildStatus::Interrupted, None, Some(FailureKind::Infra)),
+            (BuildStatus::Ok, Some(artifacts()), None),
+        ];
+        for (status, art, want) in cases {
+            assert_eq!(kind_of(Some(manifest(status, art))), want, "{status:?}");
         }
     }
 
@@ -353,7 +428,9 @@ mod tests {
         for (m, want) in cases {
             let dir = tempfile::tempdir().unwrap();
             m.write(dir.path()).unwrap();
-            let e = BuildManifest::read_finished(dir.path(), &mut || {}).unwrap_err();
+            let e = BuildManifest::read_finished(dir.path(), &mut || {})
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{e}");
             assert!(e.contains("modverify build --arch riscv64"), "{e}");
         }

@@ -115,10 +115,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         )
     }) {
         Ok(h) => h,
-        Err(e) => {
-            say("skip", &format!("{}: {e}", arch.name));
-            return Ok(SKIP);
-        }
+        Err(e) => return answer_failure(e.kind(), e.to_string()),
     };
     let art = held.artifacts.clone();
     let no_other_arches = ArchRegistry::of(vec![]);

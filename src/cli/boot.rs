@@ -154,8 +154,7 @@ fn options(
         (Some(dir), _) => {
             let built = crate::build::BuildManifest::read_finished(dir, &mut || {
                 crate::errln!("waiting for the build under way in {}", dir.display())
-            })
-            .map_err(BootError::BadInput)?;
+            })?;
             let (m, art) = (&built.manifest, built.artifacts.clone());
             if m.arch != arch.name {
                 return Err(BootError::BadInput(format!(

@@ -3,7 +3,6 @@ use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::check::stage::{run_check, CheckError, CheckOptions};
 use crate::check::Policy;
-use crate::cli::exit;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -78,11 +77,10 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     // Held until the check is done: a build of the same directory waits for it.
     let mut _held = None;
     if let Some(dir) = &a.build {
-        let usage = |e: String| Failure::new(exit::USAGE, CheckError::Usage(e));
         let built = crate::build::BuildManifest::read_finished(dir, &mut || {
             crate::errln!("waiting for the build under way in {}", dir.display())
         })
-        .map_err(usage)?;
+        .map_err(Failure::of)?;
         let art = built.artifacts.clone();
         opts.arch.get_or_insert(built.manifest.arch.clone());
         _held = Some(built);
