@@ -369,6 +369,27 @@ pub fn parse_line(line: &str) -> Option<(&str, &str)> {
     k.starts_with("CONFIG_").then_some((k, v))
 }
 
+/// A fragment file's option lines. Blank lines and `#` comments are skipped; any other line
+/// that is not `CONFIG_NAME=value` or `# CONFIG_NAME is not set` is a mistake (a missing `=`,
+/// a lost prefix), named with its line number rather than silently left out.
+pub fn fragment_lines(origin: &std::path::Path, text: &str) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    for (n, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if parse_line(t).is_some() {
+            lines.push(l.to_string());
+        } else if !(t.is_empty() || t.starts_with('#')) {
+            return Err(format!(
+                "--fragment {}:{}: `{t}` is not a Kconfig line (`CONFIG_NAME=value` or \
+                 `# CONFIG_NAME is not set`)",
+                origin.display(),
+                n + 1
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 pub fn parse_config(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(parse_line)
@@ -496,6 +517,15 @@ fn annotate(expr: &str, got: &HashMap<String, String>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fragment_line_that_is_no_option_is_named_not_dropped() {
+        let p = std::path::Path::new("debug.config");
+        let ok = "# debugging\n\nCONFIG_A=y\n# CONFIG_B is not set\n  CONFIG_C=\"x\"\n";
+        assert_eq!(fragment_lines(p, ok).unwrap().len(), 3);
+        let e = fragment_lines(p, "CONFIG_A=y\nCONFIG_DEBUG_INFO y\n").unwrap_err();
+        assert!(e.contains("debug.config:2: `CONFIG_DEBUG_INFO y`"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -415,11 +415,7 @@ pub fn run_build(
         let text = std::fs::read_to_string(f).map_err(|e| BuildError::named("--fragment", f, e))?;
         fragments.push(Fragment {
             origin: f.display().to_string(),
-            lines: text
-                .lines()
-                .filter(|l| config::parse_line(l).is_some())
-                .map(str::to_string)
-                .collect(),
+            lines: config::fragment_lines(f, &text).map_err(BuildError::BadInput)?,
         });
     }
     let user_config = match &opts.config {
