@@ -32,7 +32,8 @@ pub enum Stage {
     /// The arch cannot be built here (the reason goes to results.json).
     CannotBuild,
     Build,
-    BuildFailed,
+    /// The build ended without a kernel, for this kind of reason.
+    BuildFailed(FailureKind),
     Check,
     Boot,
     /// `done` of `total` modules have a load result.
@@ -176,7 +177,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
         Ok(m) => m,
         Err(e) => {
-            events.stage(&name, Stage::BuildFailed);
+            events.stage(&name, Stage::BuildFailed(e.kind()));
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
             finish(
                 StageEnd::Failed(e.kind()),
@@ -201,7 +202,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         Err(e) => {
             // Another modverify's build of the same directory ended it badly meanwhile (a
             // failed build, a killed one), or Ctrl-C came while waiting for it: by its kind.
-            events.stage(&name, Stage::BuildFailed);
+            events.stage(&name, Stage::BuildFailed(e.kind()));
             set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
             finish(
                 StageEnd::Failed(e.kind()),

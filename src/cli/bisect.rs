@@ -100,7 +100,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Ok(m) => m,
         Err(e) => {
             let first = e.to_string().lines().next().unwrap_or("").to_string();
-            return answer_failure(e.kind(), format!("build failed: {first}"));
+            return answer_failure(e.kind(), format!("build: {first}"));
         }
     };
     bar.finish("built");

@@ -4,6 +4,7 @@ use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
 use crate::build::BuildEvents;
 use crate::check::Policy;
+use crate::failure::FailureKind;
 use crate::pipeline::{run_all, RunEvents, RunOptions, Stage};
 use crate::report::progress::{ArchProgress, Progress};
 use clap::Args;
@@ -85,9 +86,18 @@ impl RunEvents for Events<'_> {
         };
         // Load counts come fast: without a terminal they are printed at most every 2 s.
         let (msg, always) = match stage {
-            Stage::CannotBuild => ("skipped: cannot build".to_string(), true),
+            Stage::CannotBuild => ("cannot be built here".to_string(), true),
             Stage::Build => ("build".into(), true),
-            Stage::BuildFailed => ("build failed".into(), true),
+            Stage::BuildFailed(kind) => (
+                match kind {
+                    FailureKind::BadInput => "bad input: nothing built",
+                    FailureKind::BuildFailed => "build failed",
+                    FailureKind::Infra => "build could not run",
+                    FailureKind::Interrupted => "interrupted",
+                }
+                .into(),
+                true,
+            ),
             Stage::Check => ("check".into(), true),
             Stage::Boot => ("boot".into(), true),
             Stage::Load { done, total } => (format!("load {done}/{total}"), false),
