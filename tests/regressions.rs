@@ -3,7 +3,8 @@
 //! build time (modpost findings) and at load time (boot) — and by `bisect-step`.
 mod common;
 use common::*;
-use std::path::Path;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -190,17 +191,27 @@ fn linux_5_19_crc_index_shift_riscv64_on_the_7x_tree() {
     );
 }
 
+/// riscv64 6.1 with the 5.19 modpost patch and a rewritten __ctzdi2 prototype: one build
+/// for two tests (a fresh machine compiles each build directory anew, about 90 s even from
+/// ccache). The prototype change is consistent within the build, so it hides nothing from
+/// the 5.19 test; the foreign-module test takes its lzo_compress.ko.
+fn riscv64_with_the_5_19_modpost_and_another_ctzdi2() -> (PathBuf, Value) {
+    build(&[
+        "--arch",
+        "riscv64",
+        "--patch",
+        &patch("modpost-5.19-skip-crc-slot.patch"),
+        "--patch",
+        &patch("ctzdi2-prototype-changed.patch"),
+    ])
+}
+
 /// The same modpost patch on riscv64: every riscv64 export has a CRC, so nothing loses a slot
 /// and everything loads. (In 5.19 riscv booted fine for the same reason.)
 #[test]
 fn linux_5_19_modpost_on_riscv64_changes_nothing() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (dir, m) = build(&[
-        "--arch",
-        "riscv64",
-        "--patch",
-        &patch("modpost-5.19-skip-crc-slot.patch"),
-    ]);
+    let (dir, m) = riscv64_with_the_5_19_modpost_and_another_ctzdi2();
     assert!(
         m["modpost"]
             .as_array()
@@ -275,7 +286,8 @@ fn missing_export_is_caught_at_build_check_and_load() {
 }
 
 /// A module from another build, where one export's prototype changed (a kernel update):
-/// lzo_compress.ko built with tests/regressions/ctzdi2-prototype-changed.patch carries
+/// lzo_compress.ko built with tests/regressions/ctzdi2-prototype-changed.patch (in the
+/// build the riscv64 5.19 test makes) carries
 /// another CRC for __ctzdi2, and the kernel built without the patch refuses it. The report
 /// names the symbol and shows both CRCs, statically and in the guest. Only one file differs
 /// between the builds, so ccache serves the rest (the PREEMPT build this test used before
@@ -285,8 +297,7 @@ fn missing_export_is_caught_at_build_check_and_load() {
 fn a_module_from_another_build_is_rejected_with_both_values() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (good, _) = build(&["--arch", "riscv64"]);
-    let p = patch("ctzdi2-prototype-changed.patch");
-    let (other, _) = build(&["--arch", "riscv64", "--patch", &p]);
+    let (other, _) = riscv64_with_the_5_19_modpost_and_another_ctzdi2();
     let foreign = other.join("lib/lzo/lzo_compress.ko");
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(&foreign, tmp.path().join("lzo_compress.ko")).unwrap();
