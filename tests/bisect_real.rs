@@ -1,6 +1,8 @@
 //! `ci/bisect` + `modverify bisect-step` on a real kernel git tree: Debian's linux-source-6.1
-//! with four commits, one of which removes an export a module uses. The driver must name
-//! that commit and the finding.
+//! with six commits, one of which removes an export a module uses, and three of which QEMU
+//! cannot start (a broken emulator on the runner, tied here to a marker file the commits
+//! carry). The driver must skip those (125: nothing was tested, so no verdict), and still
+//! name the commit that removed the export, with the finding.
 use std::path::Path;
 use std::process::Command;
 
@@ -82,13 +84,62 @@ fn bisect_names_the_commit_that_removed_an_export() {
             ],
         )
     };
+    let commit_empty = |msg: &str| {
+        git(
+            &repo,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                msg,
+            ],
+        )
+    };
     commit("base: Debian linux-source-6.1");
+    // QEMU as the runner has it: the real one, except while the tree holds the marker (the
+    // commits in the middle of the range, so that git's first pick is one of them).
+    let marker = repo.join("QEMU_CANNOT_START");
+    let real_qemu = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v qemu-system-riscv64"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrappers = tempfile::tempdir().unwrap();
+    let wrapper = wrappers.path().join("qemu-system-riscv64");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -e '{}' ]; then\n  echo 'qemu-system-riscv64: cannot start (the test breaks it)' >&2\n  exit 1\nfi\nexec '{}' \"$@\"\n",
+            marker.display(),
+            real_qemu.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(&marker, "").unwrap();
+    git(&repo, &["add", "QEMU_CANNOT_START"]);
     edit(
         &repo.join("lib/crc7.c"),
         "Table for CRC-7 (polynomial",
         "Table for CRC-7 (the polynomial",
     );
-    commit("lib/crc7: comment");
+    commit("lib/crc7: comment (QEMU cannot start from here)");
+    commit_empty("runner: still broken");
+    commit_empty("runner: still broken, again");
+    git(&repo, &["rm", "-q", "QEMU_CANNOT_START"]);
+    commit("runner: QEMU starts again");
     edit(
         &repo.join("lib/bitrev.c"),
         "EXPORT_SYMBOL_GPL(byte_rev_table);",
@@ -97,11 +148,17 @@ fn bisect_names_the_commit_that_removed_an_export() {
     commit("lib/bitrev: stop exporting byte_rev_table");
     edit(&repo.join("lib/crc8.c"), "crc8", "crc8 ");
     commit("lib/crc8: whitespace");
+    let path = format!(
+        "{}:{}",
+        wrappers.path().display(),
+        std::env::var("PATH").unwrap()
+    );
     let o = Command::new("bash")
         .arg(root.join("ci/bisect"))
-        .args(["HEAD~3", "HEAD", "--arch", "riscv64"])
+        .args(["HEAD~6", "HEAD", "--arch", "riscv64"])
         .current_dir(&repo)
         .env("MODVERIFY", bin)
+        .env("PATH", path)
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -110,9 +167,12 @@ fn bisect_names_the_commit_that_removed_an_export() {
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    let first_bad = out
+        .lines()
+        .find(|l| l.starts_with("first bad commit: "))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        out.contains("first bad commit: ")
-            && out.contains("lib/bitrev: stop exporting byte_rev_table"),
+        first_bad.ends_with("lib/bitrev: stop exporting byte_rev_table"),
         "{out}"
     );
     assert!(
@@ -120,4 +180,6 @@ fn bisect_names_the_commit_that_removed_an_export() {
         "{out}"
     );
     assert!(out.contains("byte_rev_table"), "{out}");
+    // At least one of the commits QEMU could not start was tried, and skipped, not called bad.
+    assert!(out.contains("bisect-step: skip: riscv64: "), "{out}");
 }
