@@ -123,7 +123,8 @@ pub struct Stages<'a> {
 
 /// The one rule for an arch's status: the worst of what its stages say.
 /// - a failed stage: its kind (bad input, build failed, infra, interrupted);
-/// - a build the descriptor cannot do: skipped (nothing else ran);
+/// - a build the descriptor cannot do (ia64's): bad input — the arch was asked for and
+///   nothing can be tested, which must not read as a pass or a skip in a nightly;
 /// - a check that is not clean: findings;
 /// - a boot that QEMU could not start at all: infra; otherwise not clean: findings (a kernel
 ///   that hangs or panics before the agent is a finding about the kernel);
@@ -134,7 +135,7 @@ pub fn decide(s: &Stages) -> ArchStatus {
     let mut st = ArchStatus::Ok;
     match s.build {
         StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
-        StageEnd::CannotHere => st = st.max(ArchStatus::Skipped),
+        StageEnd::CannotHere => st = st.max(ArchStatus::BadInput),
         StageEnd::NotAsked | StageEnd::Done(()) => {}
     }
     match s.check {
@@ -333,7 +334,7 @@ mod tests {
             (
                 "descriptor cannot build",
                 stages(CannotHere, NotAsked, NotAsked),
-                S::Skipped,
+                S::BadInput,
             ),
             (
                 "missing source",

@@ -210,7 +210,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                         .unwrap_or("no qemu section")
                 ),
             );
-            return Ok(bisect_answer(ArchStatus::Skipped, false, false).code());
+            return Ok(bisect_answer(ArchStatus::BadInput, false, false).code());
         }
         let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
         // The boot reuses the modules, predictions and export table the check read.

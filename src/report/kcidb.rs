@@ -108,7 +108,14 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
             let ok = boot.done && boot.boot_failure.is_none();
             add(
                 "modverify.boot".into(),
-                if ok { "PASS" } else { "FAIL" },
+                // A boot that could not run (QEMU would not start the machine) is the
+                // test's error, not the kernel's failure: as JUnit's <error>, by the status.
+                match (ok, a.status) {
+                    (true, _) => "PASS",
+                    (false, ArchStatus::Infra) => "ERROR",
+                    (false, ArchStatus::Interrupted) => "MISS",
+                    (false, _) => "FAIL",
+                },
                 boot.boot_failure.clone().unwrap_or_default(),
                 a.seconds.boot_s.unwrap_or(0.0),
             );
