@@ -68,7 +68,7 @@ fn bisect_names_the_commit_that_removed_an_export() {
         &repo,
         &["-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"],
     );
-    let commit = |msg: &str| {
+    let commit_as = |how: &str, msg: &str| {
         git(
             &repo,
             &[
@@ -78,28 +78,14 @@ fn bisect_names_the_commit_that_removed_an_export() {
                 "user.email=t@t",
                 "commit",
                 "-q",
-                "-a",
+                how,
                 "-m",
                 msg,
             ],
         )
     };
-    let commit_empty = |msg: &str| {
-        git(
-            &repo,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-q",
-                "--allow-empty",
-                "-m",
-                msg,
-            ],
-        )
-    };
+    let commit = |msg: &str| commit_as("-a", msg);
+    let commit_empty = |msg: &str| commit_as("--allow-empty", msg);
     commit("base: Debian linux-source-6.1");
     // QEMU as the runner has it: the real one, except while the tree holds the marker (the
     // commits in the middle of the range, so that git's first pick is one of them).

@@ -4,18 +4,10 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn patch(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/regressions")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// The unpacked Debian tree of `version` in the cache (`modverify build --source VERSION`
 /// puts it there).

@@ -118,3 +118,13 @@ pub fn riscv64_without_qemu(dir: &Path) -> PathBuf {
     std::fs::write(arches.join("riscv64.yaml"), desc).unwrap();
     arches
 }
+
+/// A patch in tests/regressions, by absolute path (as `--patch` takes it, and as the build
+/// directory's key holds it, so that every test naming it shares one build).
+pub fn patch(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/regressions")
+        .join(name)
+        .display()
+        .to_string()
+}
