@@ -114,15 +114,17 @@ impl Failure {
 
 /// Runs a parsed command; `Ok(code)` is the exit status of a completed run.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
-    // A broken descriptor directory is bad input: 2, but under `git bisect run` 2 means
-    // "bad", so there it aborts the bisection instead.
-    let bad_input = if matches!(cli.command, Command::BisectStep(_)) {
-        bisect::ABORT
-    } else {
-        crate::cli::exit::USAGE
-    };
-    let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref())
-        .map_err(|e| Failure::new(bad_input, e))?;
+    // A descriptor directory that cannot be read exits by its kind (2 when it is missing),
+    // but under `git bisect run` 2 means "bad": there no commit can be tested, so the
+    // bisection aborts instead.
+    let bisecting = matches!(cli.command, Command::BisectStep(_));
+    let registry = crate::arch::ArchRegistry::load(cli.arch_dir.as_deref()).map_err(|e| {
+        if bisecting {
+            Failure::new(bisect::ABORT, e)
+        } else {
+            Failure::of(e)
+        }
+    })?;
     if let Some((_, message)) = registry.broken.first() {
         // A bisection must test with the descriptors it was given, all of them.
         if matches!(cli.command, Command::BisectStep(_)) {
