@@ -87,6 +87,9 @@ impl ExportProblem {
     }
 }
 
+/// The weakest reference: the CRCs the kernel's own modules were built against.
+const MODULE_VERSIONS: &str = "module __versions";
+
 /// The reference CRC of each vmlinux export and where it came from.
 struct References {
     crc: HashMap<String, (u32, &'static str)>,
@@ -97,7 +100,14 @@ impl References {
         let mut crc: HashMap<String, (u32, &'static str)> = HashMap::new();
         // Weakest first; stronger sources overwrite.
         let mut votes: HashMap<&str, HashMap<u32, usize>> = HashMap::new();
-        for m in modules {
+        // Only the kernel's own modules say anything about its table: a module of another
+        // release or build (a stale DKMS module, last kernel's) carries that kernel's CRCs, and
+        // its mismatches are its own findings, not the table's.
+        let own = |m: &&&ModuleFacts| match (&table.vermagic, &m.vermagic) {
+            (Some(k), Some(v)) => k.trim() == v.trim(),
+            _ => true,
+        };
+        for m in modules.iter().filter(own) {
             for v in m.versions.iter().flatten() {
                 if table.lookup(&v.name).is_some() && v.crc <= u32::MAX as u64 {
                     *votes
@@ -110,7 +120,7 @@ impl References {
         }
         for (name, counts) in votes {
             if let Some((&c, _)) = counts.iter().max_by_key(|(c, n)| (**n, **c)) {
-                crc.insert(name.to_string(), (c, "module __versions"));
+                crc.insert(name.to_string(), (c, MODULE_VERSIONS));
             }
         }
         for (name, l) in &table.crc_labels {
@@ -450,6 +460,10 @@ fn shifts_and_mismatches(
             p.reference = src.map(str::to_string);
             p.symbols = run;
             out.push(p);
+        } else if src == Some(MODULE_VERSIONS) {
+            // One slot that disagrees with modules, in no run: not a pattern of the table
+            // (a shift), so no evidence against it. The modules that import the symbol get
+            // their own crc_mismatch, naming both CRCs.
         } else {
             let got = t.effective_crcs.get(first).copied().flatten();
             let mut p = ExportProblem::new(
