@@ -570,13 +570,40 @@ fn stale_modules_are_their_own_findings_not_the_kernels() {
     assert_eq!(r["summary"]["modules"], 20);
     assert_eq!(r["summary"]["ok"], 0, "{:#}", r["summary"]);
     for m in r["modules"].as_array().unwrap() {
-        let p = &m["problems"][0];
+        // The kernel stops at module_layout; the person reads first that the module was
+        // built for another release, then every mismatch with both CRCs.
         assert_eq!(m["verdict"], "crc_mismatch", "{m:#}");
+        let problems = m["problems"].as_array().unwrap();
+        let first = problems[0]["detail"].as_str().unwrap();
         assert!(
-            p["module_crc"].is_string() && p["module_crc"] != p["kernel_crc"],
+            first.contains("built for release 6.1.0-") && first.contains("this kernel is 6.12."),
+            "{m:#}"
+        );
+        assert_eq!(problems[0]["fatal"], false);
+        let crcs: Vec<&Value> = problems
+            .iter()
+            .filter(|p| p["kind"] == "crc_mismatch")
+            .collect();
+        assert!(crcs.iter().any(|p| p["symbol"] == "module_layout"), "{m:#}");
+        assert!(
+            crcs.iter()
+                .all(|p| p["module_crc"].is_string() && p["module_crc"] != p["kernel_crc"]),
             "{m:#}"
         );
     }
+    // No Rust type names in what a person reads.
+    let o = modverify(&[
+        "check",
+        "--vmlinux",
+        new.join("vmlinuz").to_str().unwrap(),
+        tmp.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(
+        !t.contains("CrcMismatch") && !t.contains("BadVermagic"),
+        "{t}"
+    );
+    assert!(t.contains("built for release 6.1.0-"), "{t}");
 }
 
 fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -341,8 +341,11 @@ fn gpl_only_namespace_vermagic_and_dependencies() {
         assert_eq!(verdict(&r, "consumer"), Verdict::DependencyFailed, "{t:?}");
         assert_eq!(verdict(&r, "dup"), Verdict::DuplicateExport, "{t:?}");
         let magic = r.modules.iter().find(|m| m.name == "magic").unwrap();
+        // Built for another release: said first (a warning), then what the loader stops at.
+        assert!(!magic.problems[0].fatal, "{:?}", magic.problems);
+        assert!(magic.problems[0].detail.contains("built for release 6.1.0-other"));
         assert_eq!(
-            magic.problems[0].kernel_messages[0],
+            magic.problems.iter().find(|p| p.fatal).unwrap().kernel_messages[0],
             "magic: version magic '6.1.0-other SMP preempt mod_unload modversions ' should be '6.1.0-synth SMP mod_unload modversions '"
         );
         // Failing modules are listed first.

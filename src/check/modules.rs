@@ -201,15 +201,33 @@ fn check_one(
         );
     }
 
+    // A module built for another release is the first thing a person should read (a stale
+    // DKMS or vendor module, last kernel's): said first, whatever the loader trips on first.
+    // Every problem after it is kept too: the verdict is the first the kernel would stop at,
+    // and fixing that one would only reveal the next.
+    if let (Some(kmagic), Some(mmagic)) = (&kernel.vermagic, &f.vermagic) {
+        let release = |s: &str| s.split(' ').next().unwrap_or("").to_string();
+        let (mine, theirs) = (release(mmagic), release(kmagic));
+        if mine != theirs && !mine.is_empty() {
+            problems.push(
+                Problem::new(
+                    Verdict::BadVermagic,
+                    format!(
+                        "the module was built for release {mine}; this kernel is {theirs}: \
+                         rebuild it for {theirs} (with CRCs the loader does not compare the \
+                         release, only each symbol's CRC)"
+                    ),
+                )
+                .warning(),
+            );
+        }
+    }
+
     // Step 6 of load_module: module_layout, before anything else.
     if kernel.modversions {
         if let Some(l) = kernel.lookup("module_layout") {
             if let Some(p) = version_problem(&name, f, "module_layout", l.crc, policy, "kernel") {
-                let fatal = p.fatal;
                 problems.push(p);
-                if fatal {
-                    return done(problems, used);
-                }
             }
         }
     }
@@ -222,7 +240,6 @@ fn check_one(
                     Problem::new(Verdict::BadVermagic, "the module has no vermagic= in .modinfo; only a forced load (CONFIG_MODULE_FORCE_LOAD) accepts it")
                         .says(format!("{name}: bad vermagic: kernel tainted.")),
                 );
-                return done(problems, used);
             }
             Some(mmagic) => {
                 let has_crcs = kernel.modversions && f.versions.is_some();
@@ -253,7 +270,6 @@ fn check_one(
                             "{name}: version magic '{mmagic}' should be '{kmagic}'"
                         )),
                     );
-                    return done(problems, used);
                 }
             }
         }
@@ -271,7 +287,6 @@ fn check_one(
                         kind.kcrctab()
                     ),
                 ));
-                return done(problems, used);
             }
         }
     }
