@@ -604,6 +604,36 @@ fn stale_modules_are_their_own_findings_not_the_kernels() {
         "{t}"
     );
     assert!(t.contains("built for release 6.1.0-"), "{t}");
+
+    // With the new kernel's own modules as a reference (--with): the stale modules' imports
+    // from other modules resolve (against the new modules' CRCs) instead of reading "exported
+    // by neither the kernel nor any module checked", and only the 20 are reported.
+    let unknown = |r: &Value| {
+        r["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["problems"].as_array().unwrap())
+            .filter(|p| p["kind"] == "unknown_symbol")
+            .count()
+    };
+    let (code, with) = check(&[
+        "--vmlinux".as_ref(),
+        new.join("vmlinuz").as_os_str(),
+        "--with".as_ref(),
+        new.join("modules").as_os_str(),
+        tmp.path().as_os_str(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(with["summary"]["modules"], 20, "{:#}", with["summary"]);
+    assert_eq!(with["exports"]["consistent"], true);
+    assert!(unknown(&r) > 0);
+    assert!(
+        unknown(&with) < unknown(&r),
+        "{} then {}",
+        unknown(&r),
+        unknown(&with)
+    );
 }
 
 fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -617,4 +647,52 @@ fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A headers directory given as `--symvers` said "Is a directory": it stands for the
+/// Module.symvers in it (/usr/src/linux-headers-VER has one), and a directory without one is
+/// bad input that says what to give.
+#[test]
+fn a_headers_directory_is_taken_as_symvers() {
+    let d = debian_kernel();
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = tmp.path().join("mods");
+    std::fs::create_dir(&mods).unwrap();
+    let some: Vec<std::path::PathBuf> = walk(&d.join("modules"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".ko"))
+        .take(5)
+        .collect();
+    for p in &some {
+        std::fs::copy(p, mods.join(p.file_name().unwrap())).unwrap();
+    }
+    let vmlinux = d.join("vmlinux");
+    let run = |symvers: &std::path::Path| {
+        check(&[
+            "--vmlinux".as_ref(),
+            vmlinux.as_os_str(),
+            "--symvers".as_ref(),
+            symvers.as_os_str(),
+            mods.as_os_str(),
+        ])
+    };
+    let (code_dir, by_dir) = run(&d);
+    let (code_file, by_file) = run(&d.join("Module.symvers"));
+    assert_eq!(code_dir, code_file);
+    assert_eq!(by_dir["modules"], by_file["modules"]);
+    assert_eq!(by_dir["exports"], by_file["exports"]);
+    let o = modverify(&[
+        "check",
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+        "--symvers",
+        tmp.path().to_str().unwrap(),
+        mods.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("a directory without Module.symvers"),
+        "{}",
+        text(&o)
+    );
 }

@@ -343,7 +343,9 @@ fn gpl_only_namespace_vermagic_and_dependencies() {
         let magic = r.modules.iter().find(|m| m.name == "magic").unwrap();
         // Built for another release: said first (a warning), then what the loader stops at.
         assert!(!magic.problems[0].fatal, "{:?}", magic.problems);
-        assert!(magic.problems[0].detail.contains("built for release 6.1.0-other"));
+        assert!(magic.problems[0]
+            .detail
+            .contains("built for release 6.1.0-other"));
         assert_eq!(
             magic.problems.iter().find(|p| p.fatal).unwrap().kernel_messages[0],
             "magic: version magic '6.1.0-other SMP preempt mod_unload modversions ' should be '6.1.0-synth SMP mod_unload modversions '"

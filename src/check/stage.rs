@@ -239,6 +239,22 @@ pub fn check_stage<'r>(
         .symvers
         .as_ref()
         .map(|p| -> Result<Symvers, CheckError> {
+            // A kernel headers directory (/usr/src/linux-headers-VER) stands for the
+            // Module.symvers in it, as it does for out-of-tree builds.
+            let in_dir;
+            let p = if p.is_dir() {
+                in_dir = p.join("Module.symvers");
+                if !in_dir.is_file() {
+                    return Err(CheckError::Usage(format!(
+                        "--symvers {}: a directory without Module.symvers; give the kernel's \
+                         headers directory (/usr/src/linux-headers-VER) or the file itself",
+                        p.display()
+                    )));
+                }
+                &in_dir
+            } else {
+                p
+            };
             let text = std::fs::read_to_string(p).map_err(|source| CheckError::ReadSymvers {
                 path: p.clone(),
                 source,

@@ -57,6 +57,11 @@ pub struct CheckArgs {
     /// module is still checked, so a dependency's failure still counts
     #[arg(long, value_name = "NAME")]
     pub module: Vec<String>,
+    /// Modules (files or directories, repeatable) that provide symbols and resolve
+    /// dependencies without being reported: the kernel's own tree, when the PATHs are
+    /// out-of-tree modules to check against it
+    #[arg(long, value_name = "DIR")]
+    pub with: Vec<PathBuf>,
     /// A `modverify build` directory: its vmlinux, Module.symvers and modules
     #[arg(long, value_name = "DIR", conflicts_with_all = ["vmlinux", "symvers"])]
     pub build: Option<PathBuf>,
@@ -72,8 +77,29 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         system_map: a.system_map,
         symvers: a.symvers,
         policy: a.policy,
-        paths: a.paths,
+        paths: a.paths.clone(),
     };
+    // The --with modules: checked with the rest (as providers, as modprobe would see them),
+    // never reported. A module the PATHs give replaces the reference module of its name, as
+    // a module in updates/ replaces the kernel's own.
+    let mut reference = std::collections::HashSet::new();
+    if !a.with.is_empty() {
+        let named = |paths: &[PathBuf]| {
+            crate::input::discover_noted(paths)
+                .map(|d| d.paths)
+                .map_err(|e| Failure::of(CheckError::from(e)))
+        };
+        let given: std::collections::HashSet<String> = named(&a.paths)?
+            .iter()
+            .map(|p| crate::depmod::name(p))
+            .collect();
+        for p in named(&a.with)? {
+            if !given.contains(&crate::depmod::name(&p)) {
+                reference.insert(p.display().to_string());
+                opts.paths.push(p);
+            }
+        }
+    }
     // Held until the check is done: a build of the same directory waits for it.
     let mut _held = None;
     if let Some(dir) = &a.build {
@@ -86,12 +112,15 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         _held = Some(built);
         opts.vmlinux = Some(art.vmlinux);
         opts.symvers = Some(art.module_symvers);
-        if opts.paths.is_empty() {
-            opts.paths = art.modules;
+        if a.paths.is_empty() {
+            opts.paths.extend(art.modules);
         }
     }
     // Bad input (2) or the machine's I/O failing (4), by the error's kind.
     let mut report = run_check(&opts, registry).map_err(Failure::of)?;
+    if !reference.is_empty() {
+        report.retain_modules(|m| !reference.contains(&m.path));
+    }
     if !a.module.is_empty() {
         report.retain_modules(|m| a.module.iter().any(|p| name_matches(p, &m.name)));
         if report.modules.is_empty() {
