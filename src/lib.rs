@@ -13,6 +13,7 @@ pub mod debian_apt;
 pub mod build;
 pub mod input;
 pub mod depmod;
+pub mod installed;
 pub mod elf;
 pub mod check;
 pub mod image;

@@ -696,3 +696,73 @@ fn a_headers_directory_is_taken_as_symvers() {
         text(&o)
     );
 }
+
+/// `check --release VER --root DIR` reads a kernel laid out as Debian installs it (here
+/// trixie's files placed as `dpkg -x` leaves them: boot/vmlinuz-VER, boot/System.map-VER,
+/// lib/modules/VER/kernel, usr/src/linux-headers-VER/Module.symvers) exactly as the same
+/// check with every file named by hand: its own modules as the reference, the PATHs reported.
+#[test]
+fn an_installed_kernel_is_named_by_its_release() {
+    let k = debian_kernel_of("trixie", "amd64");
+    let ver = k.file_name().unwrap().to_str().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for d in [
+        "boot".to_string(),
+        format!("lib/modules/{ver}"),
+        format!("usr/src/linux-headers-{ver}"),
+    ] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    for (from, to) in [
+        ("vmlinuz", format!("boot/vmlinuz-{ver}")),
+        ("System.map", format!("boot/System.map-{ver}")),
+        ("modules", format!("lib/modules/{ver}/kernel")),
+        (
+            "Module.symvers",
+            format!("usr/src/linux-headers-{ver}/Module.symvers"),
+        ),
+    ] {
+        std::os::unix::fs::symlink(k.join(from), r.join(to)).unwrap();
+    }
+    // A few of the kernel's own modules, as if an out-of-tree build had made them.
+    let tmp = tempfile::tempdir().unwrap();
+    for p in walk(&k.join("modules/crypto")).into_iter().take(5) {
+        std::fs::copy(&p, tmp.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let (code_named, named) = check(&[
+        "--release".as_ref(),
+        ver.as_ref(),
+        "--root".as_ref(),
+        r.as_os_str(),
+        tmp.path().as_os_str(),
+    ]);
+    let (code_by_hand, by_hand) = check(&[
+        "--vmlinux".as_ref(),
+        k.join("vmlinuz").as_os_str(),
+        "--symvers".as_ref(),
+        k.join("Module.symvers").as_os_str(),
+        "--with".as_ref(),
+        k.join("modules").as_os_str(),
+        tmp.path().as_os_str(),
+    ]);
+    assert_eq!(code_named, 0, "{named:#}");
+    assert_eq!(code_named, code_by_hand);
+    assert_eq!(named["modules"], by_hand["modules"]);
+    assert_eq!(named["exports"], by_hand["exports"]);
+    assert_eq!(named["summary"]["modules"], 5);
+    // A release that is not there: bad input, naming where it looked.
+    let o = modverify(&[
+        "check",
+        "--release",
+        "9.9.9-1-amd64",
+        "--root",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("boot/vmlinuz-9.9.9-1-amd64"),
+        "{}",
+        text(&o)
+    );
+}

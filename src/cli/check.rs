@@ -15,14 +15,17 @@ pub enum Format {
 #[derive(Args, Debug)]
 #[command(
     override_usage = "modverify check [OPTIONS] (--vmlinux FILE | --symvers FILE) PATH...\n       \
-modverify check [OPTIONS] --build DIR [PATH]...",
+modverify check [OPTIONS] --build DIR [PATH]...\n       \
+modverify check [OPTIONS] --release VER [--root DIR] [PATH]...",
     after_help = "Examples:\n  \
 modverify check --vmlinux build/vmlinux build/\n  \
 modverify check --vmlinux vmlinux --symvers Module.symvers \\\n      \
 --format json /lib/modules/6.1.0-56-amd64/kernel\n  \
 modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n  \
 modverify check --vmlinux /boot/vmlinuz-$(uname -r) \\\n      \
-/lib/modules/$(uname -r)/kernel\n\
+/lib/modules/$(uname -r)/kernel\n  \
+modverify check --release 6.12.57+deb13-amd64 /var/lib/dkms/*/*/6.1*/x86_64/module\n      \
+(before a reboot: will these modules load into the kernel just installed?)\n\
 \n\
 Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run."
 )]
@@ -62,11 +65,20 @@ pub struct CheckArgs {
     /// out-of-tree modules to check against it
     #[arg(long, value_name = "DIR")]
     pub with: Vec<PathBuf>,
+    /// An installed kernel by its release (`uname -r` of the kernel to boot): its image,
+    /// System.map, modules and, where the headers are installed, Module.symvers. With
+    /// PATHs, its modules are the reference (as --with) and only the PATHs are reported
+    #[arg(long, value_name = "VER", conflicts_with_all = ["vmlinux", "build"])]
+    pub release: Option<String>,
+    /// Where --release looks: an installed system's / (the default) or a tree of Debian's
+    /// packages unpacked with `dpkg -x`
+    #[arg(long, value_name = "DIR", requires = "release", default_value = "/")]
+    pub root: PathBuf,
     /// A `modverify build` directory: its vmlinux, Module.symvers and modules
     #[arg(long, value_name = "DIR", conflicts_with_all = ["vmlinux", "symvers"])]
     pub build: Option<PathBuf>,
     /// Module files (.ko, .ko.xz, .ko.gz, .ko.zst) or directories to search
-    #[arg(required_unless_present = "build", value_name = "PATH")]
+    #[arg(required_unless_present_any = ["build", "release"], value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -79,11 +91,24 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         policy: a.policy,
         paths: a.paths.clone(),
     };
+    let mut with = a.with.clone();
+    if let Some(ver) = &a.release {
+        let k = crate::installed::InstalledKernel::find(&a.root, ver)
+            .map_err(|e| Failure::of(CheckError::Usage(e)))?;
+        opts.vmlinux = Some(k.image);
+        opts.system_map = opts.system_map.take().or(k.system_map);
+        opts.symvers = opts.symvers.take().or(k.symvers);
+        if a.paths.is_empty() {
+            opts.paths.push(k.modules);
+        } else {
+            with.push(k.modules);
+        }
+    }
     // The --with modules: checked with the rest (as providers, as modprobe would see them),
     // never reported. A module the PATHs give replaces the reference module of its name, as
     // a module in updates/ replaces the kernel's own.
     let mut reference = std::collections::HashSet::new();
-    if !a.with.is_empty() {
+    if !with.is_empty() {
         let named = |paths: &[PathBuf]| {
             crate::input::discover_noted(paths)
                 .map(|d| d.paths)
@@ -93,7 +118,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .iter()
             .map(|p| crate::depmod::name(p))
             .collect();
-        for p in named(&a.with)? {
+        for p in named(&with)? {
             if !given.contains(&crate::depmod::name(&p)) {
                 reference.insert(p.display().to_string());
                 opts.paths.push(p);
