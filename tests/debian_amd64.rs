@@ -703,28 +703,8 @@ fn a_headers_directory_is_taken_as_symvers() {
 /// check with every file named by hand: its own modules as the reference, the PATHs reported.
 #[test]
 fn an_installed_kernel_is_named_by_its_release() {
-    let k = debian_kernel_of("trixie", "amd64");
-    let ver = k.file_name().unwrap().to_str().unwrap().to_string();
-    let root = tempfile::tempdir().unwrap();
+    let (k, ver, root) = trixie_installed();
     let r = root.path();
-    for d in [
-        "boot".to_string(),
-        format!("lib/modules/{ver}"),
-        format!("usr/src/linux-headers-{ver}"),
-    ] {
-        std::fs::create_dir_all(r.join(d)).unwrap();
-    }
-    for (from, to) in [
-        ("vmlinuz", format!("boot/vmlinuz-{ver}")),
-        ("System.map", format!("boot/System.map-{ver}")),
-        ("modules", format!("lib/modules/{ver}/kernel")),
-        (
-            "Module.symvers",
-            format!("usr/src/linux-headers-{ver}/Module.symvers"),
-        ),
-    ] {
-        std::os::unix::fs::symlink(k.join(from), r.join(to)).unwrap();
-    }
     // A few of the kernel's own modules, as if an out-of-tree build had made them.
     let tmp = tempfile::tempdir().unwrap();
     for p in walk(&k.join("modules/crypto")).into_iter().take(5) {
@@ -764,5 +744,105 @@ fn an_installed_kernel_is_named_by_its_release() {
         text(&o).contains("boot/vmlinuz-9.9.9-1-amd64"),
         "{}",
         text(&o)
+    );
+}
+
+/// trixie's amd64 kernel laid out as Debian installs it (as `dpkg -x` of its packages
+/// leaves it): boot/vmlinuz-VER, boot/System.map-VER, lib/modules/VER/kernel and
+/// usr/src/linux-headers-VER/Module.symvers, linked to the cached files. Returns the cached
+/// kernel, its release and the root.
+fn trixie_installed() -> (std::path::PathBuf, String, tempfile::TempDir) {
+    let k = debian_kernel_of("trixie", "amd64");
+    let ver = k.file_name().unwrap().to_str().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for d in [
+        "boot".to_string(),
+        format!("lib/modules/{ver}"),
+        format!("usr/src/linux-headers-{ver}"),
+    ] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    for (from, to) in [
+        ("vmlinuz", format!("boot/vmlinuz-{ver}")),
+        ("System.map", format!("boot/System.map-{ver}")),
+        ("modules", format!("lib/modules/{ver}/kernel")),
+        (
+            "Module.symvers",
+            format!("usr/src/linux-headers-{ver}/Module.symvers"),
+        ),
+    ] {
+        std::os::unix::fs::symlink(k.join(from), r.join(to)).unwrap();
+    }
+    (k, ver, root)
+}
+
+/// The kernel postinst hook (contrib/kernel-postinst/zz-modverify), run as dpkg runs it
+/// (`zz-modverify VER /boot/vmlinuz-VER`) on trixie's kernel: with bookworm's modules under
+/// updates/ it names them as not loading and says where the full report is; with the
+/// kernel's own modules there it says all will load. It never fails the installation.
+#[test]
+fn the_postinst_hook_names_the_modules_that_will_not_load() {
+    let (k, ver, root) = trixie_installed();
+    let r = root.path();
+    let updates = r.join(format!("lib/modules/{ver}/updates/dkms"));
+    std::fs::create_dir_all(&updates).unwrap();
+    let old = debian_kernel_of("bookworm", "amd64");
+    let hook = |reports: &std::path::Path| {
+        let o = Command::new("sh")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("contrib/kernel-postinst/zz-modverify"),
+            )
+            .arg(&ver)
+            .arg(format!("/boot/vmlinuz-{ver}"))
+            .env("MODVERIFY", env!("CARGO_BIN_EXE_modverify"))
+            .env("MODVERIFY_ROOT", r)
+            .env("MODVERIFY_REPORTS", reports)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let reports = tempfile::tempdir().unwrap();
+    let stale: Vec<std::path::PathBuf> = walk(&old.join("modules/crypto"))
+        .into_iter()
+        .take(2)
+        .collect();
+    for p in &stale {
+        std::fs::copy(p, updates.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = hook(reports.path());
+    assert!(
+        out.contains(&format!(
+            "some out-of-tree modules will NOT load into {ver}"
+        )),
+        "{out}"
+    );
+    for p in &stale {
+        let name = modverify::depmod::name(p);
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&name) && l.contains("crc_mismatch")),
+            "{name}: {out}"
+        );
+    }
+    let report = reports.path().join(format!("postinst-{ver}.txt"));
+    assert!(out.contains(&report.display().to_string()), "{out}");
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("built for release 6.1.0-"));
+
+    // Current modules there (copies of the kernel's own): all will load.
+    for p in &stale {
+        std::fs::remove_file(updates.join(p.file_name().unwrap())).unwrap();
+    }
+    for p in walk(&k.join("modules/crypto")).into_iter().take(2) {
+        std::fs::copy(&p, updates.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = hook(reports.path());
+    assert!(
+        out.contains(&format!("every out-of-tree module will load into {ver}")),
+        "{out}"
     );
 }
