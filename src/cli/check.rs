@@ -24,8 +24,9 @@ modverify check --vmlinux vmlinux --symvers Module.symvers \\\n      \
 modverify check --arch sparc64 --symvers Module.symvers drivers/foo.ko\n  \
 modverify check --vmlinux /boot/vmlinuz-$(uname -r) \\\n      \
 /lib/modules/$(uname -r)/kernel\n  \
-modverify check --release 6.12.57+deb13-amd64 /var/lib/dkms/*/*/6.1*/x86_64/module\n      \
-(before a reboot: will these modules load into the kernel just installed?)\n\
+# before a reboot: will these modules load into the kernel just installed?\n  \
+modverify check --release 6.12.57+deb13-amd64 \\\n      \
+/var/lib/dkms/*/*/6.1*/x86_64/module\n\
 \n\
 Exit status: 0 every module ok and the export table consistent, 1 findings, 2 the check could not be run."
 )]
