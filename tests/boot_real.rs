@@ -125,7 +125,14 @@ fn riscv64_loads_and_unloads_every_module() {
 /// Its default module set is chosen from the tree (the CRC libraries are internal there);
 /// riscv64 needs RISCV_ISA_FALLBACK, which tinyconfig turns off, or the agent dies with
 /// SIGILL under QEMU 7.2; and 7.1's export table is one __ksymtab with a __kflagstab.
+/// A cold kernel no other test of CI's run shares (with the tree's download and unpack, about
+/// 6 of a fresh machine's minutes on two cores, more than CI's budget leaves), so it runs with
+/// `ci/test --extended` with the 7.x 5.19 regression; every CI run still reads 7.x kernels as
+/// Debian builds them (sid's amd64 in tests/debian_amd64.rs, `__kflagstab` damaged and whole;
+/// sid's riscv64 booted in tests/scale_real.rs, its live `__kflagstab` compared) and the
+/// synthetic 7.1 layout (tests/static_generations.rs, a lost slot in it too).
 #[test]
+#[ignore = "a cold kernel of its own: run by ci/test --extended"]
 fn riscv64_on_the_7x_tree_loads_every_module() {
     let (m, r) = boots_clean_from("riscv64", &["--source", "7.2"]);
     assert!(m["kernel_version"].as_str().unwrap().starts_with("7."));
@@ -179,12 +186,12 @@ fn sparc64_on_the_6_12_tree_loads_every_module() {
 /// The agent killed before it reports (what riscv64 on 7.x did without the ISA fallback):
 /// named as such from the kernel's own lines, not "the kernel crashed", and every module
 /// not_run with that one reason, none a disagreement. Re-created without a build of its own:
-/// the riscv64 7.x kernel (shared with the test above) on a QEMU CPU without F and D, where
-/// the lp64d agent's first floating-point instruction traps.
+/// the default riscv64 kernel (6.1, shared with the other tests) on a QEMU CPU without F and
+/// D, where the lp64d agent's first floating-point instruction traps.
 #[test]
 fn init_killed_by_sigill_is_named_not_a_kernel_crash() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = build(&["--arch", "riscv64", "--source", "7.2"]).0;
+    let dir = build_dir("riscv64");
     let tmp = tempfile::tempdir().unwrap();
     let yaml = include_str!("../arches/riscv64.yaml").replace(
         "args: [-M, virt,",
