@@ -16,6 +16,7 @@ pub mod depmod;
 pub mod installed;
 pub mod elf;
 pub mod check;
+pub mod kabi;
 pub mod image;
 pub mod batch;
 pub mod qemu;

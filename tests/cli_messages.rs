@@ -84,6 +84,7 @@ fn every_option_has_help_and_commands_say_their_exit_statuses() {
         "arches",
         "bisect-step",
         "build",
+        "diff",
     ] {
         let (code, out, _) = run(&[cmd, "--help"]);
         assert_eq!(code, 0);

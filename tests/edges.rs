@@ -355,6 +355,7 @@ fn help_examples_do_not_wrap_in_the_middle_of_a_command() {
         "merge",
         "report",
         "bisect-step",
+        "diff",
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
             .args([cmd, "--help"])

@@ -31,6 +31,7 @@ pub enum Policy {
 }
 
 /// One module file as the checker receives it.
+#[derive(Clone)]
 pub struct ModuleInput {
     pub path: String,
     /// The file's own fallback name (stem with `-` turned into `_`).
@@ -91,9 +92,23 @@ pub fn predict(
     modules: &[ModuleInput],
     policy: Policy,
 ) -> Vec<ModuleReport> {
-    // Symbols exported by the modules themselves, in input order.
+    predict_providing(kernel, arch, modules, modules.len(), policy)
+}
+
+/// [`predict`] where only the first `providing` modules export symbols to the others: the
+/// rest are judged one by one against the kernel and those modules, as each would load into
+/// a system that has them (`modverify diff`: modules built for one kernel against another
+/// kernel's own modules, none of them providing to each other).
+pub fn predict_providing(
+    kernel: &ExportTable,
+    arch: &ArchDescriptor,
+    modules: &[ModuleInput],
+    providing: usize,
+    policy: Policy,
+) -> Vec<ModuleReport> {
+    // Symbols exported by the providing modules, in input order.
     let mut providers: HashMap<&str, Vec<Provider<'_>>> = HashMap::new();
-    for (i, m) in modules.iter().enumerate() {
+    for (i, m) in modules.iter().enumerate().take(providing) {
         if let Ok(f) = &m.facts {
             for e in &f.exports {
                 let has_crcs = f.has_kcrctab[e.table as usize];

@@ -5,6 +5,7 @@ pub mod bisect;
 pub mod boot;
 pub mod build;
 pub mod check;
+pub mod diff;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -46,6 +47,8 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Predict the kernel's verdict for every module from the ELF files alone
     Check(check::CheckArgs),
+    /// What a kernel update changed in the export table, and which modules it breaks
+    Diff(diff::DiffArgs),
     /// List architecture descriptors and whether their toolchain and emulator are installed
     Arches(arches::ArchesArgs),
     /// Install every host dependency (cross compilers, QEMU, kernel source) with apt-get
@@ -143,6 +146,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Boot(a) => boot::run(a, &registry),
         Command::Build(a) => build::run(a, &registry),
         Command::Check(a) => check::run(a, &registry),
+        Command::Diff(a) => diff::run(a, &registry),
         Command::Arches(a) => arches::run(a, &registry),
         Command::Setup(a) => setup::run(a, &registry),
     }

@@ -373,6 +373,11 @@ impl ExportTable {
         }
     }
 
+    /// Every module export Module.symvers listed (when given), in no particular order.
+    pub fn symvers_module_exports(&self) -> impl Iterator<Item = &super::symvers::SymversEntry> {
+        self.symvers_modules.values()
+    }
+
     pub fn symvers_module_export(
         &self,
         name: &str,

@@ -1,0 +1,404 @@
+//! `modverify diff OLD NEW`: what a kernel update changed in the export table, from the
+//! binaries, and which modules built for the old kernel the new one refuses.
+use super::{CliError, Failure};
+use crate::arch::ArchRegistry;
+use crate::check::stage::{check_stage, load_module, CheckError, CheckOptions, Checked};
+use crate::check::Policy;
+use crate::kabi::{ChangeKind, KabiDiff};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    override_usage = "modverify diff [OPTIONS] OLD NEW\n       \
+modverify diff [OPTIONS] --old-vmlinux FILE --old-modules DIR --new-vmlinux FILE --new-modules DIR",
+    after_help = "OLD and NEW are each a `modverify build` directory, or the root of an installed kernel or of \
+Debian's packages unpacked with `dpkg -x` (boot/vmlinuz-VER, lib/modules/VER or usr/lib/modules/VER, \
+usr/src/linux-headers-VER/Module.symvers); --old-release/--new-release pick the release where a root holds several.\n\n\
+Examples:\n  \
+# two kernels unpacked with dpkg -x (linux-image and linux-headers)\n  \
+modverify diff old/ new/\n  \
+# two releases installed side by side\n  \
+modverify diff --old-release 6.1.0-9-amd64 --new-release 6.1.0-10-amd64 / /\n  \
+# will the DKMS modules built for the old kernel load into the new one?\n  \
+modverify diff --consumers /var/lib/dkms/*/*/6.1.0-9-amd64/*/module \\\n      \
+old/ new/\n\n\
+A consumer breaks when the old kernel loads it and the new one refuses it, by `check`'s own judgement: \
+the old kernel's modules and every --consumers module, each against the other kernel and its modules.\n\n\
+Exit status: 0 no change breaks a consumer, 1 some change does (with --strict: any change at all), 2 bad input."
+)]
+pub struct DiffArgs {
+    /// The old kernel: a build directory or a root (see below)
+    #[arg(value_name = "OLD", required_unless_present = "old_vmlinux")]
+    pub old: Option<PathBuf>,
+    /// The new kernel: a build directory or a root
+    #[arg(value_name = "NEW", required_unless_present = "new_vmlinux")]
+    pub new: Option<PathBuf>,
+    /// The release to read under the OLD root, where it holds several
+    #[arg(long, value_name = "VER")]
+    pub old_release: Option<String>,
+    /// The release to read under the NEW root, where it holds several
+    #[arg(long, value_name = "VER")]
+    pub new_release: Option<String>,
+    /// The old kernel named file by file: vmlinux, or the image as shipped
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "old_modules",
+        conflicts_with = "old"
+    )]
+    pub old_vmlinux: Option<PathBuf>,
+    /// The old kernel's Module.symvers (or its headers directory)
+    #[arg(long, value_name = "FILE")]
+    pub old_symvers: Option<PathBuf>,
+    /// The old kernel's modules (a directory or files; repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub old_modules: Vec<PathBuf>,
+    /// The new kernel named file by file: vmlinux, or the image as shipped
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "new_modules",
+        conflicts_with = "new"
+    )]
+    pub new_vmlinux: Option<PathBuf>,
+    /// The new kernel's Module.symvers (or its headers directory)
+    #[arg(long, value_name = "FILE")]
+    pub new_symvers: Option<PathBuf>,
+    /// The new kernel's modules (a directory or files; repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub new_modules: Vec<PathBuf>,
+    /// Out-of-tree modules built for the old kernel (repeatable): judged against the new one
+    /// beside the old kernel's own modules
+    #[arg(long, value_name = "DIR")]
+    pub consumers: Vec<PathBuf>,
+    /// Target architecture (default: from the kernels)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
+    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    pub policy: Policy,
+    /// table for people, json for programs (docs/json-schema.md)
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// List every change and every consumer, not the first of each group
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Also fail (exit 1) on changes no consumer is broken by
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// One side's files, and the build it came from held until the diff is done.
+struct SideFiles {
+    opts: CheckOptions,
+    _held: Option<crate::build::manifest::FinishedBuild>,
+}
+
+fn usage(message: String) -> Failure {
+    Failure::of(CliError::Usage(message))
+}
+
+/// The releases under a root that have an image and a modules directory.
+fn releases(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["lib/modules", "usr/lib/modules"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let v = e.file_name().to_string_lossy().into_owned();
+            if !out.contains(&v) && crate::installed::InstalledKernel::find(root, &v).is_ok() {
+                out.push(v);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn side(
+    which: &str,
+    dir: Option<&Path>,
+    release: Option<&str>,
+    files: (Option<&Path>, Option<&Path>, &[PathBuf]),
+    a: &DiffArgs,
+) -> Result<SideFiles, Failure> {
+    let (vmlinux, symvers, modules) = files;
+    let mut opts = CheckOptions {
+        arch: a.arch.clone(),
+        vmlinux: vmlinux.map(Path::to_path_buf),
+        system_map: None,
+        symvers: symvers.map(Path::to_path_buf),
+        policy: a.policy,
+        paths: modules.to_vec(),
+    };
+    let Some(dir) = dir else {
+        return Ok(SideFiles { opts, _held: None });
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "{which} {}: not a directory (a `modverify build` directory or a kernel's root)",
+            dir.display()
+        )));
+    }
+    if dir.join(crate::build::manifest::MANIFEST).is_file() {
+        let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+            crate::errln!("waiting for the build under way in {}", dir.display())
+        })
+        .map_err(Failure::of)?;
+        opts.vmlinux = Some(built.artifacts.vmlinux.clone());
+        opts.symvers = Some(built.artifacts.module_symvers.clone());
+        opts.paths = built.artifacts.modules.clone();
+        opts.arch.get_or_insert(built.manifest.arch.clone());
+        return Ok(SideFiles {
+            opts,
+            _held: Some(built),
+        });
+    }
+    let ver = match release {
+        Some(v) => v.to_string(),
+        None => {
+            let found = releases(dir);
+            match found.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(usage(format!(
+                        "{which} {}: no kernel under it (no boot/vmlinuz-VER with lib/modules/VER or \
+                         usr/lib/modules/VER) and no build.json: give a `modverify build` directory, \
+                         a root, or the files (--{which}-vmlinux, --{which}-modules)",
+                        dir.display()
+                    )))
+                }
+                many => {
+                    return Err(usage(format!(
+                        "{which} {} holds {} kernels ({}): pick one with --{which}-release VER",
+                        dir.display(),
+                        many.len(),
+                        many.join(", ")
+                    )))
+                }
+            }
+        }
+    };
+    let k = crate::installed::InstalledKernel::find(dir, &ver)
+        .map_err(|e| usage(format!("{which}: {e}")))?;
+    opts.vmlinux = Some(k.image);
+    opts.system_map = k.system_map;
+    opts.symvers = opts.symvers.take().or(k.symvers);
+    opts.paths = vec![k.modules];
+    Ok(SideFiles { opts, _held: None })
+}
+
+pub fn run(a: DiffArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    let old = side(
+        "old",
+        a.old.as_deref(),
+        a.old_release.as_deref(),
+        (
+            a.old_vmlinux.as_deref(),
+            a.old_symvers.as_deref(),
+            &a.old_modules,
+        ),
+        &a,
+    )?;
+    let new = side(
+        "new",
+        a.new.as_deref(),
+        a.new_release.as_deref(),
+        (
+            a.new_vmlinux.as_deref(),
+            a.new_symvers.as_deref(),
+            &a.new_modules,
+        ),
+        &a,
+    )?;
+    let named = |w: &str, e: CheckError| {
+        let code = super::exit::code(crate::failure::Classified::kind(&e));
+        Failure::new(code, CliError::Usage(format!("{w} kernel: {e}")))
+    };
+    let old_checked: Checked =
+        check_stage(&old.opts, None, registry).map_err(|e| named("old", e))?;
+    let arch = registry
+        .get(&old_checked.report.arch)
+        .map_err(|e| Failure::of(CheckError::from(e)))?;
+    let new_checked: Checked =
+        check_stage(&new.opts, Some(arch), registry).map_err(|e| named("new", e))?;
+    let mut consumers = Vec::new();
+    if !a.consumers.is_empty() {
+        let found = crate::input::discover_noted(&a.consumers)
+            .map_err(|e| Failure::of(CheckError::from(e)))?;
+        if found.paths.is_empty() {
+            return Err(usage(format!(
+                "--consumers {}: no module files (.ko, .ko.xz, .ko.gz, .ko.zst) there",
+                a.consumers
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        consumers = found.paths.iter().map(|p| load_module(p, arch)).collect();
+    }
+    let d = crate::kabi::diff(arch, &old_checked, &new_checked, &consumers, a.policy);
+    match a.format {
+        Format::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&d).expect("a diff serializes")
+        ),
+        Format::Table => crate::out!("{}", table(&d, a.verbose)),
+    }
+    Ok(exit_of(&d, a.strict))
+}
+
+/// 1 when an untolerated change breaks a consumer (or a consumer breaks for a kernel-wide
+/// reason, or either table is inconsistent); with `strict`, also for any untolerated change.
+pub fn exit_of(d: &KabiDiff, strict: bool) -> i32 {
+    let untolerated = d.changes.iter().filter(|c| c.tolerated.is_none());
+    let failing = !d.broken.is_empty()
+        || d.summary.breaking_changes > 0
+        || !d.old.consistent
+        || !d.new.consistent
+        || (strict && (untolerated.count() > 0 || !d.kernel.is_empty()));
+    i32::from(failing)
+}
+
+/// Up to `n` names, then how many more.
+fn some(names: &[String], n: usize) -> String {
+    if names.len() <= n {
+        names.join(", ")
+    } else {
+        format!("{} (+{} more)", names[..n].join(", "), names.len() - n)
+    }
+}
+
+/// The table for people: the summary first, then each kind of change with its consumers.
+pub fn table(d: &KabiDiff, verbose: bool) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let name = |side: &crate::kabi::Side| side.release.clone().unwrap_or(side.kernel.clone());
+    let _ = writeln!(
+        s,
+        "{} ({} exports, {} modules) -> {} ({} exports, {} modules), {}",
+        name(&d.old),
+        d.old.exports,
+        d.old.modules,
+        name(&d.new),
+        d.new.exports,
+        d.new.modules,
+        d.arch
+    );
+    for (w, side) in [("old", &d.old), ("new", &d.new)] {
+        if !side.consistent {
+            let _ = writeln!(
+                s,
+                "the {w} kernel's export table is inconsistent: modules fail whatever changed"
+            );
+            for p in &side.problems {
+                let _ = writeln!(s, "  {p}");
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} exports changed ({} changes), {} consumers break ({} changes break one){}",
+        d.summary.exports_changed,
+        d.summary.changes,
+        d.summary.broken,
+        d.summary.breaking_changes,
+        if d.summary.tolerated > 0 {
+            format!(", {} tolerated", d.summary.tolerated)
+        } else {
+            String::new()
+        }
+    );
+    for k in &d.kernel {
+        let _ = writeln!(
+            s,
+            "kernel: {} `{}` -> `{}`: {}",
+            k.what,
+            k.old.trim(),
+            k.new.trim(),
+            k.detail
+        );
+    }
+    let (rows, names) = if verbose {
+        (usize::MAX, usize::MAX)
+    } else {
+        (10, 4)
+    };
+    for kind in [
+        ChangeKind::Removed,
+        ChangeKind::CrcChanged,
+        ChangeKind::GplTightened,
+        ChangeKind::NamespaceChanged,
+        ChangeKind::Moved,
+        ChangeKind::GplRelaxed,
+        ChangeKind::Added,
+    ] {
+        let mut group: Vec<_> = d.changes.iter().filter(|c| c.kind == kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        // What breaks first, then what is used, then the rest.
+        group.sort_by_key(|c| {
+            (
+                c.breaks.is_empty(),
+                c.consumers.is_empty(),
+                c.symbol.clone(),
+            )
+        });
+        let _ = writeln!(s, "\n{} ({}):", kind.heading(), group.len());
+        for c in group.iter().take(rows) {
+            let values = match (&c.old, &c.new) {
+                (Some(o), Some(n)) => format!(" {o} -> {n}"),
+                (Some(o), None) => format!(" (was {o})"),
+                (None, Some(n)) => format!(" ({n})"),
+                (None, None) => String::new(),
+            };
+            let who = if !c.breaks.is_empty() {
+                format!("  breaks {}", some(&c.breaks, names))
+            } else if !c.consumers.is_empty() {
+                format!("  used by {}", some(&c.consumers, names))
+            } else {
+                String::new()
+            };
+            let tol = c
+                .tolerated
+                .as_ref()
+                .map(|t| format!("  (tolerated: {t})"))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  {}{values}{who}{tol}", c.symbol);
+        }
+        if group.len() > rows {
+            let _ = writeln!(s, "  … {} more (-v lists them)", group.len() - rows);
+        }
+    }
+    if !d.broken.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nconsumers the new kernel refuses ({}):",
+            d.broken.len()
+        );
+        for b in d.broken.iter().take(if verbose { usize::MAX } else { 20 }) {
+            let _ = writeln!(s, "  {}  {}: {}", b.module, b.verdict.as_str(), b.detail);
+        }
+        if !verbose && d.broken.len() > 20 {
+            let _ = writeln!(s, "  … {} more (-v lists them)", d.broken.len() - 20);
+        }
+    }
+    if !d.already_failing.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nrefused by the old kernel already, not counted: {}",
+            some(&d.already_failing, names)
+        );
+    }
+    s
+}
