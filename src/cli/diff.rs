@@ -346,13 +346,13 @@ pub fn table(d: &KabiDiff, verbose: bool) -> String {
         if group.is_empty() {
             continue;
         }
-        // What breaks first, then what is used, then the rest.
-        group.sort_by_key(|c| {
-            (
-                c.breaks.is_empty(),
-                c.consumers.is_empty(),
-                c.symbol.clone(),
-            )
+        // What breaks the most first, then what is used the most, then by name.
+        group.sort_by(|a, b| {
+            (b.breaks.len(), b.consumers.len(), &a.symbol).cmp(&(
+                a.breaks.len(),
+                a.consumers.len(),
+                &b.symbol,
+            ))
         });
         let _ = writeln!(s, "\n{} ({}):", kind.heading(), group.len());
         for c in group.iter().take(rows) {
@@ -381,16 +381,45 @@ pub fn table(d: &KabiDiff, verbose: bool) -> String {
         }
     }
     if !d.broken.is_empty() {
+        // By first reason: one line for the thousands module_layout refuses.
+        let mut causes: std::collections::BTreeMap<(&str, &str), Vec<String>> = Default::default();
+        for b in &d.broken {
+            causes
+                .entry((b.verdict.as_str(), b.symbol.as_deref().unwrap_or("")))
+                .or_default()
+                .push(b.module.clone());
+        }
+        let mut causes: Vec<_> = causes.into_iter().collect();
+        causes.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
         let _ = writeln!(
             s,
-            "\nconsumers the new kernel refuses ({}):",
+            "\nconsumers the new kernel refuses ({}), by first reason:",
             d.broken.len()
         );
-        for b in d.broken.iter().take(if verbose { usize::MAX } else { 20 }) {
-            let _ = writeln!(s, "  {}  {}: {}", b.module, b.verdict.as_str(), b.detail);
+        for ((verdict, symbol), modules) in causes.iter().take(rows) {
+            let _ = writeln!(
+                s,
+                "  {verdict}{}: {} ({})",
+                if symbol.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {symbol}")
+                },
+                modules.len(),
+                some(modules, names)
+            );
         }
-        if !verbose && d.broken.len() > 20 {
-            let _ = writeln!(s, "  … {} more (-v lists them)", d.broken.len() - 20);
+        if causes.len() > rows {
+            let _ = writeln!(
+                s,
+                "  … {} more reasons (-v lists them)",
+                causes.len() - rows
+            );
+        }
+        if verbose {
+            for b in &d.broken {
+                let _ = writeln!(s, "  {}  {}: {}", b.module, b.verdict.as_str(), b.detail);
+            }
         }
     }
     if !d.already_failing.is_empty() {

@@ -1,0 +1,410 @@
+//! `modverify diff` on real kernels nobody here wrote: Debian's two newest bookworm amd64 ABIs
+//! (a real kABI bump), and damaged copies whose changes are known exactly. The export changes
+//! are checked against a plain Module.symvers text diff computed here, and the consumers that
+//! break against `modverify check`'s own rejections.
+mod common;
+use common::*;
+use modverify::elf::exports::TableKind;
+use modverify::elf::{ElfFile, ModuleFacts};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The ABI before the newest one the mirror serves (ci/fetch-debian-kernel --previous).
+fn previous_kernel(suite: &str, arch: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("ci/fetch-debian-kernel"))
+        .args(["--previous", suite, arch])
+        .output()
+        .expect("run ci/fetch-debian-kernel");
+    assert!(
+        out.status.success(),
+        "ci/fetch-debian-kernel --previous {suite} {arch} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// `modverify diff --format json` of two fetched kernels (vmlinuz, Module.symvers, modules/),
+/// `new_vmlinux` replacing the new one's image where given.
+fn diff(old: &Path, new: &Path, new_vmlinux: Option<&Path>, more: &[&str]) -> (i32, Value) {
+    let p = |d: &Path, f: &str| d.join(f).display().to_string();
+    let nv = new_vmlinux
+        .map(|v| v.display().to_string())
+        .unwrap_or_else(|| p(new, "vmlinuz"));
+    let mut args = vec![
+        "diff".to_string(),
+        "--format".into(),
+        "json".into(),
+        "--old-vmlinux".into(),
+        p(old, "vmlinuz"),
+        "--old-symvers".into(),
+        p(old, "Module.symvers"),
+        "--old-modules".into(),
+        p(old, "modules"),
+        "--new-vmlinux".into(),
+        nv,
+        "--new-modules".into(),
+        p(new, "modules"),
+    ];
+    if new_vmlinux.is_none() {
+        args.extend(["--new-symvers".into(), p(new, "Module.symvers")]);
+    }
+    args.extend(more.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = modverify(&args);
+    let code = o.status.code().unwrap();
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("diff printed no JSON ({e}): {}", text(&o)));
+    (code, v)
+}
+
+/// `(symbol, kind)` of every change in a diff.
+fn changes(d: &Value) -> BTreeSet<(String, String)> {
+    d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["symbol"].as_str().unwrap().to_string(),
+                c["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn broken(d: &Value) -> BTreeSet<String> {
+    d["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["module"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Module.symvers as text: symbol → (crc, owner as a module name, licence, namespace).
+fn symvers(path: &Path) -> BTreeMap<String, (String, String, String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let owner = c[2].rsplit('/').next().unwrap().replace('-', "_");
+            let ns = c.get(4).copied().unwrap_or("").to_string();
+            (
+                c[1].to_string(),
+                (c[0].to_string(), owner, c[3].to_string(), ns),
+            )
+        })
+        .collect()
+}
+
+/// The text diff of two Module.symvers, in diff's vocabulary, written here on its own.
+fn symvers_changes(old: &Path, new: &Path) -> BTreeSet<(String, String)> {
+    let (a, b) = (symvers(old), symvers(new));
+    let mut out = BTreeSet::new();
+    for (s, o) in &a {
+        let Some(n) = b.get(s) else {
+            out.insert((s.clone(), "removed".into()));
+            continue;
+        };
+        let mut kind = |k: &str| out.insert((s.clone(), k.to_string()));
+        if o.0 != n.0 {
+            kind("crc_changed");
+        }
+        if o.1 != n.1 {
+            kind("moved");
+        }
+        if o.2 != n.2 {
+            kind(if n.2.contains("GPL") {
+                "gpl_tightened"
+            } else {
+                "gpl_relaxed"
+            });
+        }
+        if o.3 != n.3 {
+            kind("namespace_changed");
+        }
+    }
+    for s in b.keys().filter(|s| !a.contains_key(*s)) {
+        out.insert((s.clone(), "added".into()));
+    }
+    out
+}
+
+/// Modules `modverify check` rejects: `paths` against a kernel and its own modules (`--with`).
+fn check_rejects(kernel: &Path, vmlinux: &Path, paths: &[PathBuf]) -> BTreeSet<String> {
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--format".into(),
+        "json".into(),
+        "--vmlinux".into(),
+        vmlinux.display().to_string(),
+        "--symvers".into(),
+        kernel.join("Module.symvers").display().to_string(),
+        "--with".into(),
+        kernel.join("modules").display().to_string(),
+    ];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = modverify(&args);
+    let r: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("check printed no JSON ({e}): {}", text(&o)));
+    r["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["verdict"] != "ok" && m["verdict"] != "shadowed")
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The modules of a kernel that export nothing (Module.symvers names no export of theirs):
+/// each loads on its own, so checking them together is checking each alone.
+fn leaf_modules(kernel: &Path) -> Vec<PathBuf> {
+    let exporters: BTreeSet<String> = symvers(&kernel.join("Module.symvers"))
+        .into_values()
+        .map(|v| v.1)
+        .collect();
+    modverify::input::discover(&[kernel.join("modules")])
+        .unwrap()
+        .into_iter()
+        .filter(|p| !exporters.contains(&modverify::depmod::name(p)))
+        .collect()
+}
+
+/// Two successive bookworm ABIs: every export change diff names is the Module.symvers text
+/// diff's, and the leaf modules it says break are exactly those check rejects against the
+/// new kernel (none of them rejected by the old one).
+#[test]
+fn two_bookworm_abis_equal_a_symvers_text_diff_and_checks_rejections() {
+    let old = previous_kernel("bookworm", "amd64");
+    let new = debian_kernel();
+    assert_ne!(old, new);
+    let (code, d) = diff(&old, &new, None, &[]);
+    assert_eq!(d["old"]["consistent"], true, "{:#}", d["old"]);
+    assert_eq!(d["new"]["consistent"], true, "{:#}", d["new"]);
+    let expect = symvers_changes(&old.join("Module.symvers"), &new.join("Module.symvers"));
+    let got = changes(&d);
+    assert!(!got.is_empty(), "a kABI bump with no change");
+    assert_eq!(
+        got.difference(&expect).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes diff found that Module.symvers does not show"
+    );
+    assert_eq!(
+        expect.difference(&got).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes Module.symvers shows that diff missed"
+    );
+    let leaves = leaf_modules(&old);
+    assert!(leaves.len() > 1000, "{} leaf modules", leaves.len());
+    let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
+    assert!(check_rejects(&old, &old.join("vmlinuz"), &leaves).is_empty());
+    let rejected = check_rejects(&new, &new.join("vmlinuz"), &leaves);
+    let says: BTreeSet<String> = broken(&d)
+        .into_iter()
+        .filter(|m| leaf_names.contains(m))
+        .collect();
+    assert_eq!(says, rejected);
+    assert_eq!(code, if rejected.is_empty() { 0 } else { 1 });
+    // The table says it first: how much changed, how many break.
+    let o = modverify(&[
+        "diff",
+        "--old-vmlinux",
+        old.join("vmlinuz").to_str().unwrap(),
+        "--old-modules",
+        old.join("modules").to_str().unwrap(),
+        "--new-vmlinux",
+        new.join("vmlinuz").to_str().unwrap(),
+        "--new-modules",
+        new.join("modules").to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    let second = t.lines().nth(1).unwrap_or("");
+    assert!(
+        second.contains("exports changed") && second.contains("consumers break"),
+        "{t}"
+    );
+}
+
+/// bookworm's vmlinux with one `__kcrctab` slot removed (5.19's shape): every later symbol's
+/// CRC changes and nothing else; the new table is inconsistent and the diff says so; the
+/// modules that break are exactly those importing a symbol at or after the slot.
+#[test]
+fn a_removed_kcrctab_slot_is_exactly_its_crc_changes_and_their_importers() {
+    let d = debian_kernel();
+    let bytes = std::fs::read(d.join("vmlinux")).unwrap();
+    let elf = ElfFile::parse(&bytes).unwrap();
+    let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
+    let names = table.table(TableKind::Normal).names.clone();
+    let sec = elf.section("__kcrctab").unwrap();
+    let (off, n) = (sec.shdr.sh_offset as usize, sec.shdr.sh_size as usize / 4);
+    let layout = names.iter().position(|s| s == "module_layout").unwrap();
+    let k = layout + 1 + (n - layout) / 3;
+    let mut shifted = bytes.clone();
+    shifted.copy_within(off + 4 * (k + 1)..off + 4 * n, off + 4 * k);
+    shifted[off + 4 * (n - 1)..off + 4 * n].fill(0);
+    let tmp = tempfile::tempdir().unwrap();
+    let vmlinux = tmp.path().join("vmlinux");
+    std::fs::write(&vmlinux, &shifted).unwrap();
+
+    let (code, r) = diff(&d, &d, Some(&vmlinux), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["new"]["consistent"], false, "{:#}", r["new"]);
+    let crcs =
+        |i: usize| u32::from_le_bytes(bytes[off + 4 * i..off + 4 * i + 4].try_into().unwrap());
+    let expect: BTreeSet<(String, String)> = (k..n)
+        .filter(|&i| i + 1 == n || crcs(i) != crcs(i + 1))
+        .map(|i| (names[i].clone(), "crc_changed".to_string()))
+        .collect();
+    assert_eq!(changes(&r), expect);
+    let affected: BTreeSet<&str> = names[k..].iter().map(String::as_str).collect();
+    let arch = modverify::arch::ArchRegistry::load(None)
+        .unwrap()
+        .get("x86_64")
+        .unwrap()
+        .clone();
+    let mut importers = BTreeSet::new();
+    for p in modverify::input::discover(&[d.join("modules")]).unwrap() {
+        let b = modverify::input::read_module(&p).unwrap();
+        let elf = ElfFile::parse(&b).unwrap();
+        let f = ModuleFacts::parse(&elf, &arch.elf).unwrap();
+        if f.versions
+            .iter()
+            .flatten()
+            .any(|v| affected.contains(v.name.as_str()))
+        {
+            importers.insert(f.name.unwrap());
+        }
+    }
+    assert!(!importers.is_empty() && importers.len() < 3800);
+    // A module importing only what a module providing a shifted symbol exports fails too
+    // (dependency_failed): diff's broken set holds the importers and their dependants.
+    let b = broken(&r);
+    assert!(importers.is_subset(&b), "{:?}", importers.difference(&b));
+    for m in r["broken"].as_array().unwrap() {
+        if !importers.contains(m["module"].as_str().unwrap()) {
+            assert_eq!(m["verdict"], "dependency_failed", "{m:#}");
+        }
+    }
+}
+
+/// sid's 7.x amd64 kernel with one export flagged GPL-only in `__kflagstab`: one change,
+/// `gpl_tightened`; Debian's own modules are all GPL, so none breaks, but a proprietary copy
+/// of one of its users given with --consumers does, and only it.
+#[test]
+fn a_gpl_flag_set_in_7_x_is_one_change_that_breaks_a_proprietary_consumer() {
+    let d = debian_kernel_of("sid", "amd64");
+    let image = std::fs::read(d.join("vmlinuz")).unwrap();
+    let modverify::elf::image::KernelImage::Elf(bytes) =
+        modverify::elf::image::unwrap(image, &mut vec![]).unwrap()
+    else {
+        panic!("no ELF inside sid's bzImage")
+    };
+    let arch = modverify::arch::ArchRegistry::load(None)
+        .unwrap()
+        .get("x86_64")
+        .unwrap()
+        .clone();
+    let elf = ElfFile::parse(&bytes).unwrap();
+    let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
+    let t = table.table(TableKind::Normal);
+    let (module, victim, name) = modverify::input::discover(&[d.join("modules")])
+        .unwrap()
+        .into_iter()
+        .find_map(|p| {
+            let b = modverify::input::read_module(&p).unwrap();
+            let elf = ElfFile::parse(&b).unwrap();
+            let f = ModuleFacts::parse(&elf, &arch.elf).unwrap();
+            let imports: Vec<_> = f
+                .undefined
+                .iter()
+                .filter_map(|u| table.lookup(&u.name))
+                .collect();
+            (imports.len() == f.undefined.len()
+                && !imports.is_empty()
+                && imports.iter().all(|l| !l.gpl_only)
+                && memchr::memmem::find(&b, b"license=GPL").is_some())
+            .then(|| (b, imports[0].index, f.name.unwrap()))
+        })
+        .expect("a module importing only non-GPL kernel exports");
+    let victim_name = t.names[victim].clone();
+    let mut damaged = bytes.clone();
+    let sec = elf.section("__kflagstab").unwrap();
+    damaged[sec.shdr.sh_offset as usize + victim] |= 1;
+    // The copy keeps the module's name (`.modinfo name=`), as a vendor's rebuild would.
+    let mut proprietary = module.clone();
+    let at = memchr::memmem::find(&proprietary, b"license=GPL").unwrap();
+    proprietary[at..at + 11].copy_from_slice(b"license=Pro");
+    let tmp = tempfile::tempdir().unwrap();
+    let mods = tmp.path().join("consumers");
+    std::fs::create_dir(&mods).unwrap();
+    std::fs::write(mods.join("proprietary_copy.ko"), &proprietary).unwrap();
+    let good = tmp.path().join("vmlinux.good");
+    std::fs::write(&good, &bytes).unwrap();
+    let bad = tmp.path().join("vmlinux.bad");
+    std::fs::write(&bad, &damaged).unwrap();
+
+    // Same kernel on both sides: nothing changes, nothing breaks, exit 0.
+    let p = |f: &Path| f.display().to_string();
+    let common: Vec<String> = vec![
+        "diff".into(),
+        "--format".into(),
+        "json".into(),
+        "--old-vmlinux".into(),
+        p(&good),
+        "--old-modules".into(),
+        p(&d.join("modules")),
+        "--new-modules".into(),
+        p(&d.join("modules")),
+        "--consumers".into(),
+        p(&mods),
+        "--new-vmlinux".into(),
+    ];
+    let run = |new: &Path| {
+        let mut a = common.clone();
+        a.push(p(new));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = modverify(&a);
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(&o)));
+        (o.status.code().unwrap(), v)
+    };
+    let (code, r) = run(&good);
+    assert_eq!((code, changes(&r).len()), (0, 0), "{:#}", r["summary"]);
+    let (code, r) = run(&bad);
+    assert_eq!(code, 1, "{:#}", r["summary"]);
+    assert_eq!(
+        changes(&r),
+        BTreeSet::from([(victim_name.clone(), "gpl_tightened".to_string())])
+    );
+    let c = &r["changes"][0];
+    assert_eq!(
+        (c["old"].as_str(), c["new"].as_str()),
+        (Some("EXPORT_SYMBOL"), Some("EXPORT_SYMBOL_GPL"))
+    );
+    assert_eq!(c["breaks"], serde_json::json!([name]), "{c:#}");
+    assert!(c["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == &name));
+    // Only the proprietary copy: the GPL original of the same name loads on both sides.
+    assert_eq!(
+        r["broken"].as_array().unwrap().len(),
+        1,
+        "{:#}",
+        r["broken"]
+    );
+    let b = &r["broken"][0];
+    assert_eq!(b["verdict"], "gpl_only");
+    assert!(
+        b["path"].as_str().unwrap().ends_with("proprietary_copy.ko"),
+        "{b:#}"
+    );
+}
