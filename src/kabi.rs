@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Export {
     /// `vmlinux` or the module's name.
     pub owner: String,
+    /// Where it lives as Module.symvers names it: `vmlinux` or the module's path without
+    /// `.ko` (`drivers/net/tun`), what tolerations' module patterns match.
+    pub path: String,
     /// The CRC the loader compares (`None`: no CRC table, CONFIG_MODVERSIONS off).
     pub crc: Option<u32>,
     pub gpl_only: bool,
@@ -41,6 +44,7 @@ pub fn exports_of(table: &ExportTable, modules: &[ModuleInput]) -> BTreeMap<Stri
                 name.clone(),
                 Export {
                     owner: "vmlinux".into(),
+                    path: "vmlinux".into(),
                     crc: l.crc.flatten(),
                     gpl_only: l.gpl_only,
                     namespace: l.namespace.filter(|n| !n.is_empty()).map(str::to_string),
@@ -48,12 +52,23 @@ pub fn exports_of(table: &ExportTable, modules: &[ModuleInput]) -> BTreeMap<Stri
             );
         }
     }
+    // Module.symvers names each module by its path in the tree; without it, the file's path
+    // below `kernel/`.
+    let symvers_path: BTreeMap<&str, &str> = table
+        .symvers_module_exports()
+        .map(|e| (e.symbol.as_str(), e.module.as_str()))
+        .collect();
     for m in modules {
         let Ok(f) = &m.facts else { continue };
         let owner = f.name.clone().unwrap_or_else(|| m.stem.clone());
+        let file_path = module_path(&m.path);
         for e in &f.exports {
             out.entry(e.name.clone()).or_insert_with(|| Export {
                 owner: owner.clone(),
+                path: symvers_path
+                    .get(e.name.as_str())
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| file_path.clone()),
                 crc: if table.modversions && f.has_kcrctab[e.table as usize] {
                     e.crc
                 } else {
@@ -67,12 +82,24 @@ pub fn exports_of(table: &ExportTable, modules: &[ModuleInput]) -> BTreeMap<Stri
     for e in table.symvers_module_exports() {
         out.entry(e.symbol.clone()).or_insert_with(|| Export {
             owner: crate::depmod::name(std::path::Path::new(&e.module)),
+            path: e.module.clone(),
             crc: table.modversions.then_some(e.crc),
             gpl_only: e.gpl,
             namespace: e.namespace.clone().filter(|n| !n.is_empty()),
         });
     }
     out
+}
+
+/// A module file's path as Module.symvers writes it: below `kernel/` where there is one,
+/// without `.ko` and a compression suffix.
+fn module_path(file: &str) -> String {
+    let rel = file.rsplit_once("/kernel/").map_or(file, |(_, r)| r);
+    let rel = rel.strip_prefix("./").unwrap_or(rel);
+    match rel.find(".ko") {
+        Some(i) => rel[..i].to_string(),
+        None => rel.to_string(),
+    }
 }
 
 /// What happened to one export.
@@ -120,6 +147,9 @@ impl ChangeKind {
 pub struct Change {
     pub symbol: String,
     pub kind: ChangeKind,
+    /// Where the export lives (the new kernel's place, the old one's if removed):
+    /// `vmlinux` or a module path, as in Module.symvers.
+    pub module: String,
     /// The old value where the kind has one: the owner (removed, moved), the CRC
     /// (`0x%08x`), `EXPORT_SYMBOL[_GPL]`, the namespace (`null`: none).
     pub old: Option<String>,
@@ -155,6 +185,11 @@ pub fn export_changes(
     let change = |symbol: &str, kind, o: Option<String>, n: Option<String>| Change {
         symbol: symbol.to_string(),
         kind,
+        module: new
+            .get(symbol)
+            .or_else(|| old.get(symbol))
+            .map(|e| e.path.clone())
+            .unwrap_or_default(),
         old: o,
         new: n,
         consumers: vec![],
@@ -219,6 +254,205 @@ pub fn export_changes(
         }
     }
     out
+}
+
+/// One piece of a toleration pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Byte(u8),
+    /// Any run within one path component (Debian's `*`).
+    InComponent,
+    /// Any run at all (Debian's `**`, SUSE's `*`).
+    Any,
+    /// Any one byte (SUSE's `?`).
+    One,
+}
+
+fn glob_matches(p: &[Tok], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((Tok::Byte(b), rest)) => s.first() == Some(b) && glob_matches(rest, &s[1..]),
+        Some((Tok::One, rest)) => !s.is_empty() && glob_matches(rest, &s[1..]),
+        Some((Tok::Any, rest)) => (0..=s.len()).any(|i| glob_matches(rest, &s[i..])),
+        Some((Tok::InComponent, rest)) => {
+            let end = s.iter().position(|&b| b == b'/').unwrap_or(s.len());
+            (0..=end).any(|i| glob_matches(rest, &s[i..]))
+        }
+    }
+}
+
+/// What a toleration rule is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Symbol,
+    /// `vmlinux` or the module's path, as Module.symvers writes it.
+    Module,
+    Namespace,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    target: Target,
+    glob: Vec<Tok>,
+    /// SUSE's verdict: PASS tolerates, FAIL does not (Debian's rules always tolerate).
+    pass: bool,
+    /// `FILE:LINE: PATTERN`, what the report shows.
+    said: String,
+}
+
+impl Rule {
+    fn matches(&self, symbol: &str, module: &str, namespace: Option<&str>) -> bool {
+        let subject = match self.target {
+            Target::Symbol => symbol,
+            Target::Module => module,
+            Target::Namespace => match namespace {
+                Some(n) => n,
+                None => return false,
+            },
+        };
+        glob_matches(&self.glob, subject.as_bytes())
+    }
+}
+
+/// Changes a maintainer has accepted, in the files maintainers already keep: Debian's
+/// `ignore-changes` (debian/bin/buildcheck.py) and SUSE's kABI severities (kabi.pl). A
+/// tolerated change stays in the report, marked with the rule that covers it.
+#[derive(Debug, Clone, Default)]
+pub struct Tolerations {
+    debian: Vec<Rule>,
+    suse: Vec<Rule>,
+}
+
+impl Tolerations {
+    pub fn is_empty(&self) -> bool {
+        self.debian.is_empty() && self.suse.is_empty()
+    }
+
+    /// Debian's `[abi] ignore-changes` entries, one or more a line (`#` comments; the
+    /// `ignore-changes:` key and TOML's brackets, quotes and commas are skipped): `PATTERN`
+    /// or `name:PATTERN` for a symbol, `module:PATTERN` for `vmlinux` or a module path; `*`
+    /// stays within one path component, `**` crosses them. Any rule that matches tolerates.
+    pub fn add_debian(&mut self, text: &str, source: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("");
+            let line = match line.find("ignore-changes") {
+                Some(i) => &line[i + "ignore-changes".len()..],
+                None => line,
+            };
+            for word in line.split(|c: char| c.is_whitespace() || c == ',') {
+                let word = word.trim_matches(|c| matches!(c, '[' | ']' | '\'' | '"' | '=' | ':'));
+                if word.is_empty() {
+                    continue;
+                }
+                let (target, pattern) = match word.split_once(':') {
+                    None | Some(("name", _)) => {
+                        (Target::Symbol, word.strip_prefix("name:").unwrap_or(word))
+                    }
+                    Some(("module", p)) => (Target::Module, p),
+                    Some((kind, _)) => {
+                        return Err(format!(
+                        "{source}:{}: `{word}`: unknown kind `{kind}:` (Debian's ignore-changes \
+                             takes `name:` and `module:`)",
+                        n + 1
+                    ))
+                    }
+                };
+                let mut glob = Vec::new();
+                let b = pattern.as_bytes();
+                let mut i = 0;
+                while i < b.len() {
+                    if b[i] == b'*' && b.get(i + 1) == Some(&b'*') {
+                        glob.push(Tok::Any);
+                        i += 2;
+                    } else if b[i] == b'*' {
+                        glob.push(Tok::InComponent);
+                        i += 1;
+                    } else {
+                        glob.push(Tok::Byte(b[i]));
+                        i += 1;
+                    }
+                }
+                self.debian.push(Rule {
+                    target,
+                    glob,
+                    pass: true,
+                    said: format!("{source}:{}: {word}", n + 1),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// SUSE's severities file: `PATTERN PASS|FAIL` a line, `#` comments. A pattern with a
+    /// `/`, or `vmlinux`, is a module path; one in capitals without a `/` a namespace; any
+    /// other a symbol. `*` is any run, `?` one character. The first rule that matches
+    /// decides; PASS tolerates.
+    pub fn add_suse(&mut self, text: &str, source: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(pattern), Some(verdict)) = (words.next(), words.next()) else {
+                return Err(format!(
+                    "{source}:{}: `{line}`: expected `PATTERN PASS` or `PATTERN FAIL`",
+                    n + 1
+                ));
+            };
+            let pass = match verdict.to_ascii_uppercase().as_str() {
+                "PASS" => true,
+                "FAIL" => false,
+                _ => {
+                    return Err(format!(
+                        "{source}:{}: invalid verdict `{verdict}`, must be PASS or FAIL",
+                        n + 1
+                    ))
+                }
+            };
+            let target = if pattern.contains('/') || pattern == "vmlinux" {
+                Target::Module
+            } else if pattern.bytes().any(|b| b.is_ascii_uppercase())
+                && !pattern.bytes().any(|b| b.is_ascii_lowercase())
+            {
+                Target::Namespace
+            } else {
+                Target::Symbol
+            };
+            let glob = pattern
+                .bytes()
+                .map(|b| match b {
+                    b'*' => Tok::Any,
+                    b'?' => Tok::One,
+                    b => Tok::Byte(b),
+                })
+                .collect();
+            self.suse.push(Rule {
+                target,
+                glob,
+                pass,
+                said: format!("{source}:{}: {pattern} {verdict}", n + 1),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rule that tolerates a change of `symbol` (exported from `module`, in
+    /// `namespace`), as the report shows it.
+    pub fn covering(&self, symbol: &str, module: &str, namespace: Option<&str>) -> Option<String> {
+        if let Some(r) = self
+            .debian
+            .iter()
+            .find(|r| r.matches(symbol, module, namespace))
+        {
+            return Some(r.said.clone());
+        }
+        self.suse
+            .iter()
+            .find(|r| r.matches(symbol, module, namespace))
+            .filter(|r| r.pass)
+            .map(|r| r.said.clone())
+    }
 }
 
 /// A change of the kernel as a whole.
@@ -309,6 +543,8 @@ pub struct Broken {
     pub verdict: Verdict,
     pub symbol: Option<String>,
     pub detail: String,
+    /// Every reason it is refused is a change a toleration covers.
+    pub tolerated: bool,
 }
 
 /// `modverify diff --format json`; documented in docs/json-schema.md.
@@ -350,6 +586,8 @@ pub struct DiffSummary {
     pub by_kind: BTreeMap<String, usize>,
     pub consumers: usize,
     pub broken: usize,
+    /// Broken consumers refused only over tolerated changes.
+    pub broken_tolerated: usize,
     /// Changes that break a consumer and no toleration covers.
     pub breaking_changes: usize,
     pub tolerated: usize,
@@ -363,6 +601,7 @@ pub fn diff(
     new: &crate::check::stage::Checked,
     consumers: &[ModuleInput],
     policy: Policy,
+    tolerations: &Tolerations,
 ) -> KabiDiff {
     let old_exports = exports_of(&old.table, &old.modules);
     let new_exports = exports_of(&new.table, &new.modules);
@@ -398,6 +637,8 @@ pub fn diff(
     let before = judged(old);
     let after = judged(new);
     let mut broken = Vec::new();
+    // The judgement (in `after`) of each broken consumer.
+    let mut broken_by: Vec<&ModuleReport> = Vec::new();
     let mut already_failing = Vec::new();
     for (b, a) in before.iter().zip(&after) {
         if b.failed() {
@@ -407,6 +648,7 @@ pub fn diff(
         if !a.failed() {
             continue;
         }
+        broken_by.push(a);
         let first = a.problems.iter().find(|p| p.fatal);
         broken.push(Broken {
             module: a.name.clone(),
@@ -414,6 +656,7 @@ pub fn diff(
             verdict: a.verdict,
             symbol: first.and_then(|p| p.symbol.clone()),
             detail: first.map(|p| p.detail.clone()).unwrap_or_default(),
+            tolerated: false,
         });
     }
     // Each change names its consumers, and those the new kernel refuses over that symbol.
@@ -440,6 +683,36 @@ pub fn diff(
         }
     }
     changes.sort_by(|a, b| (a.kind, &a.symbol).cmp(&(b.kind, &b.symbol)));
+    if !tolerations.is_empty() {
+        for c in &mut changes {
+            let ns = new_exports
+                .get(&c.symbol)
+                .or_else(|| old_exports.get(&c.symbol))
+                .and_then(|e| e.namespace.as_deref());
+            c.tolerated = tolerations.covering(&c.symbol, &c.module, ns);
+        }
+        // A consumer refused only over tolerated changes is tolerated with them.
+        let mut untolerated: BTreeSet<&str> = BTreeSet::new();
+        let mut changed: BTreeSet<&str> = BTreeSet::new();
+        for c in &changes {
+            changed.insert(&c.symbol);
+            if c.tolerated.is_none() {
+                untolerated.insert(&c.symbol);
+            }
+        }
+        for (b, a) in broken.iter_mut().zip(&broken_by) {
+            let reasons: Vec<Option<&str>> = a
+                .problems
+                .iter()
+                .filter(|p| p.fatal)
+                .map(|p| p.symbol.as_deref())
+                .collect();
+            b.tolerated = !reasons.is_empty()
+                && reasons
+                    .iter()
+                    .all(|s| s.is_some_and(|s| changed.contains(s) && !untolerated.contains(s)));
+        }
+    }
 
     let side = |c: &crate::check::stage::Checked, exports: usize| Side {
         kernel: c.report.kernel.path.clone(),
@@ -465,6 +738,7 @@ pub fn diff(
         changes: changes.len(),
         consumers: all_consumers.len(),
         broken: broken.len(),
+        broken_tolerated: broken.iter().filter(|b| b.tolerated).count(),
         ..Default::default()
     };
     for c in &changes {
@@ -494,9 +768,69 @@ pub const DIFF_SCHEMA: &str = "modverify.diff/1";
 mod tests {
     use super::*;
 
+    #[test]
+    fn debian_patterns_keep_star_within_a_path_component() {
+        let mut t = Tolerations::default();
+        t.add_debian(
+            "# from debian/config/defines\nignore-changes:\n  __cpuhp_*\n  module:drivers/gpu/*\n  'module:net/**', name:kvm_?\n",
+            "defines",
+        )
+        .unwrap();
+        assert!(t.covering("__cpuhp_setup_state", "vmlinux", None).is_some());
+        assert!(t.covering("drm_foo", "drivers/gpu/drm", None).is_some());
+        assert!(t
+            .covering("drm_foo", "drivers/gpu/drm/i915/i915", None)
+            .is_none());
+        assert!(t.covering("x", "net/ipv4/netfilter/nf_nat", None).is_some());
+        // `?` is literal for Debian.
+        assert!(t.covering("kvm_x", "vmlinux", None).is_none());
+        assert_eq!(
+            t.covering("x", "net/a/b", None).unwrap(),
+            "defines:5: module:net/**"
+        );
+        let e = Tolerations::default()
+            .add_debian("namespace:FOO\n", "f")
+            .unwrap_err();
+        assert!(
+            e.contains("f:1: `namespace:FOO`: unknown kind `namespace:`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn suse_severities_first_match_decides_by_symbol_path_or_namespace() {
+        let mut t = Tolerations::default();
+        t.add_suse(
+            "drivers/gpu/drm/i915/* FAIL\ndrivers/gpu/* PASS\nCRYPTO_INTERNAL PASS\nkvm_* PASS # kvm\nvmlinux fail\n",
+            "severities",
+        )
+        .unwrap();
+        assert!(t.covering("a", "drivers/gpu/drm/i915/i915", None).is_none());
+        assert!(t.covering("a", "drivers/gpu/drm/drm", None).is_some());
+        assert!(t
+            .covering("a", "lib/foo", Some("CRYPTO_INTERNAL"))
+            .is_some());
+        assert!(t.covering("kvm_vcpu", "vmlinux", None).is_some());
+        assert!(t.covering("other", "vmlinux", None).is_none());
+        let e = Tolerations::default()
+            .add_suse("foo MAYBE\n", "s")
+            .unwrap_err();
+        assert!(e.contains("s:1: invalid verdict `MAYBE`"), "{e}");
+    }
+
+    #[test]
+    fn module_paths_are_written_as_module_symvers_does() {
+        assert_eq!(
+            module_path("/lib/modules/6.1.0-9-amd64/kernel/drivers/net/tun.ko.xz"),
+            "drivers/net/tun"
+        );
+        assert_eq!(module_path("./fs/fat/vfat.ko"), "fs/fat/vfat");
+    }
+
     fn e(owner: &str, crc: u32, gpl: bool, ns: Option<&str>) -> Export {
         Export {
             owner: owner.into(),
+            path: owner.into(),
             crc: Some(crc),
             gpl_only: gpl,
             namespace: ns.map(str::to_string),

@@ -407,4 +407,26 @@ fn a_gpl_flag_set_in_7_x_is_one_change_that_breaks_a_proprietary_consumer() {
         b["path"].as_str().unwrap().ends_with("proprietary_copy.ko"),
         "{b:#}"
     );
+    assert_eq!(b["tolerated"], false);
+
+    // Tolerated the way Debian and SUSE keep it: the change stays, marked, and exit is 0.
+    let debian = tmp.path().join("defines");
+    std::fs::write(&debian, "[abi]\nignore-changes:\n module:vmlinux\n").unwrap();
+    let suse = tmp.path().join("severities");
+    std::fs::write(&suse, format!("{victim_name} PASS\n* FAIL\n")).unwrap();
+    for (flag, file, rule) in [
+        ("--ignore-changes", &debian, "module:vmlinux".to_string()),
+        ("--severities", &suse, format!("{victim_name} PASS")),
+    ] {
+        let mut a = common.clone();
+        a.extend([p(&bad), flag.into(), p(file)]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = modverify(&a);
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(o.status.code(), Some(0), "{flag}: {:#}", r["summary"]);
+        let said = r["changes"][0]["tolerated"].as_str().unwrap_or_default();
+        assert!(said.ends_with(&rule), "{flag}: {said}");
+        assert_eq!(r["broken"][0]["tolerated"], true, "{flag}");
+        assert_eq!(r["summary"]["broken_tolerated"], 1, "{flag}");
+    }
 }

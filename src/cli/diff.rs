@@ -93,6 +93,14 @@ pub struct DiffArgs {
     /// Also fail (exit 1) on changes no consumer is broken by
     #[arg(long)]
     pub strict: bool,
+    /// Changes to accept, as Debian keeps them (`[abi] ignore-changes`: `PATTERN`,
+    /// `name:PATTERN`, `module:PATTERN`; `*` within a path component, `**` across); repeatable
+    #[arg(long, value_name = "FILE")]
+    pub ignore_changes: Vec<PathBuf>,
+    /// Changes to accept, as SUSE keeps them (kABI severities: `PATTERN PASS|FAIL`, a symbol, a
+    /// module path or an upper-case namespace; the first match decides); repeatable
+    #[arg(long, value_name = "FILE")]
+    pub severities: Vec<PathBuf>,
 }
 
 /// One side's files, and the build it came from held until the diff is done.
@@ -246,7 +254,27 @@ pub fn run(a: DiffArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         }
         consumers = found.paths.iter().map(|p| load_module(p, arch)).collect();
     }
-    let d = crate::kabi::diff(arch, &old_checked, &new_checked, &consumers, a.policy);
+    let mut tolerations = crate::kabi::Tolerations::default();
+    for (files, suse) in [(&a.ignore_changes, false), (&a.severities, true)] {
+        for f in files {
+            let text = std::fs::read_to_string(f).map_err(|e| Failure::of(CliError::file(f, e)))?;
+            let source = f.display().to_string();
+            if suse {
+                tolerations.add_suse(&text, &source)
+            } else {
+                tolerations.add_debian(&text, &source)
+            }
+            .map_err(usage)?;
+        }
+    }
+    let d = crate::kabi::diff(
+        arch,
+        &old_checked,
+        &new_checked,
+        &consumers,
+        a.policy,
+        &tolerations,
+    );
     match a.format {
         Format::Json => crate::outln!(
             "{}",
@@ -261,7 +289,7 @@ pub fn run(a: DiffArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
 /// reason, or either table is inconsistent); with `strict`, also for any untolerated change.
 pub fn exit_of(d: &KabiDiff, strict: bool) -> i32 {
     let untolerated = d.changes.iter().filter(|c| c.tolerated.is_none());
-    let failing = !d.broken.is_empty()
+    let failing = d.broken.iter().any(|b| !b.tolerated)
         || d.summary.breaking_changes > 0
         || !d.old.consistent
         || !d.new.consistent
@@ -313,7 +341,10 @@ pub fn table(d: &KabiDiff, verbose: bool) -> String {
         d.summary.broken,
         d.summary.breaking_changes,
         if d.summary.tolerated > 0 {
-            format!(", {} tolerated", d.summary.tolerated)
+            format!(
+                "; {} changes and {} consumers only over them tolerated",
+                d.summary.tolerated, d.summary.broken_tolerated
+            )
         } else {
             String::new()
         }
