@@ -547,6 +547,13 @@ pub struct Broken {
     pub tolerated: bool,
 }
 
+/// A module judged on both sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consumer {
+    pub module: String,
+    pub path: String,
+}
+
 /// `modverify diff --format json`; documented in docs/json-schema.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct KabiDiff {
@@ -557,10 +564,12 @@ pub struct KabiDiff {
     pub kernel: Vec<KernelChange>,
     /// Every export change, grouped by kind, then by symbol.
     pub changes: Vec<Change>,
+    /// Every consumer judged: the old kernel's modules, then the --consumers given.
+    pub consumers: Vec<Consumer>,
     /// Every consumer the old kernel loads and the new one refuses, with its reason.
     pub broken: Vec<Broken>,
     /// Consumers the old kernel already refuses (not the update's doing).
-    pub already_failing: Vec<String>,
+    pub already_failing: Vec<Consumer>,
     pub summary: DiffSummary,
 }
 
@@ -642,7 +651,10 @@ pub fn diff(
     let mut already_failing = Vec::new();
     for (b, a) in before.iter().zip(&after) {
         if b.failed() {
-            already_failing.push(b.name.clone());
+            already_failing.push(Consumer {
+                module: b.name.clone(),
+                path: b.path.clone(),
+            });
             continue;
         }
         if !a.failed() {
@@ -756,6 +768,13 @@ pub fn diff(
         new: side(new, new_exports.len()),
         kernel: kernel_changes(&old.table, &new.table, &old.modules, &new.modules),
         changes,
+        consumers: before
+            .iter()
+            .map(|r| Consumer {
+                module: r.name.clone(),
+                path: r.path.clone(),
+            })
+            .collect(),
         broken,
         already_failing,
         summary,

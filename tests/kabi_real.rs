@@ -408,6 +408,36 @@ fn a_gpl_flag_set_in_7_x_is_one_change_that_breaks_a_proprietary_consumer() {
         "{b:#}"
     );
     assert_eq!(b["tolerated"], false);
+    // JUnit: a test case per consumer, the proprietary copy the one failure.
+    let mut a = common.clone();
+    a.push(p(&bad));
+    let i = a.iter().position(|x| x == "json").unwrap();
+    a[i] = "junit".into();
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let xml = String::from_utf8(modverify(&a).stdout).unwrap();
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; s = E.fromstring(sys.stdin.read()).find('testsuite'); \
+             f = [c for c in s.iter('testcase') if c.find('failure') is not None]; \
+             print(s.get('tests'), s.get('failures'), len(f), f[0].get('file'), f[0].find('failure').get('message'))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let said = String::from_utf8_lossy(&parsed.stdout);
+    let w: Vec<&str> = said.split_whitespace().collect();
+    assert!(w.len() == 6, "{said}\n{}", &xml[..xml.len().min(2000)]);
+    assert!(w[0].parse::<usize>().unwrap() > 4000, "{said}");
+    assert_eq!(&w[1..3], ["1", "1"], "{said}");
+    assert!(w[3].ends_with("proprietary_copy.ko"), "{said}");
+    assert_eq!(w[4..], ["gpl_only", victim_name.as_str()], "{said}");
 
     // Tolerated the way Debian and SUSE keep it: the change stays, marked, and exit is 0.
     let debian = tmp.path().join("defines");

@@ -4,7 +4,7 @@ use super::{CliError, Failure};
 use crate::arch::ArchRegistry;
 use crate::check::stage::{check_stage, load_module, CheckError, CheckOptions, Checked};
 use crate::check::Policy;
-use crate::kabi::{ChangeKind, KabiDiff};
+use crate::kabi::KabiDiff;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     Table,
     Json,
+    Junit,
 }
 
 #[derive(Args, Debug)]
@@ -84,7 +85,8 @@ pub struct DiffArgs {
     /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
     #[arg(long, value_enum, default_value_t = Policy::Debian)]
     pub policy: Policy,
-    /// table for people, json for programs (docs/json-schema.md)
+    /// table for people, json for programs (docs/json-schema.md), junit for CI (a test case
+    /// per consumer: failed when the new kernel refuses it)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// List every change and every consumer, not the first of each group
@@ -280,7 +282,8 @@ pub fn run(a: DiffArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             "{}",
             serde_json::to_string_pretty(&d).expect("a diff serializes")
         ),
-        Format::Table => crate::out!("{}", table(&d, a.verbose)),
+        Format::Table => crate::out!("{}", crate::report::diff::table(&d, a.verbose)),
+        Format::Junit => crate::out!("{}", crate::report::diff::junit(&d)),
     }
     Ok(exit_of(&d, a.strict))
 }
@@ -295,170 +298,4 @@ pub fn exit_of(d: &KabiDiff, strict: bool) -> i32 {
         || !d.new.consistent
         || (strict && (untolerated.count() > 0 || !d.kernel.is_empty()));
     i32::from(failing)
-}
-
-/// Up to `n` names, then how many more.
-fn some(names: &[String], n: usize) -> String {
-    if names.len() <= n {
-        names.join(", ")
-    } else {
-        format!("{} (+{} more)", names[..n].join(", "), names.len() - n)
-    }
-}
-
-/// The table for people: the summary first, then each kind of change with its consumers.
-pub fn table(d: &KabiDiff, verbose: bool) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let name = |side: &crate::kabi::Side| side.release.clone().unwrap_or(side.kernel.clone());
-    let _ = writeln!(
-        s,
-        "{} ({} exports, {} modules) -> {} ({} exports, {} modules), {}",
-        name(&d.old),
-        d.old.exports,
-        d.old.modules,
-        name(&d.new),
-        d.new.exports,
-        d.new.modules,
-        d.arch
-    );
-    for (w, side) in [("old", &d.old), ("new", &d.new)] {
-        if !side.consistent {
-            let _ = writeln!(
-                s,
-                "the {w} kernel's export table is inconsistent: modules fail whatever changed"
-            );
-            for p in &side.problems {
-                let _ = writeln!(s, "  {p}");
-            }
-        }
-    }
-    let _ = writeln!(
-        s,
-        "{} exports changed ({} changes), {} consumers break ({} changes break one){}",
-        d.summary.exports_changed,
-        d.summary.changes,
-        d.summary.broken,
-        d.summary.breaking_changes,
-        if d.summary.tolerated > 0 {
-            format!(
-                "; {} changes and {} consumers only over them tolerated",
-                d.summary.tolerated, d.summary.broken_tolerated
-            )
-        } else {
-            String::new()
-        }
-    );
-    for k in &d.kernel {
-        let _ = writeln!(
-            s,
-            "kernel: {} `{}` -> `{}`: {}",
-            k.what,
-            k.old.trim(),
-            k.new.trim(),
-            k.detail
-        );
-    }
-    let (rows, names) = if verbose {
-        (usize::MAX, usize::MAX)
-    } else {
-        (10, 4)
-    };
-    for kind in [
-        ChangeKind::Removed,
-        ChangeKind::CrcChanged,
-        ChangeKind::GplTightened,
-        ChangeKind::NamespaceChanged,
-        ChangeKind::Moved,
-        ChangeKind::GplRelaxed,
-        ChangeKind::Added,
-    ] {
-        let mut group: Vec<_> = d.changes.iter().filter(|c| c.kind == kind).collect();
-        if group.is_empty() {
-            continue;
-        }
-        // What breaks the most first, then what is used the most, then by name.
-        group.sort_by(|a, b| {
-            (b.breaks.len(), b.consumers.len(), &a.symbol).cmp(&(
-                a.breaks.len(),
-                a.consumers.len(),
-                &b.symbol,
-            ))
-        });
-        let _ = writeln!(s, "\n{} ({}):", kind.heading(), group.len());
-        for c in group.iter().take(rows) {
-            let values = match (&c.old, &c.new) {
-                (Some(o), Some(n)) => format!(" {o} -> {n}"),
-                (Some(o), None) => format!(" (was {o})"),
-                (None, Some(n)) => format!(" ({n})"),
-                (None, None) => String::new(),
-            };
-            let who = if !c.breaks.is_empty() {
-                format!("  breaks {}", some(&c.breaks, names))
-            } else if !c.consumers.is_empty() {
-                format!("  used by {}", some(&c.consumers, names))
-            } else {
-                String::new()
-            };
-            let tol = c
-                .tolerated
-                .as_ref()
-                .map(|t| format!("  (tolerated: {t})"))
-                .unwrap_or_default();
-            let _ = writeln!(s, "  {}{values}{who}{tol}", c.symbol);
-        }
-        if group.len() > rows {
-            let _ = writeln!(s, "  … {} more (-v lists them)", group.len() - rows);
-        }
-    }
-    if !d.broken.is_empty() {
-        // By first reason: one line for the thousands module_layout refuses.
-        let mut causes: std::collections::BTreeMap<(&str, &str), Vec<String>> = Default::default();
-        for b in &d.broken {
-            causes
-                .entry((b.verdict.as_str(), b.symbol.as_deref().unwrap_or("")))
-                .or_default()
-                .push(b.module.clone());
-        }
-        let mut causes: Vec<_> = causes.into_iter().collect();
-        causes.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-        let _ = writeln!(
-            s,
-            "\nconsumers the new kernel refuses ({}), by first reason:",
-            d.broken.len()
-        );
-        for ((verdict, symbol), modules) in causes.iter().take(rows) {
-            let _ = writeln!(
-                s,
-                "  {verdict}{}: {} ({})",
-                if symbol.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {symbol}")
-                },
-                modules.len(),
-                some(modules, names)
-            );
-        }
-        if causes.len() > rows {
-            let _ = writeln!(
-                s,
-                "  … {} more reasons (-v lists them)",
-                causes.len() - rows
-            );
-        }
-        if verbose {
-            for b in &d.broken {
-                let _ = writeln!(s, "  {}  {}: {}", b.module, b.verdict.as_str(), b.detail);
-            }
-        }
-    }
-    if !d.already_failing.is_empty() {
-        let _ = writeln!(
-            s,
-            "\nrefused by the old kernel already, not counted: {}",
-            some(&d.already_failing, names)
-        );
-    }
-    s
 }

@@ -4,7 +4,7 @@ use crate::results::{ArchStatus, RunResults};
 use crate::verdict::Outcome;
 use std::fmt::Write;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .map(|c| match c {

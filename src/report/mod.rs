@@ -1,4 +1,5 @@
 //! Turning results into things people and programs read. The only layer that formats.
+pub mod diff;
 pub mod html;
 pub mod json;
 pub mod out;
