@@ -460,3 +460,66 @@ fn a_gpl_flag_set_in_7_x_is_one_change_that_breaks_a_proprietary_consumer() {
         assert_eq!(r["summary"]["broken_tolerated"], 1, "{flag}");
     }
 }
+
+/// OLD and NEW named as installed kernels under one root (as `dpkg -x` of both packages
+/// leaves them): a root holding two releases asks which, and `--old-release`/`--new-release`
+/// give the same diff as the files named one by one.
+#[test]
+fn kernels_under_a_root_are_found_by_release() {
+    let (old, new) = (previous_kernel("bookworm", "amd64"), debian_kernel());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut releases = Vec::new();
+    for d in [&old, &new] {
+        let v = std::fs::read_to_string(d.join("abi"))
+            .unwrap()
+            .trim()
+            .to_string();
+        for dir in [
+            "boot",
+            &format!("lib/modules/{v}"),
+            &format!("usr/src/linux-headers-{v}"),
+        ] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let link = |from: &str, to: &str| {
+            std::os::unix::fs::symlink(d.join(from), root.join(to)).unwrap();
+        };
+        link("vmlinuz", &format!("boot/vmlinuz-{v}"));
+        link("System.map", &format!("boot/System.map-{v}"));
+        link("modules", &format!("lib/modules/{v}/kernel"));
+        link(
+            "Module.symvers",
+            &format!("usr/src/linux-headers-{v}/Module.symvers"),
+        );
+        releases.push(v);
+    }
+    let r = root.to_str().unwrap();
+    let o = modverify(&["diff", r, r]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "holds 2 kernels ({}, {}): pick one with --old-release VER",
+            releases[0], releases[1]
+        )),
+        "{}",
+        text(&o)
+    );
+    let o = modverify(&[
+        "diff",
+        "--format",
+        "json",
+        "--old-release",
+        &releases[0],
+        "--new-release",
+        &releases[1],
+        r,
+        r,
+    ]);
+    let by_root: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(&o)));
+    let (_, by_files) = diff(&old, &new, None, &[]);
+    assert_eq!(changes(&by_root), changes(&by_files));
+    assert_eq!(broken(&by_root), broken(&by_files));
+    assert_eq!(by_root["old"]["release"], releases[0].as_str());
+}
