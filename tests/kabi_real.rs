@@ -103,9 +103,19 @@ fn symvers(path: &Path) -> BTreeMap<String, (String, String, String, String)> {
         .collect()
 }
 
-/// The text diff of two Module.symvers, in diff's vocabulary, written here on its own.
+/// The text diff of two Module.symvers, in diff's vocabulary, written here on its own. A
+/// kernel without MODVERSIONS writes every CRC as 0: a CRC is compared only where both
+/// sides have one (turning MODVERSIONS off is one kernel-wide change, not one per export).
 fn symvers_changes(old: &Path, new: &Path) -> BTreeSet<(String, String)> {
     let (a, b) = (symvers(old), symvers(new));
+    let versioned = |m: &BTreeMap<String, (String, String, String, String)>| {
+        m.values().any(|v| {
+            !v.0.trim_start_matches("0x")
+                .trim_start_matches('0')
+                .is_empty()
+        })
+    };
+    let crcs = versioned(&a) && versioned(&b);
     let mut out = BTreeSet::new();
     for (s, o) in &a {
         let Some(n) = b.get(s) else {
@@ -113,7 +123,7 @@ fn symvers_changes(old: &Path, new: &Path) -> BTreeSet<(String, String)> {
             continue;
         };
         let mut kind = |k: &str| out.insert((s.clone(), k.to_string()));
-        if o.0 != n.0 {
+        if crcs && o.0 != n.0 {
             kind("crc_changed");
         }
         if o.1 != n.1 {
@@ -136,19 +146,19 @@ fn symvers_changes(old: &Path, new: &Path) -> BTreeSet<(String, String)> {
     out
 }
 
-/// Modules `modverify check` rejects: `paths` against a kernel and its own modules (`--with`).
-fn check_rejects(kernel: &Path, vmlinux: &Path, paths: &[PathBuf]) -> BTreeSet<String> {
-    let mut args: Vec<String> = vec![
-        "check".into(),
-        "--format".into(),
-        "json".into(),
-        "--vmlinux".into(),
-        vmlinux.display().to_string(),
+/// Modules `modverify check` rejects: `paths` against a kernel and its own modules (`--with`);
+/// without `vmlinux`, the table comes from Module.symvers.
+fn check_rejects(kernel: &Path, vmlinux: Option<&Path>, paths: &[PathBuf]) -> BTreeSet<String> {
+    let mut args: Vec<String> = vec!["check".into(), "--format".into(), "json".into()];
+    if let Some(v) = vmlinux {
+        args.extend(["--vmlinux".into(), v.display().to_string()]);
+    }
+    args.extend([
         "--symvers".into(),
         kernel.join("Module.symvers").display().to_string(),
         "--with".into(),
         kernel.join("modules").display().to_string(),
-    ];
+    ]);
     args.extend(paths.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = modverify(&args);
@@ -204,8 +214,8 @@ fn two_bookworm_abis_equal_a_symvers_text_diff_and_checks_rejections() {
     let leaves = leaf_modules(&old);
     assert!(leaves.len() > 1000, "{} leaf modules", leaves.len());
     let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
-    assert!(check_rejects(&old, &old.join("vmlinuz"), &leaves).is_empty());
-    let rejected = check_rejects(&new, &new.join("vmlinuz"), &leaves);
+    assert!(check_rejects(&old, Some(&old.join("vmlinuz")), &leaves).is_empty());
+    let rejected = check_rejects(&new, Some(&new.join("vmlinuz")), &leaves);
     let says: BTreeSet<String> = broken(&d)
         .into_iter()
         .filter(|m| leaf_names.contains(m))
@@ -522,4 +532,65 @@ fn kernels_under_a_root_are_found_by_release() {
     assert_eq!(changes(&by_root), changes(&by_files));
     assert_eq!(broken(&by_root), broken(&by_files));
     assert_eq!(by_root["old"]["release"], releases[0].as_str());
+}
+
+/// A non-x86 pair across generations: Debian trixie's riscv64 6.12 (raw Image through its
+/// System.map, MODVERSIONS on) to sid's 7.x (`__kflagstab`, MODVERSIONS off): the export
+/// changes equal the Module.symvers text diff, MODVERSIONS going off is one kernel-wide change,
+/// and the leaf modules diff says break are those check rejects.
+#[test]
+fn riscv64_trixie_to_sid_equals_a_symvers_text_diff_and_checks_rejections() {
+    let old = debian_kernel_of("trixie", "riscv64");
+    let new = debian_kernel_of("sid", "riscv64");
+    // Debian ships riscv64's System.map as a stub: both tables come from Module.symvers,
+    // the modules' own exports from the binaries.
+    let p = |d: &Path, f: &str| d.join(f).display().to_string();
+    let o = modverify(&[
+        "diff",
+        "--format",
+        "json",
+        "--old-symvers",
+        &p(&old, "Module.symvers"),
+        "--old-modules",
+        &p(&old, "modules"),
+        "--new-symvers",
+        &p(&new, "Module.symvers"),
+        "--new-modules",
+        &p(&new, "modules"),
+    ]);
+    let code = o.status.code().unwrap();
+    let d: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("diff printed no JSON ({e}): {}", text(&o)));
+    assert_eq!(d["old"]["consistent"], true, "{:#}", d["old"]);
+    assert_eq!(d["new"]["consistent"], true, "{:#}", d["new"]);
+    assert!(
+        d["kernel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["what"] == "modversions" && k["old"] == "on" && k["new"] == "off"),
+        "{:#}",
+        d["kernel"]
+    );
+    let expect = symvers_changes(&old.join("Module.symvers"), &new.join("Module.symvers"));
+    let got = changes(&d);
+    assert_eq!(
+        got.difference(&expect).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes diff found that Module.symvers does not show"
+    );
+    assert_eq!(
+        expect.difference(&got).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes Module.symvers shows that diff missed"
+    );
+    let leaves = leaf_modules(&old);
+    let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
+    let rejected = check_rejects(&new, None, &leaves);
+    let says: BTreeSet<String> = broken(&d)
+        .into_iter()
+        .filter(|m| leaf_names.contains(m))
+        .collect();
+    assert_eq!(says, rejected);
+    assert_eq!(code, if rejected.is_empty() { 0 } else { 1 });
 }

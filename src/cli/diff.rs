@@ -18,7 +18,8 @@ pub enum Format {
 #[derive(Args, Debug)]
 #[command(
     override_usage = "modverify diff [OPTIONS] OLD NEW\n       \
-modverify diff [OPTIONS] --old-vmlinux FILE --old-modules DIR --new-vmlinux FILE --new-modules DIR",
+modverify diff [OPTIONS] --old-vmlinux FILE --old-modules DIR --new-vmlinux FILE --new-modules DIR\n       \
+modverify diff [OPTIONS] --old-symvers FILE --old-modules DIR --new-symvers FILE --new-modules DIR",
     after_help = "OLD and NEW are each a `modverify build` directory, or the root of an installed kernel or of \
 Debian's packages unpacked with `dpkg -x` (boot/vmlinuz-VER, lib/modules/VER or usr/lib/modules/VER, \
 usr/src/linux-headers-VER/Module.symvers); --old-release/--new-release pick the release where a root holds several.\n\n\
@@ -36,10 +37,10 @@ Exit status: 0 no change breaks a consumer, 1 some change does (with --strict: a
 )]
 pub struct DiffArgs {
     /// The old kernel: a build directory or a root (see below)
-    #[arg(value_name = "OLD", required_unless_present = "old_vmlinux")]
+    #[arg(value_name = "OLD", required_unless_present_any = ["old_vmlinux", "old_symvers"])]
     pub old: Option<PathBuf>,
     /// The new kernel: a build directory or a root
-    #[arg(value_name = "NEW", required_unless_present = "new_vmlinux")]
+    #[arg(value_name = "NEW", required_unless_present_any = ["new_vmlinux", "new_symvers"])]
     pub new: Option<PathBuf>,
     /// The release to read under the OLD root, where it holds several
     #[arg(long, value_name = "VER")]
@@ -55,8 +56,10 @@ pub struct DiffArgs {
         conflicts_with = "old"
     )]
     pub old_vmlinux: Option<PathBuf>,
-    /// The old kernel's Module.symvers (or its headers directory)
-    #[arg(long, value_name = "FILE")]
+    /// The old kernel's Module.symvers (or its headers directory); alone, without
+    /// --old-vmlinux, the export table comes from it (an arm64/riscv64 Image whose
+    /// System.map Debian ships as a stub)
+    #[arg(long, value_name = "FILE", requires = "old_modules")]
     pub old_symvers: Option<PathBuf>,
     /// The old kernel's modules (a directory or files; repeatable)
     #[arg(long, value_name = "DIR")]
@@ -69,8 +72,9 @@ pub struct DiffArgs {
         conflicts_with = "new"
     )]
     pub new_vmlinux: Option<PathBuf>,
-    /// The new kernel's Module.symvers (or its headers directory)
-    #[arg(long, value_name = "FILE")]
+    /// The new kernel's Module.symvers (or its headers directory); alone, the export table
+    /// comes from it
+    #[arg(long, value_name = "FILE", requires = "new_modules")]
     pub new_symvers: Option<PathBuf>,
     /// The new kernel's modules (a directory or files; repeatable)
     #[arg(long, value_name = "DIR")]

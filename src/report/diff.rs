@@ -92,7 +92,14 @@ pub fn table(d: &KabiDiff, verbose: bool) -> String {
         });
         let _ = writeln!(s, "\n{} ({}):", kind.heading(), group.len());
         for c in group.iter().take(rows) {
+            let none = || "(none)".to_string();
             let values = match (&c.old, &c.new) {
+                // A namespace gained or lost reads as such, not as an owner.
+                (o, n) if c.kind == ChangeKind::NamespaceChanged => format!(
+                    " {} -> {}",
+                    o.clone().unwrap_or_else(none),
+                    n.clone().unwrap_or_else(none)
+                ),
                 (Some(o), Some(n)) => format!(" {o} -> {n}"),
                 (Some(o), None) => format!(" (was {o})"),
                 (None, Some(n)) => format!(" ({n})"),
