@@ -585,6 +585,9 @@ pub struct KabiDiff {
     pub broken: Vec<Broken>,
     /// Consumers the old kernel already refuses (not the update's doing).
     pub already_failing: Vec<Consumer>,
+    /// What the diff could not see (a kernel read from Module.symvers alone has no vermagic).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub summary: DiffSummary,
 }
 
@@ -797,6 +800,17 @@ pub fn diff(
             .collect(),
         broken,
         already_failing,
+        notes: [("old", old), ("new", new)]
+            .iter()
+            .filter(|(_, c)| c.table.vermagic.is_none())
+            .map(|(w, _)| {
+                format!(
+                    "the {w} kernel's vermagic is unknown (its table was read from Module.symvers, \
+                     not from the kernel): a module refused for its vermagic alone is not counted; \
+                     give the kernel image (with its real System.map) to see it"
+                )
+            })
+            .collect(),
         summary,
     }
 }

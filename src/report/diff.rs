@@ -54,6 +54,9 @@ pub fn table(d: &KabiDiff, verbose: bool) -> String {
             String::new()
         }
     );
+    for n in &d.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
     for k in &d.kernel {
         let _ = writeln!(
             s,
