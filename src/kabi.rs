@@ -661,8 +661,7 @@ pub fn diff(
         let mut r = predict_providing(&side.table, arch, &list, n, policy);
         r.split_off(n)
     };
-    let before = judged(old);
-    let after = judged(new);
+    let (before, after) = rayon::join(|| judged(old), || judged(new));
     let mut broken = Vec::new();
     // The judgement (in `after`) of each broken consumer.
     let mut broken_by: Vec<&ModuleReport> = Vec::new();
