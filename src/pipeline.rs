@@ -234,6 +234,8 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         symvers: Some(art.module_symvers.clone()),
         policy: opts.policy,
         paths: art.modules.clone(),
+        // A build's vmlinux carries its vermagic.
+        own_modules: vec![],
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,

@@ -47,6 +47,7 @@ fn check(t: Target, w: &World) -> CheckReport {
         symvers: None,
         policy: Policy::Debian,
         paths: vec![mods],
+        own_modules: vec![],
     };
     run_check(&opts, &registry).unwrap()
 }

@@ -96,6 +96,7 @@ impl Case {
             symvers,
             policy,
             paths: vec![self.dir.path().join("mods")],
+            own_modules: vec![],
         };
         run_check(&opts, &registry).unwrap()
     }
@@ -468,6 +469,7 @@ fn symvers_alone_is_an_export_source() {
         symvers: Some(dir.join("Module.symvers")),
         policy: Policy::Debian,
         paths: vec![dir.join("mods")],
+        own_modules: vec![],
     };
     let r = run_check(&opts, &registry).unwrap();
     assert_eq!(r.arch, d.name, "arch inferred from the modules");
@@ -558,6 +560,7 @@ fn module_exports_from_symvers_resolve() {
         symvers: Some(sv),
         policy: Policy::Debian,
         paths: vec![c.dir.path().join("mods")],
+        own_modules: vec![],
     };
     let r = run_check(&opts, &registry).unwrap();
     assert_eq!(verdict(&r, "user"), Verdict::Ok);

@@ -72,6 +72,10 @@ pub struct CheckOptions {
     pub symvers: Option<PathBuf>,
     pub policy: Policy,
     pub paths: Vec<PathBuf>,
+    /// Which of `paths` are the kernel's own modules (its modules directory, `--with`): a
+    /// table read from Module.symvers has no vermagic, and the kernel's own modules carry the
+    /// kernel's (VERMAGIC_STRING), so it is taken from them. Empty: nothing is assumed.
+    pub own_modules: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -386,7 +390,7 @@ pub fn check_stage<'r>(
         }
         None => (load_kernel(), None),
     };
-    let (table, kernel_path, unpacked, kernel_arch) = kernel?;
+    let (mut table, kernel_path, unpacked, kernel_arch) = kernel?;
     let arch = kernel_arch.or(arch).ok_or_else(|| {
         CheckError::Usage(
             "cannot tell the architecture: no vmlinux and no readable module; pass --arch NAME"
@@ -398,6 +402,24 @@ pub fn check_stage<'r>(
         Some((guess, m)) if std::ptr::eq(guess, arch) => m,
         _ => load_modules(arch),
     };
+    let mut notes = notes;
+    if table.vermagic.is_none() && !opts.own_modules.is_empty() {
+        let own = |p: &str| opts.own_modules.iter().any(|o| Path::new(p).starts_with(o));
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in modules.iter().filter(|m| own(&m.path)) {
+            if let Some(v) = m.facts.as_ref().ok().and_then(|f| f.vermagic.as_deref()) {
+                *count.entry(v).or_default() += 1;
+            }
+        }
+        if let Some((v, n)) = count.into_iter().max_by_key(|&(_, n)| n) {
+            notes.push(format!(
+                "the kernel's vermagic `{}` is taken from its own modules ({n} of them): \
+                 Module.symvers does not carry it",
+                v.trim()
+            ));
+            table.vermagic = Some(v.to_string());
+        }
+    }
     let module_facts: Vec<&ModuleFacts> = modules
         .iter()
         .filter_map(|m| m.facts.as_ref().ok())

@@ -126,6 +126,8 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         symvers: Some(art.module_symvers.clone()),
         policy: a.policy,
         paths: art.modules.clone(),
+        // A build's vmlinux carries its vermagic.
+        own_modules: vec![],
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,

@@ -91,6 +91,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         symvers: a.symvers,
         policy: a.policy,
         paths: a.paths.clone(),
+        own_modules: vec![],
     };
     let mut with = a.with.clone();
     if let Some(ver) = &a.release {
@@ -100,6 +101,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         opts.system_map = opts.system_map.take().or(k.system_map);
         opts.symvers = opts.symvers.take().or(k.symvers);
         if a.paths.is_empty() {
+            opts.own_modules.push(k.modules.clone());
             opts.paths.push(k.modules);
         } else {
             with.push(k.modules);
@@ -109,6 +111,9 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     // never reported. A module the PATHs give replaces the reference module of its name, as
     // a module in updates/ replaces the kernel's own.
     let mut reference = std::collections::HashSet::new();
+    // The --with modules are the kernel's own: where the table has no vermagic (read from
+    // Module.symvers), theirs is the kernel's.
+    opts.own_modules.extend(with.iter().cloned());
     if !with.is_empty() {
         let named = |paths: &[PathBuf]| {
             crate::input::discover_noted(paths)

@@ -152,8 +152,11 @@ fn side(
         symvers: symvers.map(Path::to_path_buf),
         policy: a.policy,
         paths: modules.to_vec(),
+        own_modules: vec![],
     };
     let Some(dir) = dir else {
+        // Every module of a side is that kernel's own.
+        opts.own_modules = opts.paths.clone();
         return Ok(SideFiles { opts, _held: None });
     };
     if !dir.is_dir() {
@@ -207,6 +210,7 @@ fn side(
     opts.system_map = k.system_map;
     opts.symvers = opts.symvers.take().or(k.symvers);
     opts.paths = vec![k.modules];
+    opts.own_modules = opts.paths.clone();
     Ok(SideFiles { opts, _held: None })
 }
 
