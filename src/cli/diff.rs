@@ -166,6 +166,13 @@ fn side(
         )));
     }
     if dir.join(crate::build::manifest::MANIFEST).is_file() {
+        if let Some(v) = release {
+            return Err(usage(format!(
+                "{which} {} is a `modverify build` directory: --{which}-release {v} names a \
+                 kernel under a root (drop it, or give the root)",
+                dir.display()
+            )));
+        }
         let built = crate::build::BuildManifest::read_finished(dir, &mut || {
             crate::errln!("waiting for the build under way in {}", dir.display())
         })
