@@ -181,3 +181,29 @@ fn ia64_and_unknown_arches_are_refused_with_a_reason() {
         text(&o)
     );
 }
+
+/// A build that fails names the compiler's error first, with its file and line — not make's
+/// "Error 2" or the last lines of interleaved `-j` output, where the cause may be a hundred
+/// lines up — and the log's tail after it.
+#[test]
+fn a_failed_build_names_the_compilers_error_first() {
+    let o = modverify(&[
+        "build",
+        "--arch",
+        "riscv64",
+        "--patch",
+        &patch("init-does-not-build.patch"),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let t = text(&o);
+    let cause = "main.c:15:2: error: #error \"this commit does not build (a modverify test)\"";
+    let line = t
+        .lines()
+        .find(|l| l.contains("make ") && l.contains("exited with status"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(line.contains(cause), "the first line names the cause: {t}");
+    assert!(
+        t.find(cause).unwrap() < t.find("last lines of").unwrap(),
+        "{t}"
+    );
+}

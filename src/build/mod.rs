@@ -36,17 +36,64 @@ pub enum BuildError {
     Unsupported { arch: String, reason: String },
     #[error("configuration lost options modverify needs:\n  {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  "))]
     EssentialDropped(Vec<Dropped>),
-    #[error("make {step} {ended}; last lines of {log}:\n{tail}")]
+    #[error("{}", describe_make(.step, .ended, .log, .errors, .tail))]
     Make {
         step: String,
         ended: Ended,
         log: PathBuf,
+        /// The compiler's, linker's and modpost's error lines, in the order make printed
+        /// them (the cause; make's own "Error 2" lines are not among them).
+        errors: Vec<String>,
         tail: String,
     },
     #[error("interrupted; partial build left in {0}")]
     Interrupted(PathBuf),
     #[error(transparent)]
     Plugin(#[from] crate::compiler_plugin::PluginError),
+}
+
+/// A failed make step for people: the tools' error lines first (the cause: the interleaved
+/// `-j` output after them is not), then the log's tail.
+fn describe_make(step: &str, ended: &Ended, log: &Path, errors: &[String], tail: &str) -> String {
+    const SHOWN: usize = 10;
+    let mut s = format!("make {step} {ended}");
+    match errors {
+        [] => {}
+        [one] => s.push_str(&format!(": {one}\n")),
+        [first, ..] => {
+            s.push_str(&format!(": {first}\nerrors ({}):", errors.len()));
+            for e in errors.iter().take(SHOWN) {
+                s.push_str("\n  ");
+                s.push_str(e);
+            }
+            if errors.len() > SHOWN {
+                s.push_str(&format!("\n  … {} more in the log", errors.len() - SHOWN));
+            }
+            s.push('\n');
+        }
+    }
+    if errors.is_empty() {
+        s.push_str("; ");
+    }
+    s.push_str(&format!("last lines of {}:\n{tail}", log.display()));
+    s
+}
+
+/// Whether a line of make's output is a tool's error: the compiler's (`FILE:LINE[:COL]:
+/// error:` and `fatal error:`), the linker's (`undefined reference to`, `ld: … error`,
+/// `multiple definition of`) or modpost's (`ERROR: modpost:`). make's own `*** […] Error N`
+/// lines only say that something failed.
+pub fn is_error_line(line: &str) -> bool {
+    let l = line.trim();
+    if l.starts_with("make") && l.contains("***") {
+        return false;
+    }
+    l.contains(": error: ")
+        || l.contains(": fatal error: ")
+        || l.starts_with("ERROR: modpost:")
+        || l.contains("undefined reference to `")
+        || l.contains(": multiple definition of `")
+        || (l.contains("ld: ") && l.contains(" error"))
 }
 
 impl BuildError {
@@ -223,6 +270,7 @@ impl Steps<'_> {
         let cmd = self.make.command(targets);
         let _ = writeln!(self.log, "$ {}", proc::command_line(&cmd));
         let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut errors: Vec<String> = Vec::new();
         let (events, compiled, modpost, saw_modpost) = (
             self.events,
             &mut self.compiled,
@@ -230,6 +278,9 @@ impl Steps<'_> {
             &mut self.saw_modpost,
         );
         let mut on_line = |l: &str| {
+            if is_error_line(l) && errors.len() < 1000 {
+                errors.push(l.trim().to_string());
+            }
             if tail.len() == 30 {
                 tail.pop_front();
             }
@@ -266,6 +317,7 @@ impl Steps<'_> {
                 step: targets.join(" "),
                 ended: e,
                 log: self.log_path.clone(),
+                errors,
                 tail: tail
                     .iter()
                     .filter(|l| !l.trim().is_empty())
@@ -593,6 +645,40 @@ pub fn run_build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_make_names_the_tools_errors_not_makes() {
+        for (line, error) in [
+            ("arch/alpha/mm/fault.c:242:9: error: implicit declaration of function 'show_signal_msg' [-Werror=implicit-function-declaration]", true),
+            ("init/main.c:15:2: error: #error \"this commit does not build (a modverify test)\"", true),
+            ("drivers/foo.c:3:10: fatal error: bar.h: No such file or directory", true),
+            ("cc1: error: unrecognized command-line option '-mfoo'", true),
+            ("main.c:(.text+0x10): undefined reference to `bar'", true),
+            ("ERROR: modpost: \"foo\" [drivers/x.ko] undefined!", true),
+            ("make[2]: *** [scripts/Makefile.build:250: init/main.o] Error 1", false),
+            ("make: *** [Makefile:2012: .] Error 2", false),
+            ("  CC      kernel/fork.o", false),
+            ("arch/x/y.c:10:5: warning: unused variable 'z' [-Wunused-variable]", false),
+        ] {
+            assert_eq!(is_error_line(line), error, "{line}");
+        }
+        let e = BuildError::Make {
+            step: "vmlinux".into(),
+            ended: Ended::Exited(2),
+            log: "build.log".into(),
+            errors: vec!["a.c:1:1: error: one".into(), "b.c:2:2: error: two".into()],
+            tail: "  make: *** Error 2".into(),
+        }
+        .to_string();
+        assert!(
+            e.starts_with("make vmlinux exited with status 2: a.c:1:1: error: one\nerrors (2):\n  a.c:1:1: error: one\n  b.c:2:2: error: two\nlast lines of build.log:\n"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("last lines of build.log:\n  make: *** Error 2"),
+            "{e}"
+        );
+    }
 
     fn args(m: &Make) -> Vec<String> {
         m.command(&["vmlinux"])
