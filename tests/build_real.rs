@@ -207,3 +207,57 @@ fn a_failed_build_names_the_compilers_error_first() {
         "{t}"
     );
 }
+
+/// Config mistakes name their cause: a fragment that turns off CONFIG_MODULES is named as
+/// what dropped CONFIG_MODVERSIONS, and the request exits 2 (bad input), not 3 (a finding
+/// about the tree); a typo is an option the tree does not have, with the nearest name; the
+/// dependencies listed are this arch's (no other arch/ Kconfig is read).
+#[test]
+fn config_mistakes_name_their_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frag = tmp.path().join("no-modules.config");
+    std::fs::write(&frag, "# CONFIG_MODULES is not set\n").unwrap();
+    let out = tmp.path().join("a");
+    let o = modverify(&[
+        "build",
+        "--arch",
+        "riscv64",
+        "--config-only",
+        "--out",
+        out.to_str().unwrap(),
+        "--fragment",
+        frag.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(&format!(
+            "CONFIG_MODVERSIONS=y was dropped (now n; from modverify required): because of \
+             CONFIG_MODULES=n (from {})",
+            frag.display()
+        )),
+        "{t}"
+    );
+
+    let typo = tmp.path().join("typo.config");
+    std::fs::write(&typo, "CONFIG_DEBUG_INFOO=y\n").unwrap();
+    let out = tmp.path().join("b");
+    let (_, m) = build_arch(
+        "riscv64",
+        &[
+            "--config-only",
+            "--out",
+            out.to_str().unwrap(),
+            "--fragment",
+            typo.to_str().unwrap(),
+        ],
+    );
+    let d = &m["config"]["dropped"][0];
+    assert_eq!(d["option"], "CONFIG_DEBUG_INFOO", "{d:#}");
+    assert_eq!(d["unknown"]["nearest"], "CONFIG_DEBUG_INFO", "{d:#}");
+
+    // riscv64's dependency lists hold no other arch's symbols: SERIAL_SUNSU's do name SPARC
+    // (its entry is in drivers/), but nothing read from arch/sparc/ or arch/x86/ appears.
+    let dropped = m["config"]["dropped"].to_string();
+    assert!(!dropped.contains("X86_"), "{dropped}");
+}

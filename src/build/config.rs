@@ -120,11 +120,18 @@ pub struct Kconfig {
 
 impl Kconfig {
     /// Every `Kconfig*` file of the tree. Enclosing `if`/`menu` conditions are not followed:
-    /// the direct `depends on` lines are what users fix.
-    pub fn read(src: &Path) -> Self {
+    /// the direct `depends on` lines are what users fix. `srcarch`: the one `arch/` directory
+    /// to read (the others' `depends on` lines are no one's fix on this arch).
+    pub fn read(src: &Path, srcarch: Option<&str>) -> Self {
         let mut k = Kconfig::default();
         let mut stack = vec![src.to_path_buf()];
+        let arch_dir = src.join("arch");
         while let Some(dir) = stack.pop() {
+            if let (Some(keep), Some(parent)) = (srcarch, dir.parent()) {
+                if parent == arch_dir && dir.file_name().is_some_and(|n| n != keep) {
+                    continue;
+                }
+            }
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -149,14 +156,32 @@ impl Kconfig {
     fn add_file(&mut self, text: &str) {
         let mut current: Option<String> = None;
         let mut in_help = false;
+        // `if EXPR` … `endif` around entries: a dependency of each (MODVERSIONS sits inside
+        // `if MODULES`, with no `depends on` line of its own).
+        let mut ifs: Vec<String> = Vec::new();
         for line in text.lines() {
             let t = line.trim();
+            if !line.starts_with(char::is_whitespace) {
+                if let Some(cond) = t.strip_prefix("if ") {
+                    ifs.push(cond.split('#').next().unwrap_or("").trim().to_string());
+                } else if t == "endif" || t.starts_with("endif ") || t.starts_with("endif#") {
+                    ifs.pop();
+                }
+            }
             if let Some(sym) = t
                 .strip_prefix("config ")
                 .or_else(|| t.strip_prefix("menuconfig "))
             {
                 let sym = sym.trim().to_string();
                 self.defined.insert(sym.clone());
+                if !ifs.is_empty() {
+                    let deps = self.depends.entry(sym.clone()).or_default();
+                    for c in &ifs {
+                        if !deps.contains(c) {
+                            deps.push(c.clone());
+                        }
+                    }
+                }
                 current = Some(sym);
                 in_help = false;
                 continue;
@@ -431,20 +456,72 @@ pub struct Dropped {
     /// `depends on` expressions of the option's Kconfig entries, with the values they saw.
     pub depends_on: Vec<String>,
     pub essential: bool,
+    /// The tree has no such option (a typo, or an option of another version): with the
+    /// nearest name it does have, when one is close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<Unknown>,
+    /// Lines of a fragment that turned off what the option depends on (`CONFIG_MODULES=n`
+    /// drops CONFIG_MODVERSIONS): the cause, named with where it came from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
+}
+
+/// An option no Kconfig file of the tree defines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unknown {
+    pub nearest: Option<String>,
 }
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(u) = &self.unknown {
+            write!(
+                f,
+                "{}={}: no such option in this tree (from {})",
+                self.option, self.wanted, self.origin
+            )?;
+            if let Some(n) = &u.nearest {
+                write!(f, "; did you mean {n}?")?;
+            }
+            return Ok(());
+        }
         write!(
             f,
             "{}={} was dropped (now {}; from {})",
             self.option, self.wanted, self.got, self.origin
         )?;
+        if !self.caused_by.is_empty() {
+            write!(f, ": because of {}", self.caused_by.join(", "))?;
+        }
         if !self.depends_on.is_empty() {
             write!(f, ": depends on {}", self.depends_on.join("; "))?;
         }
         Ok(())
     }
+}
+
+/// The Kconfig symbol nearest to `sym` by edit distance, if it is close (a typo).
+fn nearest(kc: &Kconfig, sym: &str) -> Option<String> {
+    fn distance(a: &[u8], b: &[u8]) -> usize {
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                let sub = prev[j] + usize::from(ca != cb);
+                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    let limit = (sym.len() / 5).clamp(1, 3);
+    kc.defined
+        .iter()
+        .filter(|d| d.len().abs_diff(sym.len()) <= limit)
+        .map(|d| (distance(sym.as_bytes(), d.as_bytes()), d))
+        .filter(|(n, _)| *n <= limit)
+        .min()
+        .map(|(_, d)| format!("CONFIG_{d}"))
 }
 
 /// Compares the requested lines with the final `.config`.
@@ -465,25 +542,44 @@ pub fn dropped(
             }
         }
     }
+    // What each fragment turned off, for naming the cause of what it drops.
+    let turned_off: HashMap<&str, &str> = want
+        .iter()
+        .filter(|(_, v, _)| v == "n")
+        .map(|(k, _, o)| (k.trim_start_matches("CONFIG_"), o.as_str()))
+        .collect();
     let mut out = Vec::new();
-    for (k, v, origin) in want {
-        let have = got.get(&k).map(String::as_str).unwrap_or("n");
+    for (k, v, origin) in &want {
+        let have = got.get(k).map(String::as_str).unwrap_or("n");
         if have == v {
             continue;
         }
         let sym = k.trim_start_matches("CONFIG_");
-        let depends_on = kc
-            .depends
-            .get(sym)
-            .map(|exprs| exprs.iter().map(|e| annotate(e, &got)).collect())
-            .unwrap_or_default();
+        let unknown = (!kc.is_empty() && !kc.defined.contains(sym)).then(|| Unknown {
+            nearest: nearest(kc, sym),
+        });
+        let exprs = kc.depends.get(sym).cloned().unwrap_or_default();
+        let depends_on = exprs.iter().map(|e| annotate(e, &got)).collect();
+        let mut caused_by: Vec<String> = Vec::new();
+        for e in &exprs {
+            for tok in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(o) = turned_off.get(tok) {
+                    let c = format!("CONFIG_{tok}=n (from {o})");
+                    if !caused_by.contains(&c) {
+                        caused_by.push(c);
+                    }
+                }
+            }
+        }
         out.push(Dropped {
-            essential: ESSENTIAL.contains(&k.as_str()) || essential.contains(&k),
-            option: k,
-            wanted: v,
+            essential: ESSENTIAL.contains(&k.as_str()) || essential.contains(k),
+            option: k.clone(),
+            wanted: v.clone(),
             got: have.to_string(),
-            origin,
+            origin: origin.clone(),
             depends_on,
+            unknown,
+            caused_by,
         });
     }
     out
@@ -556,6 +652,41 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].option, "CONFIG_B");
         assert_eq!(d[0].got, "n");
+    }
+
+    #[test]
+    fn an_enclosing_if_is_a_dependency_and_a_fragment_turning_it_off_the_cause() {
+        let mut kc = Kconfig::default();
+        kc.add_file(
+            "menuconfig MODULES\n\tbool \"Modules\"\n\nif MODULES\n\nconfig MODVERSIONS\n\tbool \"Versions\"\n\nendif # MODULES\n\nconfig DEBUG_INFO\n\tbool \"Debug\"\n",
+        );
+        assert_eq!(kc.depends["MODVERSIONS"], vec!["MODULES".to_string()]);
+        assert!(!kc.depends.contains_key("DEBUG_INFO"));
+        let f = vec![
+            Fragment {
+                origin: "modverify required".into(),
+                lines: vec!["CONFIG_MODVERSIONS=y".into()],
+            },
+            Fragment {
+                origin: "mine.config".into(),
+                lines: vec![
+                    "# CONFIG_MODULES is not set".into(),
+                    "CONFIG_DEBUG_INFOO=y".into(),
+                ],
+            },
+        ];
+        let d = dropped("", &f, &kc, &[]);
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert_eq!(
+            d[0].to_string(),
+            "CONFIG_MODVERSIONS=y was dropped (now n; from modverify required): because of \
+             CONFIG_MODULES=n (from mine.config): depends on MODULES [MODULES=n]"
+        );
+        assert_eq!(
+            d[1].to_string(),
+            "CONFIG_DEBUG_INFOO=y: no such option in this tree (from mine.config); did you mean \
+             CONFIG_DEBUG_INFO?"
+        );
     }
 
     fn kconfig(text: &str) -> Kconfig {

@@ -187,6 +187,15 @@ impl<'de> Deserialize<'de> for Dropped {
             depends_on: Vec<String>,
             #[serde(default)]
             essential: bool,
+            #[serde(default)]
+            unknown: Option<RawUnknown>,
+            #[serde(default)]
+            caused_by: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct RawUnknown {
+            #[serde(default)]
+            nearest: Option<String>,
         }
         let r = Raw::deserialize(d)?;
         Ok(Dropped {
@@ -196,6 +205,10 @@ impl<'de> Deserialize<'de> for Dropped {
             origin: r.origin,
             depends_on: r.depends_on,
             essential: r.essential,
+            unknown: r
+                .unknown
+                .map(|u| super::config::Unknown { nearest: u.nearest }),
+            caused_by: r.caused_by,
         })
     }
 }

@@ -127,6 +127,11 @@ impl BuildError {
                 FailureKind::BadInput
             }
             BuildError::Plugin(_) => FailureKind::Infra,
+            // A fragment line that turned off what modverify needs (CONFIG_MODULES=n) is a
+            // mistake in the request; a tree that loses it by itself is a finding.
+            BuildError::EssentialDropped(d) if d.iter().any(|d| !d.caused_by.is_empty()) => {
+                FailureKind::BadInput
+            }
             BuildError::Tool { .. } | BuildError::EssentialDropped(_) | BuildError::Make { .. } => {
                 FailureKind::BuildFailed
             }
@@ -403,7 +408,12 @@ pub fn run_build(
     // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
     // modverify's own lines are fitted to the tree: an option it never had is left out
     // (noted), and the default module set is chosen from what the tree offers.
-    let kconfig = config::Kconfig::read(&src);
+    // Only this arch's arch/ directory: SRCARCH, as the descriptor's image path names it.
+    let srcarch = facts
+        .image
+        .strip_prefix("arch/")
+        .and_then(|r| r.split('/').next());
+    let kconfig = config::Kconfig::read(&src, srcarch);
     let descriptor = format!("arches/{}.yaml", arch.name);
     let mut left_out = Vec::new();
     let own = |origin: String, lines: Vec<String>, left_out: &mut Vec<config::LeftOut>| {
