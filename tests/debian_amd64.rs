@@ -330,47 +330,13 @@ fn trixie_6_12_arm64_every_module_ok() {
 #[test]
 fn a_gpl_flag_set_in_7_x_kflagstab_fails_a_non_gpl_user() {
     let d = debian_kernel_of("sid", "amd64");
-    let image = std::fs::read(d.join("vmlinuz")).unwrap();
-    let modverify::elf::image::KernelImage::Elf(bytes) =
-        modverify::elf::image::unwrap(image, &mut vec![]).unwrap()
-    else {
-        panic!("no ELF inside sid's bzImage")
-    };
-    let arch = modverify::arch::ArchRegistry::load(None)
-        .unwrap()
-        .get("x86_64")
-        .unwrap()
-        .clone();
-    let elf = ElfFile::parse(&bytes).unwrap();
-    let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
-    let t = table.table(TableKind::Normal);
-    let (module, victim) = modverify::input::discover(&[d.join("modules")])
-        .unwrap()
-        .into_iter()
-        .find_map(|p| {
-            let b = modverify::input::read_module(&p).unwrap();
-            let elf = ElfFile::parse(&b).unwrap();
-            let f = ModuleFacts::parse(&elf, &arch.elf).unwrap();
-            let imports: Vec<_> = f
-                .undefined
-                .iter()
-                .filter_map(|u| table.lookup(&u.name))
-                .collect();
-            (imports.len() == f.undefined.len()
-                && !imports.is_empty()
-                && imports.iter().all(|l| !l.gpl_only)
-                && memchr::memmem::find(&b, b"license=GPL").is_some())
-            .then(|| (b, imports[0].index))
-        })
-        .expect("a module importing only non-GPL kernel exports");
-    let victim_name = t.names[victim].clone();
-    let mut damaged = bytes.clone();
-    let sec = elf.section("__kflagstab").unwrap();
-    damaged[sec.shdr.sh_offset as usize + victim] |= 1;
-    let mut proprietary = module.clone();
-    let at = memchr::memmem::find(&proprietary, b"license=GPL").unwrap();
-    proprietary[at..at + 11].copy_from_slice(b"license=Pro");
-
+    let GplFlagDamage {
+        vmlinux: bytes,
+        damaged,
+        proprietary,
+        victim: victim_name,
+        ..
+    } = gpl_flag_damage(&d);
     let tmp = tempfile::tempdir().unwrap();
     let mods = tmp.path().join("mods");
     std::fs::create_dir(&mods).unwrap();

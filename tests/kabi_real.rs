@@ -187,6 +187,43 @@ fn leaf_modules(kernel: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The proof for a real pair: diff's export changes are exactly the Module.symvers text diff;
+/// the old kernel's leaf modules it says break are exactly those `check` rejects against the
+/// new kernel with its modules (none rejected by the old one); the exit status follows.
+/// `images`: the kernels are read from their images (else from Module.symvers alone).
+fn assert_is_the_symvers_diff_and_checks_judgement(
+    old: &Path,
+    new: &Path,
+    images: bool,
+    code: i32,
+    d: &Value,
+) {
+    let expect = symvers_changes(&old.join("Module.symvers"), &new.join("Module.symvers"));
+    let got = changes(d);
+    assert_eq!(
+        got.difference(&expect).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes diff found that Module.symvers does not show"
+    );
+    assert_eq!(
+        expect.difference(&got).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "changes Module.symvers shows that diff missed"
+    );
+    let leaves = leaf_modules(old);
+    assert!(leaves.len() > 1000, "{} leaf modules", leaves.len());
+    let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
+    let image = |k: &Path| images.then(|| k.join("vmlinuz"));
+    assert!(check_rejects(old, image(old).as_deref(), &leaves).is_empty());
+    let rejected = check_rejects(new, image(new).as_deref(), &leaves);
+    let says: BTreeSet<String> = broken(d)
+        .into_iter()
+        .filter(|m| leaf_names.contains(m))
+        .collect();
+    assert_eq!(says, rejected);
+    assert_eq!(code, if rejected.is_empty() { 0 } else { 1 });
+}
+
 /// Two successive bookworm ABIs: every export change diff names is the Module.symvers text
 /// diff's, and the leaf modules it says break are exactly those check rejects against the
 /// new kernel (none of them rejected by the old one).
@@ -198,30 +235,8 @@ fn two_bookworm_abis_equal_a_symvers_text_diff_and_checks_rejections() {
     let (code, d) = diff(&old, &new, None, &[]);
     assert_eq!(d["old"]["consistent"], true, "{:#}", d["old"]);
     assert_eq!(d["new"]["consistent"], true, "{:#}", d["new"]);
-    let expect = symvers_changes(&old.join("Module.symvers"), &new.join("Module.symvers"));
-    let got = changes(&d);
-    assert!(!got.is_empty(), "a kABI bump with no change");
-    assert_eq!(
-        got.difference(&expect).collect::<Vec<_>>(),
-        Vec::<&(String, String)>::new(),
-        "changes diff found that Module.symvers does not show"
-    );
-    assert_eq!(
-        expect.difference(&got).collect::<Vec<_>>(),
-        Vec::<&(String, String)>::new(),
-        "changes Module.symvers shows that diff missed"
-    );
-    let leaves = leaf_modules(&old);
-    assert!(leaves.len() > 1000, "{} leaf modules", leaves.len());
-    let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
-    assert!(check_rejects(&old, Some(&old.join("vmlinuz")), &leaves).is_empty());
-    let rejected = check_rejects(&new, Some(&new.join("vmlinuz")), &leaves);
-    let says: BTreeSet<String> = broken(&d)
-        .into_iter()
-        .filter(|m| leaf_names.contains(m))
-        .collect();
-    assert_eq!(says, rejected);
-    assert_eq!(code, if rejected.is_empty() { 0 } else { 1 });
+    assert!(!changes(&d).is_empty(), "a kABI bump with no change");
+    assert_is_the_symvers_diff_and_checks_judgement(&old, &new, true, code, &d);
     // The table says it first: how much changed, how many break.
     let o = modverify(&[
         "diff",
@@ -310,47 +325,13 @@ fn a_removed_kcrctab_slot_is_exactly_its_crc_changes_and_their_importers() {
 #[test]
 fn a_gpl_flag_set_in_7_x_is_one_change_that_breaks_a_proprietary_consumer() {
     let d = debian_kernel_of("sid", "amd64");
-    let image = std::fs::read(d.join("vmlinuz")).unwrap();
-    let modverify::elf::image::KernelImage::Elf(bytes) =
-        modverify::elf::image::unwrap(image, &mut vec![]).unwrap()
-    else {
-        panic!("no ELF inside sid's bzImage")
-    };
-    let arch = modverify::arch::ArchRegistry::load(None)
-        .unwrap()
-        .get("x86_64")
-        .unwrap()
-        .clone();
-    let elf = ElfFile::parse(&bytes).unwrap();
-    let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
-    let t = table.table(TableKind::Normal);
-    let (module, victim, name) = modverify::input::discover(&[d.join("modules")])
-        .unwrap()
-        .into_iter()
-        .find_map(|p| {
-            let b = modverify::input::read_module(&p).unwrap();
-            let elf = ElfFile::parse(&b).unwrap();
-            let f = ModuleFacts::parse(&elf, &arch.elf).unwrap();
-            let imports: Vec<_> = f
-                .undefined
-                .iter()
-                .filter_map(|u| table.lookup(&u.name))
-                .collect();
-            (imports.len() == f.undefined.len()
-                && !imports.is_empty()
-                && imports.iter().all(|l| !l.gpl_only)
-                && memchr::memmem::find(&b, b"license=GPL").is_some())
-            .then(|| (b, imports[0].index, f.name.unwrap()))
-        })
-        .expect("a module importing only non-GPL kernel exports");
-    let victim_name = t.names[victim].clone();
-    let mut damaged = bytes.clone();
-    let sec = elf.section("__kflagstab").unwrap();
-    damaged[sec.shdr.sh_offset as usize + victim] |= 1;
-    // The copy keeps the module's name (`.modinfo name=`), as a vendor's rebuild would.
-    let mut proprietary = module.clone();
-    let at = memchr::memmem::find(&proprietary, b"license=GPL").unwrap();
-    proprietary[at..at + 11].copy_from_slice(b"license=Pro");
+    let GplFlagDamage {
+        vmlinux: bytes,
+        damaged,
+        proprietary,
+        victim: victim_name,
+        module: name,
+    } = gpl_flag_damage(&d);
     let tmp = tempfile::tempdir().unwrap();
     let mods = tmp.path().join("consumers");
     std::fs::create_dir(&mods).unwrap();
@@ -584,25 +565,5 @@ fn riscv64_trixie_to_sid_equals_a_symvers_text_diff_and_checks_rejections() {
         d["kernel"]
     );
     assert!(d["notes"].is_null(), "{:#}", d["notes"]);
-    let expect = symvers_changes(&old.join("Module.symvers"), &new.join("Module.symvers"));
-    let got = changes(&d);
-    assert_eq!(
-        got.difference(&expect).collect::<Vec<_>>(),
-        Vec::<&(String, String)>::new(),
-        "changes diff found that Module.symvers does not show"
-    );
-    assert_eq!(
-        expect.difference(&got).collect::<Vec<_>>(),
-        Vec::<&(String, String)>::new(),
-        "changes Module.symvers shows that diff missed"
-    );
-    let leaves = leaf_modules(&old);
-    let leaf_names: BTreeSet<String> = leaves.iter().map(|p| modverify::depmod::name(p)).collect();
-    let rejected = check_rejects(&new, None, &leaves);
-    let says: BTreeSet<String> = broken(&d)
-        .into_iter()
-        .filter(|m| leaf_names.contains(m))
-        .collect();
-    assert_eq!(says, rejected);
-    assert_eq!(code, if rejected.is_empty() { 0 } else { 1 });
+    assert_is_the_symvers_diff_and_checks_judgement(&old, &new, false, code, &d);
 }

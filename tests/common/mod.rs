@@ -128,3 +128,69 @@ pub fn patch(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// sid's 7.x amd64 vmlinux (from its bzImage), a copy with one non-GPL export flagged
+/// GPL-only in `__kflagstab`, and a proprietary copy of a module whose kernel imports are all
+/// non-GPL exports (its `license=GPL` rewritten; its `.modinfo name=` kept): it loads against
+/// the real table and is refused, naming that export, against the damaged one.
+#[allow(dead_code)]
+pub struct GplFlagDamage {
+    pub vmlinux: Vec<u8>,
+    pub damaged: Vec<u8>,
+    pub proprietary: Vec<u8>,
+    /// The export flagged.
+    pub victim: String,
+    /// The module's name (`.modinfo name=`).
+    pub module: String,
+}
+
+#[allow(dead_code)]
+pub fn gpl_flag_damage(d: &Path) -> GplFlagDamage {
+    use modverify::elf::exports::TableKind;
+    use modverify::elf::{ElfFile, ModuleFacts};
+    let image = std::fs::read(d.join("vmlinuz")).unwrap();
+    let modverify::elf::image::KernelImage::Elf(bytes) =
+        modverify::elf::image::unwrap(image, &mut vec![]).unwrap()
+    else {
+        panic!("no ELF inside sid's bzImage")
+    };
+    let arch = modverify::arch::ArchRegistry::load(None)
+        .unwrap()
+        .get("x86_64")
+        .unwrap()
+        .clone();
+    let elf = ElfFile::parse(&bytes).unwrap();
+    let table = modverify::elf::ExportTable::from_vmlinux(&elf, None).unwrap();
+    let (module, victim, name) = modverify::input::discover(&[d.join("modules")])
+        .unwrap()
+        .into_iter()
+        .find_map(|p| {
+            let b = modverify::input::read_module(&p).unwrap();
+            let elf = ElfFile::parse(&b).unwrap();
+            let f = ModuleFacts::parse(&elf, &arch.elf).unwrap();
+            let imports: Vec<_> = f
+                .undefined
+                .iter()
+                .filter_map(|u| table.lookup(&u.name))
+                .collect();
+            (imports.len() == f.undefined.len()
+                && !imports.is_empty()
+                && imports.iter().all(|l| !l.gpl_only)
+                && memchr::memmem::find(&b, b"license=GPL").is_some())
+            .then(|| (b, imports[0].index, f.name.unwrap()))
+        })
+        .expect("a module importing only non-GPL kernel exports");
+    let mut damaged = bytes.clone();
+    let sec = elf.section("__kflagstab").unwrap();
+    damaged[sec.shdr.sh_offset as usize + victim] |= 1;
+    let mut proprietary = module;
+    let at = memchr::memmem::find(&proprietary, b"license=GPL").unwrap();
+    proprietary[at..at + 11].copy_from_slice(b"license=Pro");
+    GplFlagDamage {
+        victim: table.table(TableKind::Normal).names[victim].clone(),
+        vmlinux: bytes,
+        damaged,
+        proprietary,
+        module: name,
+    }
+}
