@@ -7,16 +7,94 @@ use crate::image::PlannedModule;
 use std::collections::BTreeSet;
 
 /// `K/N`: the K-th of N shards (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     pub k: usize,
     pub n: usize,
+    /// Where `--shard auto` found it (the CI engine's variables), said once by the command.
+    #[serde(skip)]
+    pub from: Option<&'static str>,
+}
+
+/// Two shards are the same slice whichever way they were named.
+impl PartialEq for Shard {
+    fn eq(&self, other: &Self) -> bool {
+        (self.k, self.n) == (other.k, other.n)
+    }
+}
+impl Eq for Shard {}
+
+impl Shard {
+    /// `--shard auto` (GitLab's parallel jobs: `CI_NODE_INDEX`, 1-based, of `CI_NODE_TOTAL`)
+    /// or `--shard auto/N` (a Kubernetes Indexed Job: `JOB_COMPLETION_INDEX`, 0-based, with
+    /// the total given, which the pod is not told). `env` reads a variable.
+    pub fn from_env(spec: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let given: Option<usize> = match spec.strip_prefix("auto/") {
+            Some(n) => Some(n.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                format!("--shard {spec}: the total after `auto/` is not a positive number")
+            })?),
+            None => None,
+        };
+        let number = |var: &str, v: String| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--shard {spec}: {var}={v} is not a number"))
+        };
+        let (k, n, from) = match (env("CI_NODE_INDEX"), env("CI_NODE_TOTAL")) {
+            (Some(i), Some(t)) => {
+                let (k, n) = (number("CI_NODE_INDEX", i)?, number("CI_NODE_TOTAL", t)?);
+                if given.is_some_and(|g| g != n) {
+                    return Err(format!(
+                        "--shard {spec}: CI_NODE_TOTAL={n} says otherwise; give --shard auto"
+                    ));
+                }
+                (k, n, "GitLab's CI_NODE_INDEX (1-based) and CI_NODE_TOTAL")
+            }
+            _ => match env("JOB_COMPLETION_INDEX") {
+                Some(i) => {
+                    let Some(n) = given else {
+                        return Err(format!(
+                            "--shard {spec}: JOB_COMPLETION_INDEX is set (a Kubernetes Indexed \
+                             Job) but the pod is not told how many there are: give \
+                             --shard auto/N with the Job's completions"
+                        ));
+                    };
+                    (
+                        number("JOB_COMPLETION_INDEX", i)? + 1,
+                        n,
+                        "Kubernetes' JOB_COMPLETION_INDEX (0-based)",
+                    )
+                }
+                None => {
+                    return Err(format!(
+                        "--shard {spec}: no shard index in the environment (GitLab's \
+                         CI_NODE_INDEX and CI_NODE_TOTAL, Kubernetes' JOB_COMPLETION_INDEX); \
+                         elsewhere give --shard K/N (a GitHub Actions matrix: \
+                         --shard ${{{{ matrix.shard }}}}/N)"
+                    ))
+                }
+            },
+        };
+        if k == 0 || k > n {
+            return Err(format!(
+                "--shard {spec}: shard {k} of {n} from {from} is out of range"
+            ));
+        }
+        Ok(Shard {
+            k,
+            n,
+            from: Some(from),
+        })
+    }
 }
 
 impl std::str::FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a shard: K/N with 1 <= K <= N (e.g. 2/4)");
+        if s == "auto" || s.starts_with("auto/") {
+            return Shard::from_env(s, |v| std::env::var(v).ok());
+        }
+        let bad = || format!("`{s}` is not a shard: K/N with 1 <= K <= N (e.g. 2/4), or auto");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (k, n): (usize, usize) = (
             k.trim().parse().map_err(|_| bad())?,
@@ -25,7 +103,7 @@ impl std::str::FromStr for Shard {
         if k == 0 || n == 0 || k > n {
             return Err(bad());
         }
-        Ok(Shard { k, n })
+        Ok(Shard { k, n, from: None })
     }
 }
 
@@ -150,12 +228,60 @@ mod tests {
     }
 
     #[test]
+    fn shard_auto_reads_the_ci_engines_index() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // GitLab: 1-based, with the total.
+        let s = Shard::from_env(
+            "auto",
+            env(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "2")]),
+        )
+        .unwrap();
+        assert_eq!((s.k, s.n), (2, 2));
+        assert!(s.from.unwrap().contains("CI_NODE_INDEX"));
+        // Kubernetes: 0-based, the total given.
+        let s = Shard::from_env("auto/2", env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap();
+        assert_eq!((s.k, s.n), (1, 2));
+        let e = Shard::from_env("auto", env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap_err();
+        assert!(e.contains("--shard auto/N"), "{e}");
+        let e = Shard::from_env("auto/2", env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap_err();
+        assert!(e.contains("shard 3 of 2"), "{e}");
+        let e = Shard::from_env("auto", env(&[])).unwrap_err();
+        assert!(e.contains("give --shard K/N"), "{e}");
+        assert!(e.contains("${{ matrix.shard }}/N"), "{e}");
+        let e = Shard::from_env(
+            "auto/3",
+            env(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")]),
+        )
+        .unwrap_err();
+        assert!(e.contains("CI_NODE_TOTAL=2 says otherwise"), "{e}");
+    }
+
+    #[test]
     fn shards_parse_and_partition() {
-        assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { k: 2, n: 4 });
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard {
+                k: 2,
+                n: 4,
+                from: None
+            }
+        );
         for bad in ["0/4", "5/4", "4", "a/b", "1/0", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
-        let shards: Vec<Shard> = (1..=3).map(|k| Shard { k, n: 3 }).collect();
+        let shards: Vec<Shard> = (1..=3)
+            .map(|k| Shard {
+                k,
+                n: 3,
+                from: None,
+            })
+            .collect();
         for i in 0..10 {
             assert_eq!(shards.iter().filter(|s| s.owns(i)).count(), 1);
         }

@@ -639,3 +639,94 @@ fn ctrl_c_stops_qemu_and_keeps_the_results() {
         .unwrap()
         .contains("\"hello\""));
 }
+
+/// `--shard auto` takes the CI engine's index: GitLab's two parallel jobs (CI_NODE_INDEX 1
+/// and 2 of CI_NODE_TOTAL 2) boot disjoint halves whose union is every module; a Kubernetes
+/// Indexed Job's JOB_COMPLETION_INDEX 0 and 1 with `auto/2` are the same halves; `merge` of
+/// the GitLab pair gives the unsharded run's verdicts; the command says where the index came
+/// from.
+#[test]
+fn shard_auto_takes_the_ci_engines_index() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build_dir("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let boot = |name: &str, shard: &str, env: &[(&str, &str)]| {
+        let out = tmp.path().join(name);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_modverify"));
+        c.args(["boot", "--format", "json", "--arch", "riscv64", "--build"])
+            .arg(&dir)
+            .args(["--out", out.to_str().unwrap()]);
+        if !shard.is_empty() {
+            c.args(["--shard", shard]);
+        }
+        for v in ["CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX"] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied());
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let verdicts: std::collections::BTreeMap<String, String> = r["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (verdicts, text(&o), out.join("results.json"))
+    };
+    let (all, _, _) = boot("all", "", &[]);
+    let (g1, said, g1_file) = boot(
+        "gitlab-1",
+        "auto",
+        &[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")],
+    );
+    assert!(
+        said.contains("shard 1/2: from GitLab's CI_NODE_INDEX"),
+        "{said}"
+    );
+    let (g2, _, g2_file) = boot(
+        "gitlab-2",
+        "auto",
+        &[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "2")],
+    );
+    let (k0, said, _) = boot("k8s-0", "auto/2", &[("JOB_COMPLETION_INDEX", "0")]);
+    assert!(
+        said.contains("from Kubernetes' JOB_COMPLETION_INDEX"),
+        "{said}"
+    );
+    let (k1, _, _) = boot("k8s-1", "auto/2", &[("JOB_COMPLETION_INDEX", "1")]);
+    assert!(!g1.is_empty() && !g2.is_empty());
+    assert!(g1.keys().all(|m| !g2.contains_key(m)), "the halves overlap");
+    let union: std::collections::BTreeMap<String, String> =
+        g1.clone().into_iter().chain(g2.clone()).collect();
+    assert_eq!(union, all);
+    assert_eq!((k0, k1), (g1, g2));
+    let merged = tmp.path().join("merged.json");
+    let o = modverify(&[
+        "merge",
+        g1_file.to_str().unwrap(),
+        g2_file.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let merged_verdicts: std::collections::BTreeMap<String, String> = m["arches"]["riscv64"]
+        ["boot"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(merged_verdicts, all);
+}

@@ -132,6 +132,8 @@ pub struct BootArgs {
     /// Boot only shard K of N: every N-th of the boots the module set is split into (each
     /// with what its modules need), one CI job each; `modverify merge` joins the shards'
     /// results.json into what one run gives
+    /// (`auto`: GitLab's CI_NODE_INDEX/CI_NODE_TOTAL; `auto/N`: a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX of N)
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::batch::Shard>,
     /// Split the modules into this many boots [default: one per 800 modules, more where one
@@ -229,6 +231,10 @@ fn options(
 }
 
 pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    if let Some(from) = a.shard.and_then(|s| s.from) {
+        let s = a.shard.expect("set");
+        crate::errln!("shard {s}: from {from}");
+    }
     crate::proc::install_interrupt_handler();
     let arch = registry.get(&a.arch).map_err(Failure::of)?;
     let fail = |e: BootError| Failure::of(e);

@@ -68,6 +68,8 @@ pub struct RunArgs {
     pub silence: Duration,
     /// Boot only shard K of N of each arch's modules (every N-th boot of the set): one CI
     /// job each; `modverify merge` joins the shards' results.json into one run
+    /// (`auto`: GitLab's CI_NODE_INDEX/CI_NODE_TOTAL; `auto/N`: a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX of N)
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::batch::Shard>,
 }
@@ -139,6 +141,10 @@ pub fn select<'r>(
 }
 
 pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    if let Some(from) = a.shard.and_then(|s| s.from) {
+        let s = a.shard.expect("set");
+        crate::errln!("shard {s}: from {from}");
+    }
     crate::proc::install_interrupt_handler();
     let arches = select(a.arch.as_deref(), registry)?;
     let out = a.out.clone().unwrap_or_else(|| {
