@@ -455,21 +455,6 @@ impl Tolerations {
     }
 }
 
-/// The release most of a kernel's modules were built for (their vermagic's first word):
-/// what names a kernel read from Module.symvers alone, which has no banner.
-fn modules_release(modules: &[ModuleInput]) -> Option<String> {
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in modules.iter().filter_map(|m| m.facts.as_ref().ok()) {
-        if let Some(r) = f.vermagic.as_deref().and_then(|v| v.split(' ').next()) {
-            *count.entry(r).or_default() += 1;
-        }
-    }
-    count
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .map(|(r, _)| r.to_string())
-}
-
 /// A change of the kernel as a whole.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelChange {
@@ -750,7 +735,15 @@ pub fn diff(
             .kernel
             .release
             .clone()
-            .or_else(|| modules_release(&c.modules)),
+            // A table read from Module.symvers has no banner: the vermagic check's stage took
+            // from the kernel's own modules names the release.
+            .or_else(|| {
+                c.table
+                    .vermagic
+                    .as_deref()
+                    .and_then(|v| v.split(' ').next())
+                    .map(str::to_string)
+            }),
         exports,
         modules: c.modules.len(),
         consistent: c.report.exports.consistent,
