@@ -675,10 +675,7 @@ pub fn diff(
     }
     // Each change names its consumers, and those the new kernel refuses over that symbol.
     let mut refused: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (b, a) in before.iter().zip(&after) {
-        if b.failed() || !a.failed() {
-            continue;
-        }
+    for a in &broken_by {
         for p in a.problems.iter().filter(|p| p.fatal) {
             if let Some(s) = &p.symbol {
                 refused
@@ -797,9 +794,10 @@ pub fn diff(
             .filter(|(_, c)| c.table.vermagic.is_none())
             .map(|(w, _)| {
                 format!(
-                    "the {w} kernel's vermagic is unknown (its table was read from Module.symvers, \
-                     not from the kernel): a module refused for its vermagic alone is not counted; \
-                     give the kernel image (with its real System.map) to see it"
+                    "the {w} kernel's vermagic is unknown (its table was read from Module.symvers \
+                     and none of its modules carries one): a module refused for its vermagic \
+                     alone is not counted; give the kernel image (with its real System.map) to \
+                     see it"
                 )
             })
             .collect(),
