@@ -1,6 +1,12 @@
 //! Comparing a run with an earlier one (`--baseline PREVIOUS/results.json`): what worked and
 //! fails now (a regression), what failed and works now (a fix). Reads both as the typed
 //! results model, so any `results.json` the model reads can serve as the baseline.
+//!
+//! Where both runs saved their kernel's export table (`kabi`, written by `run`), each arch's
+//! table is also diffed against the baseline's ([`crate::kabi::drift`]): the export drift, with
+//! the baseline's modules as the consumers. A change that breaks one of them is a regression.
+use crate::arch::ArchRegistry;
+use crate::kabi::{Broken, DiffSummary, KernelChange};
 use crate::results::{ArchStatus, RunResults};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,6 +26,113 @@ pub struct Comparison {
     pub baseline: String,
     pub regressions: Vec<Change>,
     pub fixes: Vec<Change>,
+    /// Per arch whose export table changed since the baseline: what changed, and which of the
+    /// baseline's modules the change breaks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    /// What could not be compared (a baseline written before export tables were saved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One arch's export drift since the baseline: `modverify diff` of the two kernels, the
+/// baseline's modules as consumers (docs/json-schema.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drift {
+    pub arch: String,
+    pub old_release: Option<String>,
+    pub new_release: Option<String>,
+    pub kernel: Vec<KernelChange>,
+    pub changes: Vec<crate::kabi::Change>,
+    pub broken: Vec<Broken>,
+    pub summary: DiffSummary,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Each arch's export drift from `before` to `now`, where both saved their table; regressions
+/// for the changes that break one of the baseline's modules.
+fn drift(before: &RunResults, now: &RunResults, arches: &ArchRegistry, c: &mut Comparison) {
+    for (arch, a) in &now.arches {
+        let Some(b) = before.arches.get(arch) else {
+            continue;
+        };
+        let (old, new) = match (&b.kabi, &a.kabi) {
+            (Some(o), Some(n)) => (o, n),
+            // Nothing checked on one side (a failed build): said by the regressions already.
+            // Neither saved one (both from `boot`, or from before tables were kept): nothing
+            // was there to compare.
+            _ if b.check.is_none() || a.check.is_none() => continue,
+            (None, None) => continue,
+            (o, _) => {
+                c.notes.push(format!(
+                    "{arch}: {} saved no export table (results.json `kabi`, which `modverify \
+                     run` writes): export drift not compared",
+                    if o.is_none() {
+                        "the baseline"
+                    } else {
+                        "this run"
+                    }
+                ));
+                continue;
+            }
+        };
+        let Ok(desc) = arches.get(arch) else {
+            c.notes.push(format!(
+                "{arch}: no descriptor of that name in arches/: export drift not compared"
+            ));
+            continue;
+        };
+        let policy = a.check.as_ref().map(|c| c.policy).unwrap_or_default();
+        let d = crate::kabi::drift(desc, old, new, policy);
+        if d.changes.is_empty() && d.kernel.is_empty() && d.broken.is_empty() {
+            continue;
+        }
+        for ch in d.changes.iter().filter(|ch| !ch.breaks.is_empty()) {
+            let n = ch.breaks.len();
+            let shown: Vec<&str> = ch.breaks.iter().take(5).map(String::as_str).collect();
+            c.regressions.push(Change {
+                arch: arch.clone(),
+                what: format!("export {} ({})", ch.symbol, ch.kind.as_str()),
+                before: ch.old.clone().unwrap_or_else(|| "none".into()),
+                after: format!(
+                    "{}: breaks {n} of the baseline's modules ({}{})",
+                    ch.new.as_deref().unwrap_or("none"),
+                    shown.join(", "),
+                    if n > shown.len() { ", …" } else { "" }
+                ),
+            });
+        }
+        // Refused over no one symbol: a kernel-wide change (vermagic) did it.
+        let wide: Vec<&Broken> = d.broken.iter().filter(|b| b.symbol.is_none()).collect();
+        if let Some(first) = wide.first() {
+            c.regressions.push(Change {
+                arch: arch.clone(),
+                what: "export table (kernel-wide)".into(),
+                before: d
+                    .old
+                    .release
+                    .clone()
+                    .unwrap_or_else(|| d.old.kernel.clone()),
+                after: format!(
+                    "{} of the baseline's modules refused, {}: {}",
+                    wide.len(),
+                    first.module,
+                    first.detail
+                ),
+            });
+        }
+        c.drift.push(Drift {
+            arch: arch.clone(),
+            old_release: d.old.release,
+            new_release: d.new.release,
+            kernel: d.kernel,
+            changes: d.changes,
+            broken: d.broken,
+            summary: d.summary,
+            notes: d.notes,
+        });
+    }
 }
 
 /// Per arch: item → (verdict, good?).
@@ -72,7 +185,12 @@ fn outcomes(results: &RunResults) -> BTreeMap<String, BTreeMap<String, (String, 
     out
 }
 
-pub fn compare(baseline_name: &str, before: &RunResults, now: &RunResults) -> Comparison {
+pub fn compare(
+    baseline_name: &str,
+    before: &RunResults,
+    now: &RunResults,
+    arches: &ArchRegistry,
+) -> Comparison {
     let (b, n) = (outcomes(before), outcomes(now));
     let mut c = Comparison {
         baseline: baseline_name.to_string(),
@@ -139,6 +257,7 @@ pub fn compare(baseline_name: &str, before: &RunResults, now: &RunResults) -> Co
             }
         }
     }
+    drift(before, now, arches, &mut c);
     c
 }
 
@@ -146,6 +265,10 @@ pub fn compare(baseline_name: &str, before: &RunResults, now: &RunResults) -> Co
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn no_arches() -> ArchRegistry {
+        ArchRegistry::of(vec![])
+    }
 
     fn typed(v: serde_json::Value) -> RunResults {
         serde_json::from_value(v).unwrap()
@@ -164,6 +287,7 @@ mod tests {
             "prev",
             &typed(results("loaded")),
             &typed(results("crc_mismatch")),
+            &no_arches(),
         );
         assert_eq!(
             c.regressions,
@@ -179,6 +303,7 @@ mod tests {
             "prev",
             &typed(results("crc_mismatch")),
             &typed(results("loaded")),
+            &no_arches(),
         );
         assert_eq!(back.fixes.len(), 1);
         assert!(back.regressions.is_empty());
@@ -191,7 +316,7 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .remove(1);
-        let c = compare("prev", &typed(results("loaded")), &typed(now));
+        let c = compare("prev", &typed(results("loaded")), &typed(now), &no_arches());
         assert_eq!(
             c.regressions,
             vec![Change {
@@ -205,6 +330,7 @@ mod tests {
             "prev",
             &typed(results("loaded")),
             &typed(json!({"arches": {}})),
+            &no_arches(),
         );
         assert_eq!(gone.regressions.len(), 1);
         assert_eq!(gone.regressions[0].what, "results");
@@ -216,7 +342,7 @@ mod tests {
     fn an_arch_that_tested_nothing_tonight_is_a_regression() {
         for status in ["bad_input", "infra", "interrupted"] {
             let now = json!({"arches": {"sparc64": {"status": status}}});
-            let c = compare("prev", &typed(results("loaded")), &typed(now));
+            let c = compare("prev", &typed(results("loaded")), &typed(now), &no_arches());
             assert_eq!(
                 c.regressions,
                 vec![Change {

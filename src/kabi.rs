@@ -11,7 +11,7 @@ use crate::check::modules::{predict_providing, ModuleInput, Policy};
 use crate::check::{ModuleReport, Verdict};
 use crate::elf::exports::ExportTable;
 use crate::elf::module::VersionsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One export as a kernel with its modules offers it.
@@ -103,7 +103,7 @@ fn module_path(file: &str) -> String {
 }
 
 /// What happened to one export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Removed,
@@ -143,7 +143,7 @@ impl ChangeKind {
 }
 
 /// One change of one export; a symbol can have several (moved and its CRC changed).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     pub symbol: String,
     pub kind: ChangeKind,
@@ -456,7 +456,7 @@ impl Tolerations {
 }
 
 /// A change of the kernel as a whole.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KernelChange {
     /// `vermagic`, `modversions` (on/off) or `versions_format` (basic / extended / both).
     pub what: String,
@@ -487,12 +487,8 @@ fn versions_format(modules: &[ModuleInput]) -> String {
     .to_string()
 }
 
-fn kernel_changes(
-    old: &ExportTable,
-    new: &ExportTable,
-    old_modules: &[ModuleInput],
-    new_modules: &[ModuleInput],
-) -> Vec<KernelChange> {
+fn kernel_changes(old_kernel: &Kernel<'_>, new_kernel: &Kernel<'_>) -> Vec<KernelChange> {
+    let (old, new) = (old_kernel.table, new_kernel.table);
     let mut out = Vec::new();
     if let (Some(a), Some(b)) = (&old.vermagic, &new.vermagic) {
         if a != b {
@@ -521,7 +517,10 @@ fn kernel_changes(
             detail: "CONFIG_MODVERSIONS: CRCs are compared only where both sides have them".into(),
         });
     }
-    let (a, b) = (versions_format(old_modules), versions_format(new_modules));
+    let (a, b) = (
+        old_kernel.versions_format.clone(),
+        new_kernel.versions_format.clone(),
+    );
     if a != b && a != "none" && b != "none" {
         out.push(KernelChange {
             what: "versions_format".into(),
@@ -536,7 +535,7 @@ fn kernel_changes(
 }
 
 /// A consumer the new kernel refuses, by its first reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Broken {
     pub module: String,
     pub path: String,
@@ -589,7 +588,7 @@ pub struct Side {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DiffSummary {
     /// Exports with at least one change.
     pub exports_changed: usize,
@@ -605,18 +604,212 @@ pub struct DiffSummary {
     pub tolerated: usize,
 }
 
+/// One side of a diff: a kernel's export table, its own modules (whose exports it offers
+/// and who import from it) and what it was read from.
+pub struct Kernel<'a> {
+    pub table: &'a ExportTable,
+    pub modules: &'a [ModuleInput],
+    pub kernel: String,
+    pub release: Option<String>,
+    /// The export table's own consistency and its errors (`check`'s export findings).
+    pub consistent: bool,
+    pub problems: Vec<String>,
+    /// How the kernel's modules carry their CRCs (see [`versions_format`]).
+    pub versions_format: String,
+    /// How many modules the kernel has (a saved kernel keeps them as consumers).
+    pub module_count: usize,
+}
+
+impl<'a> Kernel<'a> {
+    /// A kernel as `check` read it.
+    pub fn of(c: &'a crate::check::stage::Checked) -> Self {
+        Kernel {
+            table: &c.table,
+            modules: &c.modules,
+            kernel: c.report.kernel.path.clone(),
+            release: c
+                .report
+                .kernel
+                .release
+                .clone()
+                // A table read from Module.symvers has no banner: the vermagic check's stage
+                // took from the kernel's own modules names the release.
+                .or_else(|| {
+                    c.table
+                        .vermagic
+                        .as_deref()
+                        .and_then(|v| v.split(' ').next())
+                        .map(str::to_string)
+                }),
+            consistent: c.report.exports.consistent,
+            problems: c
+                .report
+                .exports
+                .problems
+                .iter()
+                .filter(|p| p.severity == crate::check::Severity::Error)
+                .map(|p| p.detail.clone())
+                .collect(),
+            versions_format: versions_format(&c.modules),
+            module_count: c.modules.len(),
+        }
+    }
+}
+
+/// One export of a [`Snapshot`]: `[symbol, where it lives (vmlinux or the module's path, as
+/// Module.symvers' module column), the CRC the loader compares or null, GPL-only, namespace
+/// or null]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedExport(
+    pub String,
+    pub String,
+    pub Option<u32>,
+    pub bool,
+    pub Option<String>,
+);
+
+/// One of a kernel's modules as `check` read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModule {
+    pub path: String,
+    pub stem: String,
+    pub facts: crate::elf::ModuleFacts,
+}
+
+/// A kernel's export table and its modules, kept in results.json (`kabi`) so a later run
+/// (`--baseline`, `merge --baseline`) can diff its own kernel against this one and judge these
+/// modules against it, with no binary at hand. The exports are read from the binaries (the
+/// CRC each slot gives the loader, as [`exports_of`] reads it), not copied from Module.symvers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub kernel: String,
+    pub release: Option<String>,
+    pub vermagic: Option<String>,
+    pub modversions: bool,
+    pub versions_format: String,
+    pub consistent: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Every export of the kernel and its modules, by symbol.
+    pub exports: Vec<SavedExport>,
+    /// The modules whose facts were read (an unreadable one has none to keep).
+    pub modules: Vec<SavedModule>,
+}
+
+impl Snapshot {
+    pub fn of(c: &crate::check::stage::Checked) -> Self {
+        let k = Kernel::of(c);
+        Snapshot {
+            kernel: k.kernel,
+            release: k.release,
+            vermagic: c.table.vermagic.clone(),
+            modversions: c.table.modversions,
+            versions_format: k.versions_format,
+            consistent: k.consistent,
+            problems: k.problems,
+            exports: exports_of(&c.table, &c.modules)
+                .into_iter()
+                .map(|(sym, e)| SavedExport(sym, e.path, e.crc, e.gpl_only, e.namespace))
+                .collect(),
+            modules: c
+                .modules
+                .iter()
+                .filter_map(|m| {
+                    Some(SavedModule {
+                        path: m.path.clone(),
+                        stem: m.stem.clone(),
+                        facts: m.facts.as_ref().ok()?.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The export table as the loader would find it: vmlinux's exports, and the modules'
+    /// (through their Module.symvers rows) for modules not among those judged.
+    pub fn table(&self) -> ExportTable {
+        let symvers = crate::elf::symvers::Symvers {
+            entries: self
+                .exports
+                .iter()
+                .map(
+                    |SavedExport(symbol, path, crc, gpl, ns)| crate::elf::symvers::SymversEntry {
+                        crc: crc.unwrap_or(0),
+                        symbol: symbol.clone(),
+                        module: path.clone(),
+                        gpl: *gpl,
+                        namespace: ns.clone(),
+                    },
+                )
+                .collect(),
+        };
+        let mut t = ExportTable::from_symvers(&symvers);
+        t.modversions = self.modversions;
+        t.vermagic = self.vermagic.clone();
+        t.release = self.release.clone();
+        t
+    }
+
+    /// The modules, as `check` takes them.
+    pub fn module_inputs(&self) -> Vec<ModuleInput> {
+        self.modules
+            .iter()
+            .map(|m| ModuleInput {
+                path: m.path.clone(),
+                stem: m.stem.clone(),
+                facts: Ok(m.facts.clone()),
+            })
+            .collect()
+    }
+
+    /// This kernel as a side of a diff over `table` (from [`Snapshot::table`]); its modules
+    /// are not its own providers there but the consumers the diff judges.
+    pub fn side<'a>(&self, table: &'a ExportTable) -> Kernel<'a> {
+        Kernel {
+            table,
+            modules: &[],
+            kernel: self.kernel.clone(),
+            release: self.release.clone(),
+            consistent: self.consistent,
+            problems: self.problems.clone(),
+            versions_format: self.versions_format.clone(),
+            module_count: self.modules.len(),
+        }
+    }
+}
+
+/// What changed between the export table a `baseline` run saved and `now`'s, for the arch
+/// `arch`: the baseline's modules are the consumers, judged against each kernel as `check`
+/// judges them (a module built last night, loaded into tonight's kernel).
+pub fn drift(
+    arch: &ArchDescriptor,
+    baseline: &Snapshot,
+    now: &Snapshot,
+    policy: Policy,
+) -> KabiDiff {
+    let (before, after) = (baseline.table(), now.table());
+    diff(
+        arch,
+        &baseline.side(&before),
+        &now.side(&after),
+        &baseline.module_inputs(),
+        policy,
+        &Tolerations::default(),
+    )
+}
+
 /// Compares two checked kernels. `consumers`: out-of-tree modules (read for `arch`), judged
 /// with the old kernel's own modules.
 pub fn diff(
     arch: &ArchDescriptor,
-    old: &crate::check::stage::Checked,
-    new: &crate::check::stage::Checked,
+    old: &Kernel<'_>,
+    new: &Kernel<'_>,
     consumers: &[ModuleInput],
     policy: Policy,
     tolerations: &Tolerations,
 ) -> KabiDiff {
-    let old_exports = exports_of(&old.table, &old.modules);
-    let new_exports = exports_of(&new.table, &new.modules);
+    let old_exports = exports_of(old.table, old.modules);
+    let new_exports = exports_of(new.table, new.modules);
     let mut changes = export_changes(&old_exports, &new_exports);
 
     // Who imports what: the old kernel's own modules, then the consumers given.
@@ -639,11 +832,11 @@ pub fn diff(
     }
 
     // check's judgement on each consumer, on each side: against that kernel and its modules.
-    let judged = |side: &crate::check::stage::Checked| -> Vec<ModuleReport> {
-        let mut list = side.modules.clone();
+    let judged = |side: &Kernel<'_>| -> Vec<ModuleReport> {
+        let mut list = side.modules.to_vec();
         let n = list.len();
         list.extend(all_consumers.iter().cloned());
-        let mut r = predict_providing(&side.table, arch, &list, n, policy);
+        let mut r = predict_providing(side.table, arch, &list, n, policy);
         r.split_off(n)
     };
     let (before, after) = rayon::join(|| judged(old), || judged(new));
@@ -725,33 +918,13 @@ pub fn diff(
         }
     }
 
-    let side = |c: &crate::check::stage::Checked, exports: usize| Side {
-        kernel: c.report.kernel.path.clone(),
-        release: c
-            .report
-            .kernel
-            .release
-            .clone()
-            // A table read from Module.symvers has no banner: the vermagic check's stage took
-            // from the kernel's own modules names the release.
-            .or_else(|| {
-                c.table
-                    .vermagic
-                    .as_deref()
-                    .and_then(|v| v.split(' ').next())
-                    .map(str::to_string)
-            }),
+    let side = |k: &Kernel<'_>, exports: usize| Side {
+        kernel: k.kernel.clone(),
+        release: k.release.clone(),
         exports,
-        modules: c.modules.len(),
-        consistent: c.report.exports.consistent,
-        problems: c
-            .report
-            .exports
-            .problems
-            .iter()
-            .filter(|p| p.severity == crate::check::Severity::Error)
-            .map(|p| p.detail.clone())
-            .collect(),
+        modules: k.module_count,
+        consistent: k.consistent,
+        problems: k.problems.clone(),
     };
     let mut summary = DiffSummary {
         exports_changed: changes
@@ -778,7 +951,7 @@ pub fn diff(
         arch: arch.name.clone(),
         old: side(old, old_exports.len()),
         new: side(new, new_exports.len()),
-        kernel: kernel_changes(&old.table, &new.table, &old.modules, &new.modules),
+        kernel: kernel_changes(old, new),
         changes,
         consumers: before
             .iter()

@@ -253,9 +253,12 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let check_report = checked.report.clone();
     let check = &check_report;
     let _ = crate::files::write_atomic(&dir.join("check.json"), check);
+    // Kept for a later run's baseline: its export drift is diffed against this table.
+    let kabi = crate::kabi::Snapshot::of(&checked);
     set(&|a| {
         a.seconds.check_s = Some(t.elapsed().as_secs_f64());
         a.check = Some(check.clone());
+        a.kabi = Some(kabi.clone());
     });
 
     // Boot.

@@ -53,6 +53,10 @@ pub struct ArchResult {
     pub check: Option<CheckReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boot: Option<BootReport>,
+    /// The kernel's export table and its modules as the check read them, for a later run's
+    /// `--baseline` to diff against (written by `run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kabi: Option<crate::kabi::Snapshot>,
 }
 
 impl ArchResult {

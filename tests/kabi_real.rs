@@ -176,11 +176,13 @@ fn check_rejects(kernel: &Path, vmlinux: Option<&Path>, paths: &[PathBuf]) -> BT
 /// The modules of a kernel that export nothing (Module.symvers names no export of theirs):
 /// each loads on its own, so checking them together is checking each alone.
 fn leaf_modules(kernel: &Path) -> Vec<PathBuf> {
-    let exporters: BTreeSet<String> = symvers(&kernel.join("Module.symvers"))
-        .into_values()
-        .map(|v| v.1)
-        .collect();
-    modverify::input::discover(&[kernel.join("modules")])
+    leaves_of(&kernel.join("Module.symvers"), &kernel.join("modules"))
+}
+
+/// The modules under `dir` that export nothing `symvers` lists.
+fn leaves_of(symvers_file: &Path, dir: &Path) -> Vec<PathBuf> {
+    let exporters: BTreeSet<String> = symvers(symvers_file).into_values().map(|v| v.1).collect();
+    modverify::input::discover(&[dir.to_path_buf()])
         .unwrap()
         .into_iter()
         .filter(|p| !exporters.contains(&modverify::depmod::name(p)))
@@ -566,4 +568,128 @@ fn riscv64_trixie_to_sid_equals_a_symvers_text_diff_and_checks_rejections() {
     );
     assert!(d["notes"].is_null(), "{:#}", d["notes"]);
     assert_is_the_symvers_diff_and_checks_judgement(&old, &new, false, code, &d);
+}
+
+/// The nightly's export drift (`merge --baseline`), on two real nights of riscv64 6.1: the
+/// second with 5.19's modpost and __ctzdi2's prototype rewritten (a kABI change with the same
+/// machine code). The drift is exactly the Module.symvers text diff of the two builds; the
+/// baseline's modules it says break are exactly those `check` rejects against the second
+/// build; each breaking change is a regression (exit 1). A night against itself drifts
+/// nothing; a baseline that saved no table says so.
+#[test]
+fn nightly_export_drift_is_the_symvers_diff_and_checks_rejections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let night = |name: &str, patches: &[String]| -> (PathBuf, PathBuf) {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "run",
+            "--arch",
+            "riscv64",
+            "--static-only",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        for p in patches {
+            args.extend(["--patch", p.as_str()]);
+        }
+        let o = modverify(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let results = out.join("results.json");
+        let r: Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+        let dir = r["arches"]["riscv64"]["build"]["build_dir"]
+            .as_str()
+            .unwrap();
+        (results, PathBuf::from(dir))
+    };
+    let (a, a_dir) = night("a", &[]);
+    let (b, b_dir) = night(
+        "b",
+        &[
+            patch("modpost-5.19-skip-crc-slot.patch"),
+            patch("ctzdi2-prototype-changed.patch"),
+        ],
+    );
+    let merge = |now: &Path, baseline: &Path| -> (i32, Value, String) {
+        let merged = tmp.path().join("merged.json");
+        let o = modverify(&[
+            "merge",
+            now.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "-o",
+            merged.to_str().unwrap(),
+        ]);
+        let m = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+        (o.status.code().unwrap(), m, text(&o))
+    };
+
+    let (code, m, said) = merge(&b, &a);
+    let drift = &m["baseline"]["drift"];
+    assert_eq!(drift.as_array().unwrap().len(), 1, "{drift:#}");
+    let d = &drift[0];
+    assert_eq!(d["arch"], "riscv64");
+    let expect = symvers_changes(&a_dir.join("Module.symvers"), &b_dir.join("Module.symvers"));
+    assert_eq!(changes(d), expect);
+    assert!(expect.contains(&("__ctzdi2".to_string(), "crc_changed".to_string())));
+    // check's judgement of each of the first night's modules alone, against the second
+    // build with its own modules (as a module kept from last night would load tonight).
+    let modules = modverify::input::discover(std::slice::from_ref(&a_dir)).unwrap();
+    assert!(modules.len() > 20, "{} modules", modules.len());
+    let rejected: BTreeSet<String> = modules
+        .iter()
+        .filter_map(|p| {
+            let (_, r, _) = json(&[
+                "check",
+                "--format",
+                "json",
+                "--build",
+                b_dir.to_str().unwrap(),
+                p.to_str().unwrap(),
+            ]);
+            let m = &r["modules"][0];
+            (m["verdict"] != "ok").then(|| m["name"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(rejected, BTreeSet::from(["lzo_compress".to_string()]));
+    assert_eq!(broken(d), rejected);
+    // Each breaking change is one regression, and the nightly fails.
+    let breaking: Vec<&Value> = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["breaks"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(
+        m["baseline"]["regressions"].as_array().unwrap().len(),
+        breaking.len()
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("REGRESSION riscv64 export __ctzdi2 (crc_changed)")
+            && said.contains("breaks lzo_compress"),
+        "{said}"
+    );
+    let o = modverify(&["report", tmp.path().join("merged.json").to_str().unwrap()]);
+    assert!(text(&o).contains("export drift riscv64"), "{}", text(&o));
+
+    // The same night against itself: nothing drifted.
+    let (code, m, said) = merge(&a, &a);
+    assert_eq!(code, 0, "{said}");
+    assert!(m["baseline"]["drift"].is_null(), "{:#}", m["baseline"]);
+    // A baseline from before the table was saved: said, not silently skipped.
+    let mut old: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    old["arches"]["riscv64"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kabi");
+    let old_path = tmp.path().join("old.json");
+    std::fs::write(&old_path, old.to_string()).unwrap();
+    let (_, m, said) = merge(&b, &old_path);
+    assert!(
+        m["baseline"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("the baseline saved no export table"),
+        "{said}"
+    );
 }

@@ -188,7 +188,12 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
             m["verdict"] = "crc_mismatch".into();
         }
     }
-    let c = modverify::baseline::compare("yesterday", &typed(&yesterday), &typed(&today));
+    let c = modverify::baseline::compare(
+        "yesterday",
+        &typed(&yesterday),
+        &typed(&today),
+        &modverify::arch::ArchRegistry::load(None).unwrap(),
+    );
     assert_eq!(c.regressions.len(), 1);
     assert_eq!(c.regressions[0].what, "module md5");
     assert_eq!(c.fixes.len(), 1);
@@ -224,7 +229,12 @@ fn baseline_regressions_are_listed_first_and_decide_the_status() {
         m["verdict"] = "loaded".into();
     }
     std::fs::write(&base2, serde_json::to_string(&good).unwrap()).unwrap();
-    let c = modverify::baseline::compare("good", &typed(&good), &typed(&now_bad));
+    let c = modverify::baseline::compare(
+        "good",
+        &typed(&good),
+        &typed(&now_bad),
+        &modverify::arch::ArchRegistry::load(None).unwrap(),
+    );
     assert_eq!(c.regressions.len(), 1, "{c:?}");
 }
 

@@ -297,8 +297,8 @@ pub fn run(a: DiffArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     let d = crate::kabi::diff(
         arch,
-        &old_checked,
-        &new_checked,
+        &crate::kabi::Kernel::of(&old_checked),
+        &crate::kabi::Kernel::of(&new_checked),
         &consumers,
         a.policy,
         &tolerations,

@@ -32,7 +32,7 @@ pub struct MergeArgs {
     pub baseline: Option<PathBuf>,
 }
 
-pub fn run(a: MergeArgs) -> Result<i32, Failure> {
+pub fn run(a: MergeArgs, registry: &crate::arch::ArchRegistry) -> Result<i32, Failure> {
     let mut merged: Option<RunResults> = None;
     let mut seen: std::collections::BTreeMap<String, &PathBuf> = Default::default();
     // `--shard K/N` results of one arch are parts of one run: joined, not in conflict.
@@ -132,7 +132,7 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
     );
     if let Some(b) = &a.baseline {
         let prev = super::report::read_results(b)?;
-        let c = crate::baseline::compare(&b.display().to_string(), &prev, &m);
+        let c = crate::baseline::compare(&b.display().to_string(), &prev, &m, registry);
         crate::errln!(
             "against {}: {} regressions, {} fixes",
             b.display(),
@@ -147,6 +147,9 @@ pub fn run(a: MergeArgs) -> Result<i32, Failure> {
                 r.before,
                 r.after
             );
+        }
+        for (line, _) in crate::report::results::drift_lines(&c) {
+            crate::errln!("  {line}");
         }
         m.baseline = Some(c);
     }

@@ -141,7 +141,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Run(a) => run::run(a, &registry),
         Command::Report(a) => report::run(a),
-        Command::Merge(a) => merge::run(a),
+        Command::Merge(a) => merge::run(a, &registry),
         Command::BisectStep(a) => bisect::run(a, &registry),
         Command::Boot(a) => boot::run(a, &registry),
         Command::Build(a) => build::run(a, &registry),

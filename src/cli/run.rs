@@ -190,6 +190,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             &path.display().to_string(),
             prev,
             &results,
+            registry,
         ));
         let _ = crate::files::write_atomic(&out.join("results.json"), &results);
     }

@@ -7,7 +7,9 @@ use crate::arch::KsymtabLayout;
 use serde::Serialize;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TableKind {
     /// `__ksymtab` / `__kcrctab` (EXPORT_SYMBOL; since 7.1 every export, GPL-only ones

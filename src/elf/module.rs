@@ -6,15 +6,16 @@ use super::reader::{ElfFile, ParseError, Symbol};
 use crate::arch::{ElfFacts, KsymtabLayout};
 use goblin::elf::section_header::{SHF_ALLOC, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF};
 use goblin::elf::sym::STB_WEAK;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionEntry {
     pub name: String,
     /// The whole `unsigned long` field; the kernel compares it with a u32 CRC.
     pub crc: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VersionsFormat {
     /// `__versions`: 64-byte `struct modversion_info` records.
     Basic,
@@ -22,13 +23,13 @@ pub enum VersionsFormat {
     Extended,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UndefSymbol {
     pub name: String,
     pub weak: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleExport {
     pub name: String,
     pub table: TableKind,
@@ -43,7 +44,7 @@ pub struct ModuleExport {
 }
 
 /// ELF identity, readable even when nothing else is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElfIdentity {
     pub machine: u16,
     pub is_64: bool,
@@ -64,7 +65,7 @@ impl ElfIdentity {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleFacts {
     pub identity: ElfIdentity,
     /// `.modinfo name=`, else `struct module`'s name field, as the kernel chooses.
@@ -74,17 +75,24 @@ pub struct ModuleFacts {
     pub vermagic: Option<String>,
     /// First `license=` only: that is the one the kernel looks at.
     pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub import_ns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub softdep_pre: Vec<String>,
+    /// Not kept where facts are saved (a baseline's modules): no judgement reads them.
+    #[serde(skip)]
     pub aliases: Vec<String>,
     pub versions: Option<Vec<VersionEntry>>,
     pub versions_format: VersionsFormat,
     pub undefined: Vec<UndefSymbol>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ModuleExport>,
     /// Per [`TableKind`] (in `TableKind::ALL` order): whether the module has that CRC table.
     pub has_kcrctab: [bool; 5],
     /// Symbols the loader rejects outright (`SHN_COMMON`, invalid section index).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bad_symbols: Vec<String>,
 }
 

@@ -141,6 +141,14 @@ pub fn html(r: &RunResults) -> String {
                 );
             }
         }
+        for (line, bad) in super::results::drift_lines(b) {
+            let _ = writeln!(
+                o,
+                "<li{}>{}</li>",
+                if bad { " class=\"bad\"" } else { "" },
+                esc(&line)
+            );
+        }
         o.push_str("</ul>\n");
     }
     o.push_str("<h2>Architectures</h2><table><tr><th>arch</th><th>build</th><th>static</th><th>boot</th><th>modules</th><th>export table</th><th>prediction</th></tr>\n");

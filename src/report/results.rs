@@ -135,6 +135,74 @@ pub fn causes(a: &ArchResult) -> Vec<String> {
     out
 }
 
+/// The export drift against a baseline, for people: per arch a summary line, then the
+/// changes that break one of the baseline's modules (at most [`DRIFT_SHOWN`] each, the rest
+/// counted and left to results.json), then what could not be compared. Each line says
+/// whether it is a failure.
+pub fn drift_lines(c: &crate::results::Comparison) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for d in &c.drift {
+        let by_kind: Vec<String> = d
+            .summary
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let name = |r: &Option<String>| r.clone().unwrap_or_else(|| "?".into());
+        out.push((
+            format!(
+                "export drift {} {} -> {}: {} exports changed ({}), {} of the baseline's {} \
+                 modules break",
+                d.arch,
+                name(&d.old_release),
+                name(&d.new_release),
+                d.summary.exports_changed,
+                if by_kind.is_empty() {
+                    "none".to_string()
+                } else {
+                    by_kind.join(", ")
+                },
+                d.summary.broken,
+                d.summary.consumers
+            ),
+            d.summary.broken > 0,
+        ));
+        for k in &d.kernel {
+            out.push((
+                format!("  kernel {}: {} -> {}", k.what, k.old, k.new),
+                false,
+            ));
+        }
+        let breaking: Vec<_> = d.changes.iter().filter(|c| !c.breaks.is_empty()).collect();
+        for ch in breaking.iter().take(DRIFT_SHOWN) {
+            out.push((
+                format!(
+                    "  {} {}: {} -> {}, breaks {}",
+                    ch.kind.as_str(),
+                    ch.symbol,
+                    ch.old.as_deref().unwrap_or("none"),
+                    ch.new.as_deref().unwrap_or("none"),
+                    ch.breaks.join(", ")
+                ),
+                true,
+            ));
+        }
+        if breaking.len() > DRIFT_SHOWN {
+            out.push((
+                format!(
+                    "  … and {} more breaking changes (results.json: baseline.drift)",
+                    breaking.len() - DRIFT_SHOWN
+                ),
+                true,
+            ));
+        }
+    }
+    out.extend(c.notes.iter().map(|n| (format!("note: {n}"), false)));
+    out
+}
+
+pub const DRIFT_SHOWN: usize = 10;
+
 pub fn table(r: &RunResults) -> String {
     let mut o = String::new();
     if let Some(b) = &r.baseline {
@@ -153,6 +221,9 @@ pub fn table(r: &RunResults) -> String {
                     c.arch, c.what, c.before, c.after
                 );
             }
+        }
+        for (line, _) in drift_lines(b) {
+            let _ = writeln!(o, "  {line}");
         }
         o.push('\n');
     }
