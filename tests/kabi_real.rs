@@ -259,6 +259,23 @@ fn two_bookworm_abis_equal_a_symvers_text_diff_and_checks_rejections() {
     );
 }
 
+/// Across a Debian release: bookworm's 6.1 to trixie's 6.12 (amd64), thousands of changes
+/// of every kind: still exactly the Module.symvers text diff, and the leaf modules diff says
+/// break are exactly those check rejects against trixie's kernel with its modules.
+#[test]
+fn bookworm_to_trixie_equals_a_symvers_text_diff_and_checks_rejections() {
+    let old = debian_kernel();
+    let new = debian_kernel_of("trixie", "amd64");
+    let (code, d) = diff(&old, &new, None, &[]);
+    assert_eq!(d["old"]["consistent"], true, "{:#}", d["old"]);
+    assert_eq!(d["new"]["consistent"], true, "{:#}", d["new"]);
+    let by_kind = &d["summary"]["by_kind"];
+    for kind in ["removed", "added", "crc_changed", "moved"] {
+        assert!(by_kind[kind].as_u64().unwrap_or(0) > 0, "{by_kind:#}");
+    }
+    assert_is_the_symvers_diff_and_checks_judgement(&old, &new, true, code, &d);
+}
+
 /// bookworm's vmlinux with one `__kcrctab` slot removed (5.19's shape): every later symbol's
 /// CRC changes and nothing else; the new table is inconsistent and the diff says so; the
 /// modules that break are exactly those importing a symbol at or after the slot.
