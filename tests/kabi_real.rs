@@ -686,8 +686,15 @@ fn nightly_export_drift_is_the_symvers_diff_and_checks_rejections() {
             && said.contains("breaks lzo_compress"),
         "{said}"
     );
-    let o = modverify(&["report", tmp.path().join("merged.json").to_str().unwrap()]);
-    assert!(text(&o).contains("export drift riscv64"), "{}", text(&o));
+    let merged = tmp.path().join("merged.json");
+    for format in ["table", "html"] {
+        let o = modverify(&["report", "--format", format, merged.to_str().unwrap()]);
+        assert!(
+            text(&o).contains("export drift riscv64") && text(&o).contains("__ctzdi2"),
+            "{format}: {}",
+            text(&o)
+        );
+    }
 
     // The same night against itself: nothing drifted.
     let (code, m, said) = merge(&a, &a);
