@@ -75,6 +75,10 @@ pub struct BootOptions {
     pub batches: Option<usize>,
     /// Guests booted side by side.
     pub jobs: usize,
+    /// A person at the terminal: one guest with every module, which after its loads stays
+    /// in the agent's shell (`repro`, `boot --shell`); its console is theirs, without the
+    /// protocol.
+    pub interactive: bool,
 }
 
 /// CPUs to boot guests on, side by side.
@@ -114,6 +118,7 @@ impl BootOptions {
             shard: None,
             batches: None,
             jobs: default_jobs(),
+            interactive: false,
         }
     }
 }
@@ -211,6 +216,9 @@ pub struct BootReport {
     /// Parsing the modules and planning the boots, before the first guest starts.
     #[serde(skip_serializing_if = "is_zero_f64")]
     pub prepare_seconds: f64,
+    /// What a person did in the agent's shell (`boot --shell`, `repro`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<String>,
 }
 
 impl BootReport {
@@ -814,6 +822,7 @@ fn boot_batch(
             extra_append: opts.extra_append.clone(),
             out_dir: &dir,
             memory_mb: Some(memory_mb),
+            interactive: opts.interactive,
         };
         // Progress counts the modules this batch reports, not the ones it loads for them.
         let owned: std::collections::HashSet<usize> = p.batches[b].owned.iter().copied().collect();
@@ -1126,6 +1135,10 @@ pub fn run_boot_with(
         batches,
         infrastructure,
         prepare_seconds,
+        shell: by_batch
+            .values()
+            .flat_map(|r| r.run.shell.iter().cloned())
+            .collect(),
     };
     let path = opts.out.join("boot.json");
     crate::files::write_atomic(&path, &report).map_err(|e| BootError::Io { path, source: e })?;

@@ -261,6 +261,8 @@ fn make_fifo(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 /// What the reader threads send to the loop that watches the child.
 enum Output {
     Line(String),
+    /// Raw bytes of an interactive child's stdout, as they came.
+    Bytes(Vec<u8>),
     /// The child's stdout or stderr reached its end: the child is probably exiting.
     PipeClosed,
 }
@@ -409,6 +411,7 @@ pub fn run_following(
                 continue;
             }
             Ok(Output::PipeClosed) => pipes_closed += 1,
+            Ok(Output::Bytes(_)) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // Every reader finished: the child is exiting.
                 let status = guard.child.wait()?;
@@ -469,6 +472,181 @@ pub fn run_following(
         let _ = r.join();
     }
     Ok(ended)
+}
+
+/// `run` for a child a person talks to: `input` (the terminal) is copied to its stdin, and
+/// `at_end` written once `input` ends (a guest's `poweroff`); its stdout reaches `on_bytes`
+/// raw, as it comes (a prompt has no newline), its stderr `on_line` line by line. The same
+/// process group, limits and reaping as `run`; Ctrl-C stops the child, not us.
+pub fn run_interactive(
+    mut cmd: Command,
+    on_bytes: &mut dyn FnMut(&[u8]),
+    on_line: &mut dyn FnMut(&str),
+    at_end: &'static [u8],
+    limits: Limits,
+) -> std::io::Result<Ended> {
+    use std::io::Read;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let (tx, rx) = mpsc::channel::<Output>();
+    let mut stdin = child.stdin.take();
+    let stop_input = Arc::new(AtomicBool::new(false));
+    let stopped = stop_input.clone();
+    let forwarder = std::thread::spawn(move || {
+        let input = terminal_input();
+        while let Some(w) = stdin.as_mut() {
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            let got = input
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .recv_timeout(Duration::from_millis(50));
+            let ok = match got {
+                Ok(Some(bytes)) => w.write_all(&bytes).and_then(|_| w.flush()).is_ok(),
+                // The end of input: said once, then the child has it to itself.
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = w.write_all(at_end).and_then(|_| w.flush());
+                    while !stopped.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    false
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => true,
+            };
+            if !ok {
+                break;
+            }
+        }
+    });
+    let mut readers = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 14];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 || tx.send(Output::Bytes(buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+            let _ = tx.send(Output::PipeClosed);
+        }));
+    }
+    if let Some(err) = child.stderr.take() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(Output::Line(line)).is_err() {
+                    break;
+                }
+            }
+            let _ = tx.send(Output::PipeClosed);
+        }));
+    }
+    drop(tx);
+    let mut guard = GroupGuard {
+        child,
+        reaped: false,
+    };
+    let start = Instant::now();
+    let mut last_output = Instant::now();
+    let mut finished_at: Option<Instant> = None;
+    let mut deliver = |out: Output| match out {
+        Output::Bytes(b) => on_bytes(&b),
+        Output::Line(l) => on_line(&l),
+        Output::PipeClosed => {}
+    };
+    let ended = loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(out) => {
+                last_output = Instant::now();
+                deliver(out);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = guard.child.wait()?;
+                guard.reaped = true;
+                break status_to_ended(status);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(status) = guard.child.try_wait()? {
+            guard.reaped = true;
+            while let Ok(out) = rx.recv_timeout(Duration::from_millis(200)) {
+                deliver(out);
+            }
+            break status_to_ended(status);
+        }
+        if interrupted() {
+            guard.kill_group();
+            break Ended::Interrupted;
+        }
+        if limits.total.is_some_and(|t| start.elapsed() > t) {
+            guard.kill_group();
+            break Ended::TimedOut;
+        }
+        if limits.silence.is_some_and(|t| last_output.elapsed() > t) {
+            guard.kill_group();
+            break Ended::Silent;
+        }
+        if let Some((flag, within)) = &limits.started {
+            if !flag.load(Ordering::Relaxed) && start.elapsed() > *within {
+                guard.kill_group();
+                break Ended::NotStarted;
+            }
+        }
+        if let Some((flag, grace)) = &limits.finished {
+            if flag.load(Ordering::Relaxed) {
+                let at = *finished_at.get_or_insert_with(Instant::now);
+                if at.elapsed() > *grace {
+                    guard.kill_group();
+                    break Ended::Stopped;
+                }
+            }
+        }
+    };
+    // SAFETY: signalling our own child's process group.
+    unsafe { libc::kill(-(guard.child.id() as i32), libc::SIGKILL) };
+    while let Ok(out) = rx.recv_timeout(Duration::from_millis(100)) {
+        deliver(out);
+    }
+    stop_input.store(true, Ordering::Relaxed);
+    for r in readers.into_iter().chain([forwarder]) {
+        let _ = r.join();
+    }
+    Ok(ended)
+}
+
+/// This process's standard input, read by one thread for the whole run and handed out in
+/// chunks (`None`: its end), so successive interactive children (a guest booted again) each
+/// get what is typed while they run, and no reader is left behind holding the next one's.
+fn terminal_input() -> &'static std::sync::Mutex<mpsc::Receiver<Option<Vec<u8>>>> {
+    static INPUT: OnceLock<std::sync::Mutex<mpsc::Receiver<Option<Vec<u8>>>>> = OnceLock::new();
+    INPUT.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            let mut stdin = std::io::stdin();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(None);
+                        break;
+                    }
+                    Ok(n) => {
+                        if tx.send(Some(buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        std::sync::Mutex::new(rx)
+    })
 }
 
 fn status_to_ended(s: std::process::ExitStatus) -> Ended {

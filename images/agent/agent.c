@@ -116,6 +116,8 @@ static size_t escape(char *out, size_t len, size_t cap, const char *s, size_t n)
 	return len;
 }
 
+static const char *record_lead;
+
 /* One record; the fields of `fmt` are joined by spaces in the payload, which is escaped. */
 static void record(const char *type, const char *fmt, ...)
 {
@@ -129,7 +131,7 @@ static void record(const char *type, const char *fmt, ...)
 	if ((size_t)n >= sizeof raw)
 		n = sizeof raw - 1;
 	size_t plen = escape(payload, 0, sizeof payload, raw, (size_t)n);
-	int len = snprintf(line, sizeof line, "\n@MV %s %lu %08x %s %s\n", token, seq++,
+	int len = snprintf(line, sizeof line, "%s@MV %s %lu %08x %s %s\n", record_lead, token, seq++,
 			   crc32((unsigned char *)payload, plen), type, payload);
 	write_all(results_fd, line, (size_t)len);
 }
@@ -668,37 +670,231 @@ static void export_table(const char *tab, const char *crctab, const char *flagta
 	free(strs);
 }
 
-/* ---- a tiny shell for reproducing by hand (--shell) ---------------------------------- */
+/* ---- the shell for reproducing by hand (modverify repro, boot --shell) -------------- */
+
+/* `-` and `_` are one character in module names (as modprobe has it). */
+static void normalise(char *s)
+{
+	for (; *s; s++)
+		if (*s == '-')
+			*s = '_';
+}
+
+/* The plan's module that `arg` names: its module name, or its file with or without the
+ * `N-` the initramfs puts before it and the `.ko`; a path is taken as it is (-2). */
+static int find_module(const char *arg)
+{
+	char want[256];
+	if (strchr(arg, '/'))
+		return -2;
+	snprintf(want, sizeof want, "%s", arg);
+	char *ko = strstr(want, ".ko");
+	if (ko)
+		*ko = 0;
+	normalise(want);
+	for (int i = 0; i < nmods; i++) {
+		char n[64];
+		snprintf(n, sizeof n, "%s", mods[i].name);
+		normalise(n);
+		if (!strcmp(n, want))
+			return i;
+	}
+	for (int i = 0; i < nmods; i++) {
+		const char *base = strrchr(mods[i].file, '/');
+		base = base ? base + 1 : mods[i].file;
+		char f[256];
+		size_t bl = strnlen(base, sizeof f - 1);
+		memcpy(f, base, bl);
+		f[bl] = 0;
+		char *k = strstr(f, ".ko");
+		if (k)
+			*k = 0;
+		normalise(f);
+		const char *dash = strchr(f, '_');
+		if (!strcmp(f, want) || (dash && !strcmp(dash + 1, want)))
+			return i;
+	}
+	return -1;
+}
+
+/* The kernel's messages as dmesg prints them, `[seconds.micros] text`: every one (all), or
+ * those since the last call. */
+static void print_kmsg(int all)
+{
+	static int fd = -1;
+	if (all || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+		if (fd < 0) {
+			printf("dmesg: /dev/kmsg: %s\n", strerror(errno));
+			return;
+		}
+		if (!all)
+			lseek(fd, 0, SEEK_END);
+	}
+	char buf[2048];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		if (n < 0) {
+			if (errno == EPIPE)
+				continue;
+			break;
+		}
+		buf[n] = 0;
+		char *msg = strchr(buf, ';');
+		if (!msg)
+			continue;
+		unsigned long long usec = 0;
+		sscanf(buf, "%*u,%*u,%llu", &usec);
+		msg++;
+		char *nl = strchr(msg, '\n');
+		if (nl)
+			*nl = 0;
+		printf("[%5llu.%06llu] %s\n", usec / 1000000, usec % 1000000, msg);
+	}
+	fflush(stdout);
+}
+
+static int module_loaded(const char *name)
+{
+	char p[128], n[64];
+	snprintf(n, sizeof n, "%s", name);
+	normalise(n);
+	snprintf(p, sizeof p, "/sys/module/%s/initstate", n);
+	return access(p, F_OK) == 0;
+}
+
+static void shell_help(void)
+{
+	printf("modverify guest shell\n"
+	       "  modules        the modules in this initramfs, by name, and whether each is loaded\n"
+	       "  insmod NAME    load a module by its name (or a file path), as the agent did\n"
+	       "  rmmod NAME     unload a module\n"
+	       "  lsmod          the loaded modules\n"
+	       "  dmesg          the kernel's messages (new ones also print after each command)\n"
+	       "  cat FILE, ls [DIR]\n"
+	       "  help\n"
+	       "  poweroff       leave (also exit, or end of input): modverify prints what was loaded\n");
+}
+
+static void shell_insmod(const char *arg)
+{
+	int i = find_module(arg);
+	const char *file = i >= 0 ? mods[i].file : arg;
+	const char *name = i >= 0 ? mods[i].name : arg;
+	int flags = i >= 0 ? mods[i].flags : 0;
+	if (i == -1) {
+		printf("insmod %s: no module of that name here (`modules` lists them)\n", arg);
+		return;
+	}
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int r = fd < 0 ? -1 : (int)syscall(SYS_finit_module, fd, "", flags);
+	int e = r ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		printf("insmod %s: %s (%s)\n", name, strerror(e), errno_name(e));
+	else
+		printf("insmod %s: loaded\n", name);
+	fflush(stdout);
+	record("shell", "insmod %s %d %d %s", name, r, e, r ? errno_name(e) : "-");
+}
+
+static void shell_rmmod(const char *arg)
+{
+	char n[64];
+	int i = find_module(arg);
+	snprintf(n, sizeof n, "%s", i >= 0 ? mods[i].name : arg);
+	normalise(n);
+	int r = (int)syscall(SYS_delete_module, n, O_NONBLOCK);
+	int e = r ? errno : 0;
+	if (r)
+		printf("rmmod %s: %s (%s)\n", n, strerror(e), errno_name(e));
+	else
+		printf("rmmod %s: unloaded\n", n);
+	fflush(stdout);
+	record("shell", "rmmod %s %d %d %s", n, r, e, r ? errno_name(e) : "-");
+}
+
+static void shell_lsmod(void)
+{
+	FILE *f = fopen("/proc/modules", "r");
+	char line[512];
+	printf("%-24s %8s  %s\n", "Module", "Size", "Used by");
+	while (f && fgets(line, sizeof line, f)) {
+		char name[64], users[256] = "";
+		unsigned long size;
+		int refs;
+		if (sscanf(line, "%63s %lu %d %255s", name, &size, &refs, users) >= 3) {
+			if (!strcmp(users, "-"))
+				users[0] = 0;
+			size_t ul = strlen(users);
+			if (ul && users[ul - 1] == ',')
+				users[ul - 1] = 0;
+			printf("%-24s %8lu  %d %s\n", name, size, refs, users);
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+/* A record leads with a newline, in case a kernel message left the line open; in the shell
+ * the console holds only the shell's own lines, so records start lines by themselves. */
+static const char *record_lead = "\n";
 
 static void shell(void)
 {
 	char line[512];
-	printf("\nmodverify guest shell: insmod FILE | rmmod NAME | lsmod | ls [DIR] | cat FILE | dmesg | poweroff\n");
+	/* The host keeps its terminal cooked (it echoes what is typed): the guest must not echo
+	 * it a second time. */
+	if (cmdline_int("modverify.noecho", 0)) {
+		struct termios t;
+		if (tcgetattr(0, &t) == 0) {
+			t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+			tcsetattr(0, TCSANOW, &t);
+		}
+	}
+	record_lead = "";
+	printf("\n");
+	shell_help();
 	for (;;) {
+		print_kmsg(0);
 		printf("modverify# ");
 		fflush(stdout);
 		if (!fgets(line, sizeof line, stdin))
-			power_off();
+			break;
 		char cmd[64] = "", arg[400] = "";
 		sscanf(line, "%63s %399s", cmd, arg);
-		if (!strcmp(cmd, "poweroff") || !strcmp(cmd, "exit")) {
-			power_off();
-		} else if (!strcmp(cmd, "insmod")) {
-			int fd = open(arg, O_RDONLY);
-			if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
-				printf("insmod %s: %s\n", arg, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		if (!strcmp(cmd, "poweroff") || !strcmp(cmd, "exit") || !strcmp(cmd, "quit")) {
+			break;
+		} else if (!strcmp(cmd, "help") || !strcmp(cmd, "?")) {
+			shell_help();
+		} else if (!strcmp(cmd, "insmod") || !strcmp(cmd, "modprobe")) {
+			if (!arg[0])
+				printf("usage: insmod NAME\n");
+			else
+				shell_insmod(arg);
 		} else if (!strcmp(cmd, "rmmod")) {
-			if (syscall(SYS_delete_module, arg, O_NONBLOCK))
-				printf("rmmod %s: %s\n", arg, strerror(errno));
-		} else if (!strcmp(cmd, "lsmod") || !strcmp(cmd, "cat") || !strcmp(cmd, "dmesg")) {
-			const char *p = !strcmp(cmd, "lsmod") ? "/proc/modules" : !strcmp(cmd, "dmesg") ? "/dev/kmsg" : arg;
-			int fd = open(p, O_RDONLY | (!strcmp(cmd, "dmesg") ? O_NONBLOCK : 0));
+			if (!arg[0])
+				printf("usage: rmmod NAME\n");
+			else
+				shell_rmmod(arg);
+		} else if (!strcmp(cmd, "lsmod")) {
+			shell_lsmod();
+		} else if (!strcmp(cmd, "modules")) {
+			for (int i = 0; i < nmods; i++)
+				printf("  %-24s %-7s %s\n", mods[i].name,
+				       module_loaded(mods[i].name) ? "loaded" : "-", mods[i].file);
+		} else if (!strcmp(cmd, "dmesg")) {
+			print_kmsg(1);
+		} else if (!strcmp(cmd, "cat")) {
+			int fd = open(arg, O_RDONLY);
 			char buf[4096];
 			ssize_t n;
 			if (fd < 0)
-				printf("%s: %s\n", p, strerror(errno));
+				printf("cat %s: %s\n", arg, strerror(errno));
+			fflush(stdout);
 			while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
 				write_all(1, buf, (size_t)n);
 			if (fd >= 0)
@@ -706,14 +902,20 @@ static void shell(void)
 		} else if (!strcmp(cmd, "ls")) {
 			DIR *d = opendir(arg[0] ? arg : "/");
 			struct dirent *e;
+			if (!d)
+				printf("ls %s: %s\n", arg[0] ? arg : "/", strerror(errno));
 			while (d && (e = readdir(d)))
-				printf("%s\n", e->d_name);
+				if (e->d_name[0] != '.')
+					printf("%s\n", e->d_name);
 			if (d)
 				closedir(d);
 		} else if (cmd[0]) {
-			printf("unknown command: %s\n", cmd);
+			printf("%s: not a command here (help lists them)\n", cmd);
 		}
 	}
+	fflush(stdout);
+	record("bye", "0");
+	power_off();
 }
 
 int main(void)
@@ -789,7 +991,6 @@ int main(void)
 
 	if (cmdline_int("modverify.shell", 0)) {
 		record("done", "%d shell", nmods);
-		klogctl(8, NULL, 7);
 		shell();
 	}
 	/* Reverse order; a module still referenced (EAGAIN/EBUSY: crypto instances hold their

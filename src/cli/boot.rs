@@ -210,22 +210,15 @@ fn options(
         module_timeout: a.module_timeout,
         silence: a.silence,
         policy: a.policy,
-        extra_append: if a.shell {
-            "modverify.shell=1".into()
-        } else {
-            String::new()
-        },
+        extra_append: String::new(),
         kernel_config: a.kernel_config.clone().or(config),
         memory_mb: a.memory,
         shard: a.shard,
         batches: a.batches.map(|n| n as usize),
-        // One interactive guest for --shell.
-        jobs: if a.shell {
-            1
-        } else {
-            a.jobs
-                .map_or_else(crate::boot::default_jobs, |n| n as usize)
-        },
+        jobs: a
+            .jobs
+            .map_or_else(crate::boot::default_jobs, |n| n as usize),
+        interactive: a.shell,
     };
     Ok((opts, held))
 }
@@ -246,44 +239,25 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     // `_held`: a build of the same directory waits until this boot is done.
     let (opts, _held) = options(&a, arch).map_err(fail)?;
-    if a.show_command || a.shell {
+    if a.show_command {
         let prepared = prepare(arch, &opts).map_err(fail)?;
         let image = prepared
             .initramfs(arch, &opts, 0, prepared.payload)
             .map_err(fail)?;
-        if a.show_command {
-            crate::outln!("{}", prepared.qemu_command(arch, &opts, &image.path, 0));
-            crate::errln!(
-                "# initramfs with the agent and {} modules: {}{}",
-                image.plan.len(),
-                image.path.display(),
-                match prepared.batches.len() {
-                    1 => String::new(),
-                    n => format!(" (boot 1 of {n}; --batches 1 puts them all in one)"),
-                }
-            );
-            return Ok(crate::cli::exit::OK);
-        }
-        // Interactive: QEMU owns the terminal; quit with `poweroff` in the guest or Ctrl-A X.
-        let mut qemu = crate::qemu::command::QemuCommand::new(
-            arch,
-            &prepared.kernel,
-            &image.path,
-            &opts.extra_append,
-        )
-        .expect("qemu facts");
-        qemu.memory_mb = Some(prepared.memory_mb[0]);
-        let status = qemu.command().status().map_err(|e| {
-            fail(BootError::Qemu(crate::qemu::QemuError::Spawn {
-                binary: "qemu".into(),
-                source: e,
-            }))
-        })?;
-        return Ok(if status.success() {
-            crate::cli::exit::OK
-        } else {
-            crate::cli::exit::INFRA
-        });
+        crate::outln!("{}", prepared.qemu_command(arch, &opts, &image.path, 0));
+        crate::errln!(
+            "# initramfs with the agent and {} modules: {}{}",
+            image.plan.len(),
+            image.path.display(),
+            match prepared.batches.len() {
+                1 => String::new(),
+                n => format!(" (boot 1 of {n}; --batches 1 puts them all in one)"),
+            }
+        );
+        return Ok(crate::cli::exit::OK);
+    }
+    if a.shell {
+        return shell_session(arch, opts);
     }
     let started = crate::pipeline::unix_now();
     let t0 = std::time::Instant::now();
@@ -364,6 +338,58 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
     Ok(code)
+}
+
+/// One guest a person uses (`boot --shell`, `repro`): the plan's loads, each said as it
+/// ends, then the agent's shell on this terminal; on leaving it, what was loaded and how it
+/// ended, written to OUT/results.json as `boot` writes it, and the exit status from the one
+/// rule (outcome.rs).
+pub fn shell_session(
+    arch: &crate::arch::ArchDescriptor,
+    mut opts: BootOptions,
+) -> Result<i32, Failure> {
+    let fail = |e: BootError| Failure::of(e);
+    opts.interactive = true;
+    // One guest with every module: the shell sees them all.
+    opts.batches = Some(1);
+    opts.jobs = 1;
+    let started = crate::pipeline::unix_now();
+    let t0 = std::time::Instant::now();
+    crate::errln!(
+        "booting {} under QEMU (its console goes to {}); the guest's shell follows the loads \
+         (help lists its commands, poweroff leaves)",
+        opts.kernel.display(),
+        opts.out.join("console.log").display()
+    );
+    let report = run_boot(arch, &opts, &mut |event| match event {
+        BootEvent::Planned { modules, .. } => {
+            crate::errln!("  {modules} modules, in load order")
+        }
+        BootEvent::AgentStarted => crate::errln!("  the agent is running; its loads:"),
+        _ => {}
+    })
+    .map_err(fail)?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results =
+        crate::results::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
+    let results_path = opts.out.join("results.json");
+    crate::files::write_atomic(&results_path, &results).map_err(|e| {
+        fail(BootError::Io {
+            path: results_path.clone(),
+            source: e,
+        })
+    })?;
+    crate::outln!("\nmodverify: the guest is off. What was loaded, and how it ended:");
+    crate::out!("{}", crate::report::table::boot_table(&report));
+    if !report.shell.is_empty() {
+        crate::outln!("In the shell:");
+        for s in &report.shell {
+            crate::outln!("  {s}");
+        }
+    }
+    crate::outln!("results: {}", results_path.display());
+    let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
+    Ok(crate::outcome::exit_status(&statuses, None))
 }
 
 #[cfg(test)]

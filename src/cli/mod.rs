@@ -8,6 +8,7 @@ pub mod check;
 pub mod diff;
 pub mod merge;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod setup;
 
@@ -43,6 +44,8 @@ pub enum Command {
     BisectStep(bisect::BisectArgs),
     /// Boot a kernel under QEMU, load every module and record the running kernel's verdicts
     Boot(boot::BootArgs),
+    /// One module's result from a results.json, again: its kernel, its load, then a shell
+    Repro(repro::ReproArgs),
     /// Cross-build a kernel and its modules for one architecture
     Build(build::BuildArgs),
     /// Predict the kernel's verdict for every module from the ELF files alone
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Merge(a) => merge::run(a, &registry),
         Command::BisectStep(a) => bisect::run(a, &registry),
         Command::Boot(a) => boot::run(a, &registry),
+        Command::Repro(a) => repro::run(a, &registry),
         Command::Build(a) => build::run(a, &registry),
         Command::Check(a) => check::run(a, &registry),
         Command::Diff(a) => diff::run(a, &registry),

@@ -145,6 +145,51 @@ impl ConsoleParser {
     }
 }
 
+/// The console as a person sees it: every byte but the agent's records (`@MV TOKEN …` up to
+/// the end of its line, wherever it starts: a record written after a prompt is mid-line),
+/// passed on as it comes, so a prompt without a newline shows at once.
+#[derive(Debug)]
+pub struct Unframed {
+    prefix: Vec<u8>,
+    /// The bytes so far that may yet be a record's start.
+    held: Vec<u8>,
+    in_record: bool,
+}
+
+impl Unframed {
+    pub fn new(token: &str) -> Self {
+        Unframed {
+            prefix: format!("@MV {token} ").into_bytes(),
+            held: Vec::new(),
+            in_record: false,
+        }
+    }
+
+    /// Takes one byte of console output; appends what is to be shown to `out`.
+    pub fn push(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.in_record {
+            self.in_record = b != b'\n';
+            return;
+        }
+        if self.prefix.get(self.held.len()) == Some(&b) {
+            self.held.push(b);
+            if self.held.len() == self.prefix.len() {
+                self.held.clear();
+                self.in_record = true;
+            }
+            return;
+        }
+        // Not a record after all ('@' starts the prefix and appears in it once: the byte that
+        // broke the match may start a new one).
+        out.append(&mut self.held);
+        if b == self.prefix[0] {
+            self.held.push(b);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -220,5 +265,20 @@ mod tests {
             ConsoleEvent::Crash(_)
         ));
         assert!(p.feed("[    1.0] Linux version 6.1").is_empty());
+    }
+
+    #[test]
+    fn records_are_taken_out_of_what_a_person_sees_and_prompts_pass_at_once() {
+        let mut u = Unframed::new("tok");
+        let mut out = Vec::new();
+        let input = b"insmod md5: loaded\r\n@MV tok 3 0000 shell insmod%20md5\r\nmodverify# @MV tok 4 0 bye 0\r\nmodverify# @M";
+        for &b in input.iter() {
+            u.push(b, &mut out);
+        }
+        assert_eq!(out, b"insmod md5: loaded\r\nmodverify# modverify# ");
+        // "@M" not followed by "V TOKEN " is shown after all.
+        let mut more = Vec::new();
+        u.push(b'x', &mut more);
+        assert_eq!(more, b"@Mx");
     }
 }

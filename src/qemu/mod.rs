@@ -55,6 +55,28 @@ pub struct GuestModule {
     pub console_excerpt: Vec<String>,
 }
 
+impl GuestModule {
+    /// One line for a person: how the load ended and the kernel's first words on it.
+    pub fn said(&self) -> String {
+        let how = match (self.fate, self.ret) {
+            (Some(Fate::Crashed), _) => "took the kernel down".to_string(),
+            (Some(Fate::Hung), _) => "hung in its init".to_string(),
+            (None, Some(0)) => "loaded".to_string(),
+            (None, Some(_)) => format!(
+                "refused ({})",
+                self.errno_name
+                    .clone()
+                    .unwrap_or_else(|| format!("errno {}", self.errno.unwrap_or(0)))
+            ),
+            (None, None) => "no result".to_string(),
+        };
+        match self.kmsg.first() {
+            Some((_, text)) => format!("{}: {how}: {text}", self.name),
+            None => format!("{}: {how}", self.name),
+        }
+    }
+}
+
 /// How a module ended when it never returned from `finit_module`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,6 +234,9 @@ pub struct GuestRun {
     /// The module (index) whose unloading took the guest down; later unloads not tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unload_crash: Option<usize>,
+    /// What was done in the agent's shell, in order (`insmod md5: refused (EINVAL)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<String>,
 }
 
 pub struct BootPlan<'a> {
@@ -230,6 +255,10 @@ pub struct BootPlan<'a> {
     pub out_dir: &'a Path,
     /// Guest memory (MiB), sized from the payload.
     pub memory_mb: Option<u64>,
+    /// A person at the terminal (`repro`, `boot --shell`): after its loads the agent stays
+    /// in its shell; the console is shown once the shell starts, without the records, and
+    /// what is typed reaches it. Only `bye` (the shell's end) finishes the guest.
+    pub interactive: bool,
 }
 
 impl BootPlan<'_> {
@@ -319,14 +348,19 @@ pub fn boot_and_collect(
     for _attempt in 0..=n + 1 {
         // Where the machine has a second UART, results travel on it, apart from the console;
         // the agent is told on the command line, so a hand-run QEMU keeps them on the console.
-        let result_port = qemu.result_port.as_deref();
-        let append = match result_port {
+        // A person's guest keeps one stream: the host takes the records out of it.
+        let result_port = qemu.result_port.as_deref().filter(|_| !plan.interactive);
+        let mut append = match result_port {
             Some(port) => format!(
                 "{} modverify.start={start} modverify.results={port}",
                 plan.extra_append
             ),
             None => format!("{} modverify.start={start}", plan.extra_append),
         };
+        if plan.interactive {
+            // The host's terminal stays cooked and echoes what is typed: the guest must not.
+            append += " modverify.shell=1 modverify.noecho=1";
+        }
         let serial_path = plan.out_dir.join("serial.log");
         let serial = proc::Followed::create(&serial_path).map_err(io(&serial_path))?;
         let results = match result_port {
@@ -342,9 +376,15 @@ pub fn boot_and_collect(
         cmd.memory_mb = plan.memory_mb;
         cmd.serial_file = Some(serial.path());
         cmd.result_file = results.as_ref().map(|r| r.path());
+        if plan.interactive {
+            // The console is QEMU's stdio (-nographic), which the host relays.
+            cmd.serial_file = None;
+        }
         let _ = writeln!(console_log, "==== modverify: {}", cmd.show());
-        cmd.serial_file = Some(serial.child_path());
-        cmd.result_file = results.as_ref().map(|r| r.child_path());
+        if !plan.interactive {
+            cmd.serial_file = Some(serial.child_path());
+            cmd.result_file = results.as_ref().map(|r| r.child_path());
+        }
         let command = cmd.command();
         let followed: Vec<proc::Followed> = std::iter::once(serial).chain(results).collect();
         parser.new_boot();
@@ -358,6 +398,7 @@ pub fn boot_and_collect(
         let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The kernel has --timeout to reach the agent (its `hello`), in every boot.
         let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shell_on = std::cell::Cell::new(false);
         let mut crash_lines = Vec::new();
         // The kernel's words on init (the agent) dying: "init[1]: unhandled signal 4 …" and
         // "Attempted to kill init! exitcode=0x00000004".
@@ -410,10 +451,26 @@ pub fn boot_and_collect(
                         if saw_hello {
                             started.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        if r.kind == "done" {
+                        if r.kind == "done" && run.seconds_to_done.is_none() {
+                            run.seconds_to_done = Some(began.elapsed().as_secs_f64());
+                        }
+                        // A person's guest is done when they leave its shell.
+                        if r.kind == if plan.interactive { "bye" } else { "done" } {
                             finished.store(true, std::sync::atomic::Ordering::Relaxed);
-                            if run.seconds_to_done.is_none() {
-                                run.seconds_to_done = Some(began.elapsed().as_secs_f64());
+                        }
+                        if plan.interactive {
+                            if r.kind == "done" && r.fields.iter().any(|f| f.contains("shell")) {
+                                shell_on.set(true);
+                            }
+                            if r.kind == "result" {
+                                if let Some(m) = r
+                                    .fields
+                                    .first()
+                                    .and_then(|s| s.split(' ').next()?.parse::<usize>().ok())
+                                    .and_then(|i| run.modules.get(i))
+                                {
+                                    crate::outln!("  {}", m.said());
+                                }
                             }
                         }
                         // One record per table (__ksymtab, __ksymtab_gpl, …): said once.
@@ -435,18 +492,58 @@ pub fn boot_and_collect(
             }
         };
         let limits = Limits {
-            total: Some(plan.budget(n.saturating_sub(start))),
-            silence: Some(plan.silence),
+            // A person's shell takes as long as they like.
+            total: (!plan.interactive).then(|| plan.budget(n.saturating_sub(start))),
+            silence: (!plan.interactive).then_some(plan.silence),
             finished: Some((finished.clone(), POWER_OFF_GRACE)),
             started: Some((started.clone(), plan.boot_timeout)),
         };
-        let ended = proc::run_following(
-            command,
-            followed,
-            Some(&mut console_log),
-            &mut handle_line,
-            limits,
-        )
+        let ended = if plan.interactive {
+            drop(followed);
+            let handle_line = std::cell::RefCell::new(&mut handle_line);
+            let log = std::cell::RefCell::new(&mut console_log);
+            let line = |text: &str| {
+                let _ = log.borrow_mut().write_all(format!("{text}\n").as_bytes());
+                (handle_line.borrow_mut())(text);
+            };
+            let mut pending: Vec<u8> = Vec::new();
+            let mut shown = console::Unframed::new(plan.token);
+            proc::run_interactive(
+                command,
+                &mut |bytes| {
+                    let mut out = Vec::new();
+                    for &b in bytes {
+                        pending.push(b);
+                        if b == b'\n' {
+                            let text = String::from_utf8_lossy(&pending);
+                            line(text.trim_end_matches(['\n', '\r']));
+                            pending.clear();
+                        }
+                        // Nothing before the shell (the boot, the records): its progress
+                        // is said for it.
+                        if shell_on.get() {
+                            shown.push(b, &mut out);
+                        }
+                    }
+                    if !out.is_empty() {
+                        let mut o = std::io::stdout().lock();
+                        let _ = o.write_all(&out);
+                        let _ = o.flush();
+                    }
+                },
+                &mut |text| line(text),
+                b"poweroff\n",
+                limits,
+            )
+        } else {
+            proc::run_following(
+                command,
+                followed,
+                Some(&mut console_log),
+                &mut handle_line,
+                limits,
+            )
+        }
         .map_err(|e| QemuError::Spawn {
             binary: qemu.binary.clone(),
             source: e,
@@ -625,6 +722,17 @@ fn apply_record(
             ));
         }
         "load" => *in_flight = idx(),
+        "shell" => {
+            // "insmod NAME RET ERRNO ERRNO_NAME"
+            let w: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
+            if let [what, name, ret, _, errno_name, ..] = w[..] {
+                run.shell.push(if ret == "0" {
+                    format!("{what} {name}: ok")
+                } else {
+                    format!("{what} {name}: refused ({errno_name})")
+                });
+            }
+        }
         "result" => {
             if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
                 let rest: Vec<&str> = f
