@@ -2,7 +2,8 @@
 //! saved in tests/fixtures): still read, and rendered byte for byte as the string-keyed
 //! renderers rendered it (the golden files were written by the binary at dbe1ed5), except one
 //! deliberate change: since 3e851fe the HTML colours an arch's name from its status, so an arch
-//! whose status is not ok has a red name cell.
+//! whose status is not ok has a red name cell; and one addition: a failed build's reasons (its
+//! error lines) are in the HTML's causes and in KCIDB's build `log_excerpt`.
 mod common;
 use common::*;
 use serde_json::Value;

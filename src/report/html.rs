@@ -170,9 +170,29 @@ pub fn html(r: &RunResults) -> String {
         .iter()
         .flat_map(|a| {
             let arch = a.arch.clone();
-            super::results::causes(a)
-                .into_iter()
-                .map(move |c| format!("<li class=\"bad\">{}: {}</li>", esc(&arch), esc(&c)))
+            // The stages' own reasons first (a failed build's error lines), as the table has
+            // them, then the causes read from the results.
+            let reasons: Vec<String> = a
+                .reasons
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<li{}><pre>{}: {}</pre></li>",
+                        if a.status == crate::results::ArchStatus::Ok {
+                            ""
+                        } else {
+                            " class=\"bad\""
+                        },
+                        esc(&a.arch),
+                        esc(r)
+                    )
+                })
+                .collect();
+            reasons.into_iter().chain(
+                super::results::causes(a)
+                    .into_iter()
+                    .map(move |c| format!("<li class=\"bad\">{}: {}</li>", esc(&arch), esc(&c))),
+            )
         })
         .collect();
     if !causes.is_empty() {

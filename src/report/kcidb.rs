@@ -87,6 +87,18 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
                 build["misc"] = json!({"modpost": b.modpost.iter().map(|f| f.line.as_str()).collect::<Vec<_>>()});
             }
         }
+        // Why it failed: the tool's error lines first (the reasons the build stage gave).
+        if status == "FAIL" {
+            let why: Vec<&str> = a
+                .reasons
+                .iter()
+                .filter_map(|r| r.strip_prefix("build: "))
+                .collect();
+            if !why.is_empty() {
+                build["log_excerpt"] =
+                    json!(why.join("\n").chars().take(16_000).collect::<String>());
+            }
+        }
         builds.push(build);
         let mut add = |path: String, status: &str, excerpt: String, seconds: f64| {
             let mut t = json!({"build_id": build_id, "id": format!("{build_id}-{}", clean_id(&path)), "origin": origin, "path": path, "status": status, "start_time": start_time, "duration": seconds});
