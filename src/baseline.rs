@@ -26,6 +26,10 @@ pub struct Comparison {
     pub baseline: String,
     pub regressions: Vec<Change>,
     pub fixes: Vec<Change>,
+    /// Modules that worked in the baseline and are flaky now (their tries in fresh guests
+    /// disagree): not regressions, listed apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<Change>,
     /// Per arch whose export table changed since the baseline: what changed, and which of the
     /// baseline's modules the change breaks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -238,6 +242,24 @@ pub fn compare(
                         after: "missing".into(),
                     });
                 }
+            }
+        }
+        // Flaky tonight (a failure that did not reproduce): apart, where it worked before.
+        for m in now
+            .arches
+            .get(arch)
+            .and_then(|a| a.boot.as_ref())
+            .iter()
+            .flat_map(|b| &b.modules)
+            .filter(|m| m.flaky())
+        {
+            if let Some((before, true)) = prev.get(&format!("module {}", m.name)) {
+                c.flaky.push(Change {
+                    arch: arch.clone(),
+                    what: format!("module {}", m.name),
+                    before: before.clone(),
+                    after: m.shown_verdict(),
+                });
             }
         }
         for (what, (after, good)) in items {

@@ -53,6 +53,7 @@ impl BootError {
     }
 }
 
+#[derive(Clone)]
 pub struct BootOptions {
     pub kernel: PathBuf,
     pub modules: Vec<PathBuf>,
@@ -79,6 +80,9 @@ pub struct BootOptions {
     /// in the agent's shell (`repro`, `boot --shell`); its console is theirs, without the
     /// protocol.
     pub interactive: bool,
+    /// A module whose load fails, hangs or takes the guest down is tried this many more
+    /// times, each in a fresh guest with what it needs, before its verdict stands (0: never).
+    pub retries: usize,
 }
 
 /// CPUs to boot guests on, side by side.
@@ -119,6 +123,7 @@ impl BootOptions {
             batches: None,
             jobs: default_jobs(),
             interactive: false,
+            retries: 1,
         }
     }
 }
@@ -134,6 +139,12 @@ pub struct BootSummary {
     pub not_run: usize,
     pub unload_failures: usize,
     pub disagreements: usize,
+    /// Modules whose tries disagree (`--retries`): neither failed nor loaded.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flaky: usize,
+    /// Failed modules tried again with the same verdict.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reproduced: usize,
     pub by_verdict: BTreeMap<String, usize>,
 }
 
@@ -149,10 +160,13 @@ impl BootSummary {
         BootSummary {
             modules: modules.len(),
             loaded: count(&|m| m.verdict == RuntimeVerdict::Loaded),
-            failed: count(&|m| m.verdict.failed()),
+            failed: count(&|m| m.verdict.failed() && !m.flaky()),
             not_run: count(&|m| m.verdict == RuntimeVerdict::NotRun),
             unload_failures: count(&|m| m.unloaded == Some(false)),
-            disagreements: count(&|m| !m.agrees),
+            // A flaky module's first try is not a verdict to disagree with.
+            disagreements: count(&|m| !m.agrees && !m.flaky()),
+            flaky: count(&|m| m.flaky()),
+            reproduced: count(&|m| m.reproduced()),
             by_verdict,
         }
     }
@@ -365,6 +379,7 @@ fn token() -> String {
 /// What `prepare` worked out: the modules in load order, this run's share of them split into
 /// batches, the payload the kernel takes, and the parsed modules (reused for the static
 /// prediction).
+#[derive(Clone)]
 pub struct Prepared {
     pub token: String,
     pub kernel: PathBuf,
@@ -1053,6 +1068,35 @@ pub fn run_boot_with(
         }
     }
     modules.sort_by_key(|m| m.index);
+    // A failure is not yet a verdict: each module whose load failed, hung or took the guest
+    // down is tried again in a fresh guest (with what it needs). Nothing to retry: no cost.
+    for t in 1..=opts.retries {
+        let again: Vec<usize> = modules
+            .iter()
+            .filter(|m| m.worth_another_try())
+            .map(|m| m.index)
+            .collect();
+        if again.is_empty() || crate::proc::interrupted() {
+            break;
+        }
+        let tried = retry(arch, opts, p, &again, t, &predicted)?;
+        for o in tried.iter().filter(|o| again.contains(&o.index)) {
+            if let Some(m) = modules.iter_mut().find(|m| m.index == o.index) {
+                m.retries.push(crate::verdict::Try::of(o));
+            }
+        }
+        let flaky = modules.iter().filter(|m| m.flaky()).count();
+        notes.push(format!(
+            "retry {t}: {} modules whose load failed tried again in a fresh guest ({}): {} \
+             came out otherwise (flaky)",
+            again.len(),
+            opts.out
+                .join(format!("retry-{t}"))
+                .join("console.log")
+                .display(),
+            flaky
+        ));
+    }
     // Shadowed files were not loaded; the part of the run that boots the set's first batch
     // reports them (once, when shards are joined), after the planned modules.
     if p.batches.iter().any(|b| b.number == 0) {
@@ -1073,6 +1117,7 @@ pub fn run_boot_with(
             agrees: true,
             not_run_reason: Some(crate::check::stage::shadowed_detail(s)),
             console_excerpt: vec![],
+            retries: vec![],
         }));
     }
     let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
@@ -1143,6 +1188,41 @@ pub fn run_boot_with(
     let path = opts.out.join("boot.json");
     crate::files::write_atomic(&path, &report).map_err(|e| BootError::Io { path, source: e })?;
     Ok(report)
+}
+
+/// Try `again` (modules of the plan, by index) once more in a fresh guest, with what each
+/// needs, in `OUT/retry-T`; their outcomes there.
+fn retry(
+    arch: &ArchDescriptor,
+    opts: &BootOptions,
+    p: &Prepared,
+    again: &[usize],
+    t: usize,
+    predicted: &[crate::check::ModuleReport],
+) -> Result<Vec<ModuleOutcome>, BootError> {
+    let mut loads = std::collections::BTreeSet::new();
+    let mut todo = again.to_vec();
+    while let Some(i) = todo.pop() {
+        if loads.insert(i) {
+            todo.extend(p.plan[i].needs.iter().copied());
+        }
+    }
+    let mut rp = p.clone();
+    // Not the set's first batch: the export table was read already.
+    rp.batches = vec![crate::batch::Batch {
+        number: 1,
+        owned: again.to_vec(),
+        loads: loads.into_iter().collect(),
+    }];
+    rp.total_batches = 1;
+    rp.memory_mb = vec![p.memory_mb.iter().copied().max().unwrap_or(p.ceiling_mb)];
+    let ro = BootOptions {
+        out: opts.out.join(format!("retry-{t}")),
+        interactive: false,
+        ..opts.clone()
+    };
+    let r = boot_batch(arch, &ro, &rp, 0, &mut |_| {})?;
+    Ok(outcomes(&r.run, &r.image.plan, predicted))
 }
 
 /// What the running export table is compared with.

@@ -218,8 +218,19 @@ impl BisectAnswer {
     }
 }
 
+/// What `bisect-step` answers for a commit whose only trouble is flaky modules (their tries
+/// in fresh guests disagree): git cannot decide on it, so it is skipped unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FlakyIs {
+    #[default]
+    Skip,
+    Good,
+    Bad,
+}
+
 /// The one rule for `bisect-step`: the arch's status as [`decide`] gives it, in `git bisect
-/// run`'s terms. Ok is good and findings are bad, except findings that are only a kernel that
+/// run`'s terms. A status that is ok only because its flaky modules are not failures (`flaky`:
+/// some are, with what to call them) is answered as `FlakyIs` says. Ok is good and findings are bad, except findings that are only a kernel that
 /// never reached the agent (`only_never_reached`: the modules were not tested), which are
 /// skipped unless `boot_failure_is_bad`. A build that failed and a boot QEMU could not start
 /// say nothing about this commit's modules: skip. A mistake in the request, or an arch that
@@ -228,9 +239,14 @@ pub fn bisect_answer(
     status: ArchStatus,
     only_never_reached: bool,
     boot_failure_is_bad: bool,
+    flaky: Option<FlakyIs>,
 ) -> BisectAnswer {
     match status {
-        ArchStatus::Ok => BisectAnswer::Good,
+        ArchStatus::Ok => match flaky {
+            None | Some(FlakyIs::Good) => BisectAnswer::Good,
+            Some(FlakyIs::Skip) => BisectAnswer::Skip,
+            Some(FlakyIs::Bad) => BisectAnswer::Bad,
+        },
         ArchStatus::Findings if only_never_reached && !boot_failure_is_bad => BisectAnswer::Skip,
         ArchStatus::Findings => BisectAnswer::Bad,
         ArchStatus::BuildFailed | ArchStatus::Infra => BisectAnswer::Skip,
@@ -403,7 +419,7 @@ mod tests {
             (S::Interrupted, false, false, B::Interrupted, 130),
         ];
         for (status, never, flag, answer, code) in cases {
-            let got = bisect_answer(status, never, flag);
+            let got = bisect_answer(status, never, flag, None);
             assert_eq!(
                 (got, got.code()),
                 (answer, code),
@@ -415,10 +431,17 @@ mod tests {
         let (clean, dirty, infra) = (check(true), check(false), boot_infra());
         let answer = |c| {
             let st = decide(&stages(Done(&()), Done(c), Done(&infra)));
-            bisect_answer(st, false, false)
+            bisect_answer(st, false, false, None)
         };
         assert_eq!(answer(&clean), B::Skip);
         assert_eq!(answer(&dirty), B::Bad);
+        // Flaky modules only: git cannot decide (unless asked); with a reproduced failure
+        // besides, the commit is bad.
+        let flaky = |st, is| bisect_answer(st, false, false, Some(is));
+        assert_eq!(flaky(S::Ok, FlakyIs::Skip).code(), 125);
+        assert_eq!(flaky(S::Ok, FlakyIs::Good), B::Good);
+        assert_eq!(flaky(S::Ok, FlakyIs::Bad), B::Bad);
+        assert_eq!(flaky(S::Findings, FlakyIs::Skip), B::Bad);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub module_timeout: Duration,
     pub silence: Duration,
     pub shard: Option<crate::batch::Shard>,
+    /// `BootOptions::retries`.
+    pub retries: usize,
 }
 
 /// Where one arch's pipeline is, for progress.
@@ -310,6 +312,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         module_timeout: opts.module_timeout,
         silence: opts.silence,
         shard: opts.shard,
+        retries: opts.retries,
         // The CPUs are shared between the arches run side by side.
         jobs: (crate::boot::default_jobs() / opts.jobs.max(1)).max(1),
         ..BootOptions::for_build(arch, &art, dir.join("boot"), opts.policy)

@@ -78,7 +78,12 @@ impl RuntimeVerdict {
     /// The module was tried and did not load (not counting modules never tried).
     pub fn failed(self) -> bool {
         match self.outcome() {
-            Outcome::Pass | Outcome::Absent | Outcome::Miss | Outcome::Shadowed => false,
+            // (A verdict alone is never flaky: that takes a module's tries.)
+            Outcome::Pass
+            | Outcome::Absent
+            | Outcome::Miss
+            | Outcome::Shadowed
+            | Outcome::Flaky => false,
             Outcome::Fail | Outcome::Error | Outcome::Skip => true,
         }
     }
@@ -97,6 +102,8 @@ pub enum Outcome {
     Miss,
     /// Another file of the same name is the one that loads: this one is not tried.
     Shadowed,
+    /// Tried again in a fresh guest, and the tries disagree: no verdict stands.
+    Flaky,
 }
 
 impl Outcome {
@@ -110,6 +117,9 @@ impl Outcome {
             Outcome::Skip => "SKIP",
             Outcome::Miss => "MISS",
             Outcome::Shadowed => "SKIP",
+            // KCIDB has no flaky: it passes, as nextest has it, with its failed try in the
+            // log excerpt.
+            Outcome::Flaky => "PASS",
         }
     }
 }
@@ -153,6 +163,33 @@ pub struct ModuleOutcome {
     pub not_run_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub console_excerpt: Vec<String>,
+    /// The later tries of a module whose first try failed (`--retries`), each in a fresh
+    /// guest with what it needs; `verdict` and the fields above are the first try's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<Try>,
+}
+
+/// One more try of a module, in a fresh guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Try {
+    pub verdict: RuntimeVerdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno_name: Option<String>,
+    #[serde(default)]
+    pub kernel_messages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_micros: Option<u64>,
+}
+
+impl Try {
+    pub fn of(o: &ModuleOutcome) -> Self {
+        Try {
+            verdict: o.verdict,
+            errno_name: o.errno_name.clone(),
+            kernel_messages: o.kernel_messages.clone(),
+            load_micros: o.load_micros,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -161,12 +198,38 @@ fn yes() -> bool {
 
 impl ModuleOutcome {
     /// Not loaded, or loaded and then refused to unload (a module never tried counts too:
-    /// it is not known to work).
+    /// it is not known to work). A flaky module is not failed: its tries disagree, so no
+    /// verdict stands (nextest's convention: it is listed apart, with every try).
     pub fn failed(&self) -> bool {
-        !matches!(
+        (!matches!(
             self.verdict,
             RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice | RuntimeVerdict::Shadowed
-        ) || self.unload_failed()
+        ) && !self.flaky())
+            || self.unload_failed()
+    }
+
+    /// Tried again, and a try came out otherwise than the first.
+    pub fn flaky(&self) -> bool {
+        self.retries.iter().any(|t| t.verdict != self.verdict)
+    }
+
+    /// Tried again, and every try came out as the first: the failure stands.
+    pub fn reproduced(&self) -> bool {
+        !self.retries.is_empty() && !self.flaky()
+    }
+
+    /// Whether its first try is one a fresh guest may answer otherwise: its load failed,
+    /// hung or took the guest down, or what it needs did (then it comes along). Never a
+    /// module already seen to be flaky.
+    pub fn worth_another_try(&self) -> bool {
+        !self.flaky()
+            && !matches!(
+                self.verdict,
+                RuntimeVerdict::Loaded
+                    | RuntimeVerdict::NoDevice
+                    | RuntimeVerdict::Shadowed
+                    | RuntimeVerdict::NotRun
+            )
     }
 
     pub fn unload_failed(&self) -> bool {
@@ -175,7 +238,20 @@ impl ModuleOutcome {
 
     /// The verdict with a failed unload spelled out, as reports show it.
     pub fn shown_verdict(&self) -> String {
-        if self.unload_crashed {
+        if self.flaky() {
+            let later: Vec<&str> = self.retries.iter().map(|t| t.verdict.as_str()).collect();
+            format!(
+                "flaky: {}, then {}",
+                self.verdict.as_str(),
+                later.join(", then ")
+            )
+        } else if self.reproduced() {
+            format!(
+                "{} (reproduced in {} tries)",
+                self.verdict.as_str(),
+                self.retries.len() + 1
+            )
+        } else if self.unload_crashed {
             format!(
                 "{}, unloading it took the kernel down",
                 self.verdict.as_str()
@@ -191,6 +267,7 @@ impl ModuleOutcome {
     /// an unload that took the kernel down is the kernel dying).
     pub fn outcome(&self) -> Outcome {
         match self.verdict.outcome() {
+            _ if self.flaky() => Outcome::Flaky,
             _ if self.unload_crashed => Outcome::Error,
             Outcome::Pass if self.unload_failed() => Outcome::Fail,
             o => o,
@@ -634,6 +711,7 @@ pub fn outcomes(
                     .unwrap_or_else(|| "the guest stopped before reaching it".into())
             }),
             console_excerpt: m.console_excerpt.clone(),
+            retries: vec![],
         });
     }
     out

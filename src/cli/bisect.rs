@@ -50,6 +50,13 @@ pub struct BisectArgs {
     /// bad, for bisecting exactly that [default: skip it, 125: the modules were not tested]
     #[arg(long)]
     pub boot_failure_is_bad: bool,
+    /// What to call a commit whose only trouble is flaky modules (their tries in fresh guests
+    /// disagree): skip (125, git cannot decide on it), good or bad
+    #[arg(long, value_enum, default_value = "skip", value_name = "ANSWER")]
+    pub flaky: crate::outcome::FlakyIs,
+    /// Tries of a module whose load fails, before its verdict stands (0: no retry)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: usize,
 }
 
 fn say(verdict: &str, why: &str) {
@@ -92,7 +99,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let progress = crate::report::progress::Progress::new();
     let bar = progress.arch(&arch.name);
     let answer_failure = |kind, why: String| {
-        let answer = bisect_answer(ArchStatus::of_failure(kind), false, false);
+        let answer = bisect_answer(ArchStatus::of_failure(kind), false, false, None);
         say(answer.as_str(), &format!("{}: {why}", arch.name));
         Ok(answer.code())
     };
@@ -197,6 +204,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut status = static_status;
     let static_bad = bad.len();
     let mut only_never_reached = false;
+    let mut flaky = 0;
     let mut skip_why = String::new();
     let mut how = "static check";
     if !a.static_only {
@@ -212,14 +220,33 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                         .unwrap_or("no qemu section")
                 ),
             );
-            return Ok(bisect_answer(ArchStatus::BadInput, false, false).code());
+            return Ok(bisect_answer(ArchStatus::BadInput, false, false, None).code());
         }
-        let bo = BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy);
+        let bo = BootOptions {
+            retries: a.retries,
+            ..BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy)
+        };
         // The boot reuses the modules, predictions and export table the check read.
         match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
             Ok(r) => {
                 how = "static check and boot";
                 let never_reached = crate::outcome::never_reached_the_agent(&r);
+                flaky = r
+                    .modules
+                    .iter()
+                    .filter(|m| m.flaky() && a.module.as_ref().is_none_or(|x| *x == m.name))
+                    .count();
+                if flaky > 0 {
+                    skip_why = format!(
+                        "{flaky} flaky module(s): their tries in fresh guests disagree ({}); --flaky good|bad decides",
+                        r.modules
+                            .iter()
+                            .filter(|m| m.flaky())
+                            .map(|m| format!("{} {}", m.name, m.shown_verdict()))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                }
                 if let Some(why) = r.infrastructure_failure() {
                     skip_why = why.to_string();
                 } else if never_reached {
@@ -289,7 +316,12 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if crate::proc::interrupted() {
         status = status.max(ArchStatus::Interrupted);
     }
-    let answer = bisect_answer(status, only_never_reached, a.boot_failure_is_bad);
+    let answer = bisect_answer(
+        status,
+        only_never_reached,
+        a.boot_failure_is_bad,
+        (flaky > 0).then_some(a.flaky),
+    );
     let why = match answer {
         BisectAnswer::Good => format!("{modules_checked} modules ok ({how})"),
         BisectAnswer::Bad => {

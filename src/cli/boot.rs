@@ -103,6 +103,11 @@ pub struct BootArgs {
     /// machine down)
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
     pub silence: Duration,
+    /// Tries of a module whose load fails, hangs or takes the guest down, each in a fresh
+    /// guest with what it needs, before its verdict stands; tries that differ make it flaky
+    /// (0: no retry)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: usize,
     /// Print the QEMU command line (shell-quoted) and the initramfs it needs, and exit
     #[arg(long)]
     pub show_command: bool,
@@ -219,6 +224,7 @@ fn options(
             .jobs
             .map_or_else(crate::boot::default_jobs, |n| n as usize),
         interactive: a.shell,
+        retries: a.retries,
     };
     Ok((opts, held))
 }
@@ -350,6 +356,8 @@ pub fn shell_session(
 ) -> Result<i32, Failure> {
     let fail = |e: BootError| Failure::of(e);
     opts.interactive = true;
+    // What happens in the shell is the person's to try again.
+    opts.retries = 0;
     // One guest with every module: the shell sees them all.
     opts.batches = Some(1);
     opts.jobs = 1;

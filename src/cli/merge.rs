@@ -148,6 +148,15 @@ pub fn run(a: MergeArgs, registry: &crate::arch::ArchRegistry) -> Result<i32, Fa
                 r.after
             );
         }
+        for f in &c.flaky {
+            crate::errln!(
+                "  flaky (not counted) {} {}: {} -> {}",
+                f.arch,
+                f.what,
+                f.before,
+                f.after
+            );
+        }
         for (line, _) in crate::report::results::drift_lines(&c) {
             crate::errln!("  {line}");
         }

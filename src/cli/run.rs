@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// machine down)
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = super::boot::parse_duration)]
     pub silence: Duration,
+    /// Tries of a module whose load fails, hangs or takes the guest down, each in a fresh
+    /// guest with what it needs, before its verdict stands; tries that differ make it flaky
+    /// (0: no retry)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: usize,
     /// Boot only shard K of N of each arch's modules (every N-th boot of the set): one CI
     /// job each; `modverify merge` joins the shards' results.json into one run
     /// (`auto`: GitLab's CI_NODE_INDEX/CI_NODE_TOTAL; `auto/N`: a Kubernetes Indexed Job's
@@ -172,6 +177,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         module_timeout: a.module_timeout,
         silence: a.silence,
         shard: a.shard,
+        retries: a.retries,
     };
     let progress = Progress::new();
     let events = Events {

@@ -24,6 +24,7 @@ enum Shade {
     NotTried,
     KernelDied,
     Bad,
+    Flaky,
 }
 
 impl Shade {
@@ -35,6 +36,7 @@ impl Shade {
             Shade::NotTried => "#e0e0e0",
             Shade::KernelDied => "#f0a0a0",
             Shade::Bad => "#f5c6c6",
+            Shade::Flaky => "#ffd8a8",
         }
     }
 
@@ -47,6 +49,7 @@ impl Shade {
             Outcome::Fail => Shade::Bad,
             Outcome::Error => Shade::KernelDied,
             Outcome::Skip | Outcome::Miss | Outcome::Shadowed => Shade::NotTried,
+            Outcome::Flaky => Shade::Flaky,
         }
     }
 
@@ -56,9 +59,12 @@ impl Shade {
             // Predicted to fail only because a dependency does: nothing of its own.
             _ if v.is_consequence() => Shade::NotTried,
             Outcome::Shadowed => Shade::NotTried,
-            Outcome::Absent | Outcome::Fail | Outcome::Error | Outcome::Skip | Outcome::Miss => {
-                Shade::Bad
-            }
+            Outcome::Absent
+            | Outcome::Fail
+            | Outcome::Error
+            | Outcome::Skip
+            | Outcome::Miss
+            | Outcome::Flaky => Shade::Bad,
         }
     }
 }
@@ -129,7 +135,11 @@ pub fn html(r: &RunResults) -> String {
     );
     if let Some(b) = &r.baseline {
         let _ = writeln!(o, "<h2>Against {}</h2><ul>", esc(&b.baseline));
-        for (label, list, class) in [("regression", &b.regressions, "bad"), ("fix", &b.fixes, "")] {
+        for (label, list, class) in [
+            ("regression", &b.regressions, "bad"),
+            ("fix", &b.fixes, ""),
+            ("flaky (not counted)", &b.flaky, ""),
+        ] {
             for c in list {
                 let _ = writeln!(
                     o,
@@ -233,8 +243,12 @@ pub fn html(r: &RunResults) -> String {
         .values()
         .flat_map(|row| row.values())
         .any(|(_, shade, _, _)| matches!(shade, Shade::Absent));
+    let any_flaky = matrix
+        .values()
+        .flat_map(|row| row.values())
+        .any(|(_, shade, _, _)| matches!(shade, Shade::Flaky));
     o.push_str(&format!("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span>{absent}<span style=\"background:#e0e0e0\">not run / dependency failed</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>",
-        absent = if any_absent { "<span style=\"background:#dff0d0\">no device</span>" } else { "" }
+        absent = if any_absent { "<span style=\"background:#dff0d0\">no device</span>" } else { "" }.to_string() + if any_flaky { "<span style=\"background:#ffd8a8\">flaky (tries disagree)</span>" } else { "" }
     ));
     for a in &arches {
         let _ = write!(o, "<th>{}</th>", esc(&a.arch));

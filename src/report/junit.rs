@@ -28,6 +28,11 @@ struct Case {
     skipped: Option<String>,
     /// Notes for `<system-out>` (the options Kconfig dropped from a build that passed).
     out: String,
+    /// The failed tries of a case that also passed (nextest's and Surefire's
+    /// `<flakyFailure>`: the case passes, its failed tries recorded).
+    flaky: Vec<(String, String)>,
+    /// The later tries of a failure that reproduced (Surefire's `<rerunFailure>`).
+    reruns: Vec<(String, String)>,
 }
 
 pub fn junit(r: &RunResults) -> String {
@@ -68,6 +73,8 @@ pub fn junit(r: &RunResults) -> String {
                 .filter(|c| c.starts_with("build: "))
                 .collect::<Vec<_>>()
                 .join("\n"),
+            flaky: vec![],
+            reruns: vec![],
         });
         if a.check.is_some() {
             let probs = a.export_table_errors();
@@ -79,6 +86,8 @@ pub fn junit(r: &RunResults) -> String {
                     .then(|| ("export table inconsistent".into(), probs.join("\n"))),
                 skipped: None,
                 out: String::new(),
+                flaky: vec![],
+                reruns: vec![],
             });
         }
         if let Some(boot) = &a.boot {
@@ -102,6 +111,8 @@ pub fn junit(r: &RunResults) -> String {
                     }),
                 skipped: None,
                 out: String::new(),
+                flaky: vec![],
+                reruns: vec![],
             });
             if let Some(t) = &boot.export_table {
                 let diffs: Vec<&str> = t.differences.iter().map(|d| d.detail.as_str()).collect();
@@ -117,6 +128,8 @@ pub fn junit(r: &RunResults) -> String {
                     }),
                     skipped: None,
                     out: String::new(),
+                    flaky: vec![],
+                    reruns: vec![],
                 });
             }
             for m in &boot.modules {
@@ -181,7 +194,43 @@ pub fn junit(r: &RunResults) -> String {
                             String::new(),
                         ))
                     }
-                    Outcome::Pass => {}
+                    // A verdict alone is never flaky (the tries are read below).
+                    Outcome::Pass | Outcome::Flaky => {}
+                }
+                // Tries that disagree: the case passes with its failed tries; tries that agree:
+                // the failure stands with its reruns.
+                let try_failure = |v: crate::verdict::RuntimeVerdict, msgs: &[String], n: usize| {
+                    (format!("{} (try {n})", v.as_str()), msgs.join("\n"))
+                };
+                let tries: Vec<(crate::verdict::RuntimeVerdict, &[String])> =
+                    std::iter::once((m.verdict, m.kernel_messages.as_slice()))
+                        .chain(
+                            m.retries
+                                .iter()
+                                .map(|t| (t.verdict, t.kernel_messages.as_slice())),
+                        )
+                        .collect();
+                let mut flaky = Vec::new();
+                let mut reruns = Vec::new();
+                if m.flaky() {
+                    failure = None;
+                    skipped = None;
+                    flaky = tries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (v, _))| v.failed())
+                        .map(|(i, (v, msgs))| try_failure(*v, msgs, i + 1))
+                        .collect();
+                } else if m.reproduced() {
+                    if let Some((msg, _)) = failure.as_mut() {
+                        msg.push_str(&format!(" (reproduced in {} tries)", tries.len()));
+                    }
+                    reruns = tries
+                        .iter()
+                        .enumerate()
+                        .skip(1)
+                        .map(|(i, (v, msgs))| try_failure(*v, msgs, i + 1))
+                        .collect();
                 }
                 cases.push(Case {
                     error: false,
@@ -190,6 +239,8 @@ pub fn junit(r: &RunResults) -> String {
                     failure,
                     skipped,
                     out: String::new(),
+                    flaky,
+                    reruns,
                 });
             }
         } else if let Some(check) = &a.check {
@@ -206,6 +257,8 @@ pub fn junit(r: &RunResults) -> String {
                     }),
                     skipped: None,
                     out: String::new(),
+                    flaky: vec![],
+                    reruns: vec![],
                 });
             }
         }
@@ -225,15 +278,30 @@ pub fn junit(r: &RunResults) -> String {
                 esc(&c.name),
                 c.seconds
             );
+            let tries = |tag: &str, list: &[(String, String)]| -> String {
+                list.iter()
+                    .map(|(msg, body)| {
+                        format!(
+                            "\n      <{tag} message=\"{}\" type=\"module\"><system-out>{}</system-out></{tag}>",
+                            esc(msg),
+                            esc(body)
+                        )
+                    })
+                    .collect()
+            };
             match (c.failure, c.skipped) {
                 (Some((msg, body)), _) => {
                     let tag = if c.error { "error" } else { "failure" };
                     let _ = writeln!(
                         o,
-                        ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
+                        ">\n      <{tag} message=\"{}\">{}</{tag}>{}\n    </testcase>",
                         esc(&msg),
-                        esc(&body)
+                        esc(&body),
+                        tries("rerunFailure", &c.reruns)
                     );
+                }
+                (None, None) if !c.flaky.is_empty() => {
+                    let _ = writeln!(o, ">{}\n    </testcase>", tries("flakyFailure", &c.flaky));
                 }
                 (None, Some(why)) => {
                     let _ = writeln!(

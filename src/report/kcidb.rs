@@ -140,10 +140,23 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
                 );
             }
             for m in &boot.modules {
+                // Every try's verdict and messages where it was tried again.
+                let mut log = m.kernel_messages.join("\n");
+                if !m.retries.is_empty() {
+                    log = format!("{}: {}\n{log}", m.shown_verdict(), m.verdict.as_str());
+                    for (n, t) in m.retries.iter().enumerate() {
+                        log += &format!(
+                            "\ntry {}: {}\n{}",
+                            n + 2,
+                            t.verdict.as_str(),
+                            t.kernel_messages.join("\n")
+                        );
+                    }
+                }
                 add(
                     format!("modverify.module.{}", clean_id(&m.name)),
                     m.outcome().kcidb(),
-                    m.kernel_messages.join("\n"),
+                    log,
                     m.load_micros.map_or(0.0, |u| u as f64) / 1e6,
                 );
             }

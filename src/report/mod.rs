@@ -13,9 +13,14 @@ pub mod table;
 /// boot table and the run table.
 pub fn load_counts(s: &crate::boot::BootSummary) -> String {
     format!(
-        "{} loaded, {} failed{}{}",
+        "{} loaded, {} failed{}{}{}",
         s.loaded,
         s.failed,
+        if s.flaky > 0 {
+            format!(", {} flaky", s.flaky)
+        } else {
+            String::new()
+        },
         if s.not_run > 0 {
             format!(", {} not run", s.not_run)
         } else {

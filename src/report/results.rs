@@ -208,12 +208,21 @@ pub fn table(r: &RunResults) -> String {
     if let Some(b) = &r.baseline {
         let _ = writeln!(
             o,
-            "Against {}: {} regressions, {} fixes",
+            "Against {}: {} regressions, {} fixes{}",
             b.baseline,
             b.regressions.len(),
-            b.fixes.len()
+            b.fixes.len(),
+            if b.flaky.is_empty() {
+                String::new()
+            } else {
+                format!(", {} flaky (not counted)", b.flaky.len())
+            }
         );
-        for (label, list) in [("REGRESSION", &b.regressions), ("fix", &b.fixes)] {
+        for (label, list) in [
+            ("REGRESSION", &b.regressions),
+            ("fix", &b.fixes),
+            ("flaky", &b.flaky),
+        ] {
             for c in list {
                 let _ = writeln!(
                     o,

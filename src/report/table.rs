@@ -460,11 +460,40 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
             }
         }
     }
+    // Tries that disagree: no verdict stands; each try is shown.
+    let flaky: Vec<_> = r.modules.iter().filter(|m| m.flaky()).collect();
+    if !flaky.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nFlaky modules: tried again in a fresh guest, the tries disagree ({}):",
+            flaky.len()
+        );
+        for m in &flaky {
+            let _ = writeln!(o, "  FLAKY          {}", m.name);
+            let first = crate::verdict::Try::of(m);
+            for (n, t) in std::iter::once(&first).chain(&m.retries).enumerate() {
+                let _ = writeln!(
+                    o,
+                    "      try {}: {}{}{}",
+                    n + 1,
+                    t.verdict.as_str(),
+                    t.errno_name
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default(),
+                    t.kernel_messages
+                        .first()
+                        .map(|k| format!(": {k}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
     let mut failed: Vec<_> = r
         .modules
         .iter()
         .filter(|m| m.verdict != crate::verdict::RuntimeVerdict::NotRun)
-        .filter(|m| m.failed() || !m.agrees)
+        .filter(|m| m.failed() || (!m.agrees && !m.flaky()))
         .collect();
     // What took the guest down first, then disagreements, then the rest (in load order).
     failed.sort_by_key(|m| {
@@ -481,7 +510,7 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
         for m in failed {
             let _ = writeln!(
                 o,
-                "  {:14} {}{}{}{}",
+                "  {:14} {}{}{}{}{}",
                 m.verdict.as_str(),
                 m.name,
                 m.symbol
@@ -498,6 +527,11 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
                         format!("  DISAGREES with the static prediction `{}`", p.as_str()),
                     (Some(p), true) => format!("  (predicted {})", p.as_str()),
                     (None, _) => String::new(),
+                },
+                if m.reproduced() {
+                    format!("  reproduced in {} tries", m.retries.len() + 1)
+                } else {
+                    String::new()
                 }
             );
             for msg in &m.kernel_messages {
