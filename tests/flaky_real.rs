@@ -123,7 +123,13 @@ fn a_failure_that_does_not_reproduce_is_flaky_and_one_that_does_stands() {
         .as_str()
         .unwrap()
         .contains("flaky: init_failed, then loaded"));
-    assert!(report("html").contains("flaky: init_failed, then loaded"));
+    // In the browser: the counts, and the two that need a look first.
+    let html = tmp.path().join("report.html");
+    std::fs::write(&html, report("html")).unwrap();
+    let dom = chromium(&html, None);
+    assert!(dom.contains("flaky: init_failed, then loaded"));
+    let names = assert_html_report(&dom, &[("riscv64", 35)]);
+    assert_eq!(names[..2], ["modverify_fails", "modverify_flaky"]);
 
     // --retries 0: no second try, both failures stand.
     let (code, b0, o) = json(&[

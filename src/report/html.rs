@@ -1,6 +1,9 @@
-//! One self-contained HTML page (no scripts or styles fetched from anywhere): the arch ×
-//! module matrix coloured by verdict, the export-table findings, and each failure's kernel
-//! messages in a <details> that opens on click.
+//! One self-contained HTML page (its one script and its styles inline, nothing fetched): the
+//! counts per arch and per verdict first, then the arch × module matrix coloured by verdict —
+//! modules that failed, disagree with the prediction or are flaky first, each failure with the
+//! kernel's first message beside it and all of them on click — with a filter by module name
+//! and by verdict, then the export-table findings. It stays usable at a distribution's
+//! thousands of modules and at every arch at once.
 use crate::results::{
     ArchResult, ModuleOutcome, RunResults, RunStatus, RuntimeVerdict, Severity, Verdict,
 };
@@ -16,7 +19,7 @@ fn esc(s: &str) -> String {
 }
 
 /// How a cell is coloured: from the verdict's outcome (init failures and consequences apart).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Shade {
     Good,
     Absent,
@@ -28,6 +31,18 @@ enum Shade {
 }
 
 impl Shade {
+    /// Where a row goes: the kernel dying first, then refusals and init failures, then flaky
+    /// ones, then the rest (a disagreement ranks 2: see `row_rank`).
+    fn rank(self) -> u8 {
+        match self {
+            Shade::KernelDied => 0,
+            Shade::Bad | Shade::InitFailed => 1,
+            Shade::Flaky => 3,
+            Shade::NotTried => 4,
+            Shade::Absent | Shade::Good => 5,
+        }
+    }
+
     fn colour(self) -> &'static str {
         match self {
             Shade::Good => "#c8f0c8",
@@ -67,6 +82,37 @@ impl Shade {
             | Outcome::Flaky => Shade::Bad,
         }
     }
+}
+
+/// The filter: rows by module name (a substring), by verdict, and failures only; counts
+/// what is shown. `data-ready` on the body says it ran.
+const FILTER_SCRIPT: &str = r#"(function () {
+  var q = document.getElementById('q'), v = document.getElementById('verdict'),
+      bad = document.getElementById('only-bad'), shown = document.getElementById('shown');
+  var rows = document.querySelectorAll('#modules tbody tr');
+  function apply() {
+    var text = q.value.toLowerCase().replace(/-/g, '_'), want = v.value, n = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i];
+      var ok = (!text || r.dataset.name.toLowerCase().indexOf(text) >= 0) &&
+               (!want || (' ' + r.dataset.verdicts + ' ').indexOf(' ' + want + ' ') >= 0) &&
+               (!bad.checked || r.dataset.bad === '1');
+      r.style.display = ok ? '' : 'none';
+      if (ok) n++;
+    }
+    shown.textContent = n + ' of ' + rows.length + ' modules';
+  }
+  q.addEventListener('input', apply);
+  v.addEventListener('change', apply);
+  bad.addEventListener('change', apply);
+  apply();
+  document.body.dataset.ready = '1';
+})();
+"#;
+
+/// A cell's verdict as one word for the filter (`flaky: init_failed, then loaded` is flaky).
+fn verdict_word(v: &str) -> &str {
+    v.split([':', ',', ' ']).next().unwrap_or(v)
 }
 
 /// One matrix cell: verdict, its shade, the kernel's messages, a detail line.
@@ -133,6 +179,54 @@ pub fn html(r: &RunResults) -> String {
         }),
         esc(&r.command)
     );
+    // The counts first: per arch, and per verdict over every arch.
+    o.push_str("<table id=\"counts\"><thead><tr><th>arch</th><th>status</th><th>modules</th><th>ok</th><th>failed</th><th>flaky</th><th>not run</th><th>disagree</th></tr></thead><tbody>\n");
+    let mut by_verdict: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &arches {
+        let (n, ok, failed, flaky, not_run, disagree) = match (&a.boot, &a.check) {
+            (Some(b), _) => {
+                let s = &b.summary;
+                for (v, k) in &s.by_verdict {
+                    *by_verdict.entry(v.clone()).or_default() += k;
+                }
+                (
+                    s.modules,
+                    s.loaded,
+                    s.failed,
+                    s.flaky,
+                    s.not_run,
+                    s.disagreements,
+                )
+            }
+            (None, Some(c)) => {
+                let s = &c.summary;
+                for (v, k) in &s.by_verdict {
+                    *by_verdict.entry(v.clone()).or_default() += k;
+                }
+                (s.modules, s.ok, s.failed, 0, 0, 0)
+            }
+            (None, None) => (0, 0, 0, 0, 0, 0),
+        };
+        let bad = |k: usize| if k > 0 { " class=\"bad\"" } else { "" };
+        let _ = writeln!(
+            o,
+            "<tr data-arch=\"{0}\"><td>{0}</td><td{1}>{2}</td><td>{n}</td><td>{ok}</td><td{3}>{failed}</td><td>{flaky}</td><td>{not_run}</td><td{4}>{disagree}</td></tr>",
+            esc(&a.arch),
+            if a.status == crate::results::ArchStatus::Ok { "" } else { " class=\"bad\"" },
+            a.status.as_str(),
+            bad(failed),
+            bad(disagree)
+        );
+    }
+    o.push_str("</tbody></table>\n<p id=\"by-verdict\">");
+    o.push_str(
+        &by_verdict
+            .iter()
+            .map(|(v, k)| format!("<span data-verdict=\"{0}\">{0} {k}</span>", esc(v)))
+            .collect::<Vec<_>>()
+            .join(" &middot; "),
+    );
+    o.push_str("</p>\n");
     if let Some(b) = &r.baseline {
         let _ = writeln!(o, "<h2>Against {}</h2><ul>", esc(&b.baseline));
         for (label, list, class) in [
@@ -247,19 +341,78 @@ pub fn html(r: &RunResults) -> String {
         .values()
         .flat_map(|row| row.values())
         .any(|(_, shade, _, _)| matches!(shade, Shade::Flaky));
-    o.push_str(&format!("</ul>\n<h2>Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span>{absent}<span style=\"background:#e0e0e0\">not run / dependency failed</span> Click a failing cell for the kernel's messages.</p>\n<table><tr><th>module</th>",
-        absent = if any_absent { "<span style=\"background:#dff0d0\">no device</span>" } else { "" }.to_string() + if any_flaky { "<span style=\"background:#ffd8a8\">flaky (tries disagree)</span>" } else { "" }
-    ));
+    // A cell ranks by its shade; a loaded module that disagrees with its prediction ranks
+    // after the failures, before the flaky ones.
+    let cell_rank = |(_, shade, _, detail): &Cell| {
+        if *shade == Shade::Good && !detail.is_empty() {
+            2
+        } else {
+            shade.rank()
+        }
+    };
+    let mut rows: Vec<(&String, &BTreeMap<String, Cell>, u8)> = matrix
+        .iter()
+        .map(|(name, cells)| {
+            (
+                name,
+                cells,
+                cells.values().map(cell_rank).min().unwrap_or(5),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(name, _, rank)| (*rank, (*name).clone()));
+    let needs_look = rows.iter().filter(|(_, _, rank)| *rank <= 3).count();
+    let mut verdicts: Vec<String> = matrix
+        .values()
+        .flat_map(|row| row.values().map(|(v, _, _, _)| verdict_word(v).to_string()))
+        .collect();
+    verdicts.sort();
+    verdicts.dedup();
+    let _ = writeln!(
+        o,
+        "</ul>\n<h2 id=\"modules-heading\">Modules</h2>\n<p class=\"legend\"><span style=\"background:#c8f0c8\">loaded / ok</span><span style=\"background:#f5c6c6\">fails</span><span style=\"background:#f0a0a0\">crashed / hung</span><span style=\"background:#fff3b0\">init failed</span>{}{}<span style=\"background:#e0e0e0\">not run / dependency failed</span> Failures, disagreements and flaky modules come first ({needs_look} of {}); click a cell for all of the kernel's messages.</p>",
+        if any_absent {
+            "<span style=\"background:#dff0d0\">no device</span>"
+        } else {
+            ""
+        },
+        if any_flaky {
+            "<span style=\"background:#ffd8a8\">flaky (tries disagree)</span>"
+        } else {
+            ""
+        },
+        rows.len()
+    );
+    let _ = writeln!(
+        o,
+        "<p id=\"filters\"><input id=\"q\" type=\"search\" placeholder=\"module name\"> <select id=\"verdict\"><option value=\"\">any verdict</option>{}</select> <label><input id=\"only-bad\" type=\"checkbox\"> failures, disagreements and flaky only</label> <span id=\"shown\">{} modules</span></p>",
+        verdicts
+            .iter()
+            .map(|v| format!("<option>{}</option>", esc(v)))
+            .collect::<String>(),
+        rows.len()
+    );
+    o.push_str("<table id=\"modules\"><thead><tr><th>module</th>");
     for a in &arches {
         let _ = write!(o, "<th>{}</th>", esc(&a.arch));
     }
-    o.push_str("</tr>\n");
-    for (module, cells) in &matrix {
-        let _ = write!(o, "<tr><td>{}</td>", esc(module));
+    o.push_str("</tr></thead><tbody>\n");
+    for (module, cells, rank) in &rows {
+        let words: Vec<&str> = cells.values().map(|(v, _, _, _)| verdict_word(v)).collect();
+        let _ = write!(
+            o,
+            "<tr data-name=\"{}\" data-verdicts=\"{}\" data-bad=\"{}\"><td>{}</td>",
+            esc(module),
+            esc(&words.join(" ")),
+            u8::from(*rank <= 3),
+            esc(module)
+        );
         for a in &arches {
             match cells.get(&a.arch) {
                 None => o.push_str("<td></td>"),
-                Some((v, shade, msgs, detail)) if msgs.is_empty() && detail.is_empty() => {
+                Some((v, shade, msgs, detail))
+                    if msgs.is_empty() && detail.is_empty() && shade.rank() > 3 =>
+                {
                     let _ = write!(
                         o,
                         "<td style=\"background:{}\">{}</td>",
@@ -268,11 +421,18 @@ pub fn html(r: &RunResults) -> String {
                     );
                 }
                 Some((v, shade, msgs, detail)) => {
+                    // The kernel's first word on it, beside the verdict; the rest on click.
+                    let first = msgs
+                        .first()
+                        .map(String::as_str)
+                        .or((!detail.is_empty()).then_some(detail.as_str()))
+                        .unwrap_or("(the kernel said nothing)");
                     let _ = write!(
                         o,
-                        "<td style=\"background:{}\"><details><summary>{}</summary>",
+                        "<td style=\"background:{}\"><details><summary>{}<br><small class=\"msg\">{}</small></summary>",
                         shade.colour(),
-                        esc(v)
+                        esc(v),
+                        esc(first)
                     );
                     if !detail.is_empty() {
                         let _ = write!(o, "<p>{}</p>", esc(detail));
@@ -283,6 +443,9 @@ pub fn html(r: &RunResults) -> String {
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</table>\n</body></html>\n");
+    o.push_str("</tbody>\n");
+    o.push_str("</table>\n<script>\n");
+    o.push_str(FILTER_SCRIPT);
+    o.push_str("</script>\n</body></html>\n");
     o
 }

@@ -194,3 +194,84 @@ pub fn gpl_flag_damage(d: &Path) -> GplFlagDamage {
         module: name,
     }
 }
+
+/// A page as headless Chromium has it once its script ran (`--dump-dom`): what a person's
+/// browser shows, not the file's text. With `screenshot`, also a PNG of the first screen.
+pub fn chromium(html: &Path, screenshot: Option<&Path>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let base = |c: &mut Command| {
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    };
+    if let Some(png) = screenshot {
+        let mut c = Command::new("chromium");
+        base(&mut c);
+        c.arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1400,1000")
+            .arg(format!("file://{}", html.display()));
+        let o = c
+            .output()
+            .expect("chromium is missing: apt-get install chromium (ci/test installs it)");
+        assert!(png.exists(), "no screenshot: {}", text(&o));
+    }
+    let mut c = Command::new("chromium");
+    base(&mut c);
+    c.arg("--dump-dom")
+        .arg(format!("file://{}", html.display()));
+    let o = c
+        .output()
+        .expect("chromium is missing: apt-get install chromium (ci/test installs it)");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The HTML report's structure as the browser has it: its script ran, the counts table has
+/// each arch with its module count, and every module row that needs a look (a failure, a
+/// disagreement, a flaky module) comes before every one that does not, each such row with
+/// the kernel's first message beside its verdict. Returns the module names in page order.
+pub fn assert_html_report(dom: &str, arches: &[(&str, u64)]) -> Vec<String> {
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page's script did not run"
+    );
+    for (arch, modules) in arches {
+        let row = dom
+            .split("<tr data-arch=\"")
+            .skip(1)
+            .find(|r| r.starts_with(&format!("{arch}\"")))
+            .unwrap_or_else(|| panic!("no counts row for {arch}"));
+        assert!(
+            row.contains(&format!("<td>{modules}</td>")),
+            "{arch}'s counts row does not say {modules} modules: {}",
+            &row[..row.len().min(400)]
+        );
+    }
+    let mut names = Vec::new();
+    let mut seen_fine = false;
+    for row in dom.split("<tr data-name=\"").skip(1) {
+        let name = row.split('"').next().unwrap().to_string();
+        let bad = row.contains("data-bad=\"1\"");
+        assert!(
+            !(bad && seen_fine),
+            "{name} needs a look but comes after fine modules"
+        );
+        seen_fine |= !bad;
+        if bad {
+            let row_end = row.find("</tr>").unwrap_or(row.len());
+            assert!(
+                row[..row_end].contains("<small class=\"msg\">"),
+                "{name}: no message beside its verdict"
+            );
+        }
+        names.push(name);
+    }
+    names
+}
