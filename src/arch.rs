@@ -394,6 +394,8 @@ impl ArchRegistry {
     }
 }
 
+crate::failure::classified_by_own_kind!(ArchError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

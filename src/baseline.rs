@@ -6,53 +6,10 @@
 //! table is also diffed against the baseline's ([`crate::kabi::drift`]): the export drift, with
 //! the baseline's modules as the consumers. A change that breaks one of them is a regression.
 use crate::arch::ArchRegistry;
-use crate::kabi::{Broken, DiffSummary, KernelChange};
+use crate::kabi::Broken;
 use crate::results::{ArchStatus, RunResults};
-use serde::{Deserialize, Serialize};
+pub use crate::results::{Change, Comparison, Drift};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Change {
-    pub arch: String,
-    /// `module <name>`, `build`, `export table`.
-    pub what: String,
-    pub before: String,
-    pub after: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Comparison {
-    pub baseline: String,
-    pub regressions: Vec<Change>,
-    pub fixes: Vec<Change>,
-    /// Modules that worked in the baseline and are flaky now (their tries in fresh guests
-    /// disagree): not regressions, listed apart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flaky: Vec<Change>,
-    /// Per arch whose export table changed since the baseline: what changed, and which of the
-    /// baseline's modules the change breaks.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<Drift>,
-    /// What could not be compared (a baseline written before export tables were saved).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-/// One arch's export drift since the baseline: `modverify diff` of the two kernels, the
-/// baseline's modules as consumers (docs/json-schema.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Drift {
-    pub arch: String,
-    pub old_release: Option<String>,
-    pub new_release: Option<String>,
-    pub kernel: Vec<KernelChange>,
-    pub changes: Vec<crate::kabi::Change>,
-    pub broken: Vec<Broken>,
-    pub summary: DiffSummary,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
 
 /// Each arch's export drift from `before` to `now`, where both saved their table; regressions
 /// for the changes that break one of the baseline's modules.

@@ -1344,3 +1344,5 @@ pub fn default_out(build_dir: Option<&Path>, kernel: &Path, modules: &Path, arch
         )),
     }
 }
+
+crate::failure::classified_by_own_kind!(BootError);

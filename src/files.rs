@@ -15,6 +15,14 @@ pub fn cache_dir() -> PathBuf {
     base.join("modverify")
 }
 
+/// Seconds since the epoch, as results record when a run started and ended.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// A short stable hash (FNV-1a, 64 bit) for cache keys.
 pub fn short_hash(s: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

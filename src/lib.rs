@@ -7,6 +7,7 @@ pub mod host;
 pub mod proc;
 pub mod hex;
 pub mod failure;
+pub mod outcome_kind;
 pub mod files;
 pub mod compiler_plugin;
 pub mod debian_apt;

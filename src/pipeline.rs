@@ -58,12 +58,7 @@ pub trait RunEvents: Sync {
     fn stage(&self, arch: &str, stage: Stage);
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::files::unix_now;
 
 struct Shared {
     results: Mutex<RunResults>,

@@ -8,11 +8,11 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use crate::baseline::{Change, Comparison};
 pub use crate::boot::{BootReport, BootSummary};
 pub use crate::build::manifest::BuildManifest;
 pub use crate::check::stage::CheckReport;
 pub use crate::check::{ModuleReport, Severity, Verdict};
+use crate::kabi::{Broken, DiffSummary, KernelChange};
 pub use crate::outcome::ArchStatus;
 pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 
@@ -167,7 +167,7 @@ impl RunResults {
         } else {
             RunStatus::Complete
         };
-        r.finished_unix = Some(crate::pipeline::unix_now());
+        r.finished_unix = Some(crate::files::unix_now());
         if let Some(a) = r.arches.get_mut(&boot.arch) {
             a.status = status;
             a.reasons = reasons;
@@ -182,3 +182,51 @@ impl RunResults {
         self.arches.values()
     }
 }
+
+// What a comparison with an earlier run (`--baseline`) found: part of the results model;
+// `crate::baseline` works it out.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Change {
+    pub arch: String,
+    /// `module <name>`, `build`, `export table`.
+    pub what: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Comparison {
+    pub baseline: String,
+    pub regressions: Vec<Change>,
+    pub fixes: Vec<Change>,
+    /// Modules that worked in the baseline and are flaky now (their tries in fresh guests
+    /// disagree): not regressions, listed apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<Change>,
+    /// Per arch whose export table changed since the baseline: what changed, and which of the
+    /// baseline's modules the change breaks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    /// What could not be compared (a baseline written before export tables were saved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One arch's export drift since the baseline: `modverify diff` of the two kernels, the
+/// baseline's modules as consumers (docs/json-schema.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drift {
+    pub arch: String,
+    pub old_release: Option<String>,
+    pub new_release: Option<String>,
+    pub kernel: Vec<KernelChange>,
+    pub changes: Vec<crate::kabi::Change>,
+    pub broken: Vec<Broken>,
+    pub summary: DiffSummary,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+crate::failure::classified_by_own_kind!(ReadError);

@@ -331,6 +331,8 @@ pub struct FinishedBuild {
     _lock: Option<std::fs::File>,
 }
 
+crate::failure::classified_by_own_kind!(FinishedBuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

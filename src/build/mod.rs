@@ -652,6 +652,8 @@ pub fn run_build(
     result.map(|()| manifest)
 }
 
+crate::failure::classified_by_own_kind!(BuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,8 +50,8 @@ impl Verdict {
 
     /// What a static verdict is to a CI report: it passes or fails (a module predicted to
     /// fail only because of a dependency still fails: nothing was tried).
-    pub fn outcome(self) -> crate::verdict::Outcome {
-        use crate::verdict::Outcome;
+    pub fn outcome(self) -> crate::outcome_kind::Outcome {
+        use crate::outcome_kind::Outcome;
         match self {
             Verdict::Ok => Outcome::Pass,
             Verdict::CrcMismatch
@@ -142,7 +142,7 @@ impl ModuleReport {
     pub fn failed(&self) -> bool {
         !matches!(
             self.verdict.outcome(),
-            crate::verdict::Outcome::Pass | crate::verdict::Outcome::Shadowed
+            crate::outcome_kind::Outcome::Pass | crate::outcome_kind::Outcome::Shadowed
         )
     }
 

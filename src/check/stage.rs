@@ -147,7 +147,7 @@ impl Summary {
             modules: modules.len(),
             ok: modules
                 .iter()
-                .filter(|m| m.verdict.outcome() == crate::verdict::Outcome::Pass)
+                .filter(|m| m.verdict.outcome() == crate::outcome_kind::Outcome::Pass)
                 .count(),
             failed: modules.iter().filter(|m| m.failed()).count(),
             by_verdict,
@@ -601,3 +601,5 @@ fn infer_arch_from_modules<'r>(
         registry.by_elf(elf.header.e_machine, elf.is_64(), elf.little())
     })
 }
+
+crate::failure::classified_by_own_kind!(CheckError);

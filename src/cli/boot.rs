@@ -265,7 +265,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     if a.shell {
         return shell_session(arch, opts);
     }
-    let started = crate::pipeline::unix_now();
+    let started = crate::files::unix_now();
     let t0 = std::time::Instant::now();
     let progress = Progress::new();
     let bar = progress.arch(&arch.name);
@@ -361,7 +361,7 @@ pub fn shell_session(
     // One guest with every module: the shell sees them all.
     opts.batches = Some(1);
     opts.jobs = 1;
-    let started = crate::pipeline::unix_now();
+    let started = crate::files::unix_now();
     let t0 = std::time::Instant::now();
     crate::errln!(
         "booting {} under QEMU (its console goes to {}); the guest's shell follows the loads \

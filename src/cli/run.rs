@@ -153,7 +153,7 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
     let arches = select(a.arch.as_deref(), registry)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("modverify-results").join(format!("run-{}", crate::pipeline::unix_now()))
+        PathBuf::from("modverify-results").join(format!("run-{}", crate::files::unix_now()))
     });
     let usage = |m: String| Failure::of(CliError::Usage(m));
     std::fs::create_dir_all(&out).map_err(|e| Failure::of(CliError::file(&out, e)))?;
