@@ -124,6 +124,24 @@ fn debian_riscv64_loads_every_module_as_two_shards_merged() {
     let o = modverify(&refs);
     assert!(o.status.code().unwrap() <= 1, "{}", text(&o));
     let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The HTML report at distribution scale, as the browser has it: the counts on top, the
+    // modules that need a look first, each with the kernel's message, one row per module.
+    let merged_path = tmp.path().join("merged.json");
+    std::fs::write(&merged_path, &o.stdout).unwrap();
+    let html = tmp.path().join("report.html");
+    let r = modverify(&[
+        "report",
+        merged_path.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    let keep = std::env::var_os("MODVERIFY_KEEP_SCREENSHOT").map(PathBuf::from);
+    let dom = chromium(&html, keep.as_deref());
+    let names = assert_html_report(&dom, &[("riscv64", in_run)]);
+    assert_eq!(names.len() as u64, in_run, "one row per module");
     let r = &merged["arches"]["riscv64"]["boot"];
     assert!(
         r["shard"].is_null(),
