@@ -25,7 +25,7 @@ pub enum BootError {
     BadInput(String),
     /// `--build DIR` holds no finished build.
     #[error(transparent)]
-    Build(#[from] crate::build::manifest::FinishedBuildError),
+    Build(#[from] crate::kernel_build::manifest::FinishedBuildError),
     #[error("no module could be tested: {why}\n  (the boot's record: {})", results.display())]
     Infrastructure { why: String, results: PathBuf },
     #[error(transparent)]
@@ -96,7 +96,7 @@ impl BootOptions {
     /// Booting what `modverify build` produced, with the default limits.
     pub fn for_build(
         arch: &ArchDescriptor,
-        art: &crate::build::Artifacts,
+        art: &crate::kernel_build::Artifacts,
         out: PathBuf,
         policy: Policy,
     ) -> Self {
@@ -1340,7 +1340,11 @@ pub fn default_out(build_dir: Option<&Path>, kernel: &Path, modules: &Path, arch
         Some(d) => d.join("boot"),
         None => crate::files::cache_dir().join("boot").join(format!(
             "{arch}-{}",
-            crate::build::short_hash(&format!("{}\0{}", kernel.display(), modules.display()))
+            crate::kernel_build::short_hash(&format!(
+                "{}\0{}",
+                kernel.display(),
+                modules.display()
+            ))
         )),
     }
 }

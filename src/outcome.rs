@@ -164,7 +164,7 @@ pub fn decide(s: &Stages) -> ArchStatus {
 /// infra 4, ok 0. With a baseline, findings and build failures count only as regressions do
 /// (1 if any, else 0); an arch that tested nothing keeps its status.
 pub fn exit_status(statuses: &[ArchStatus], regressions: Option<usize>) -> i32 {
-    use crate::cli::exit;
+    use crate::exit;
     if statuses.is_empty() || statuses.iter().all(|s| *s == ArchStatus::Skipped) {
         return exit::USAGE;
     }
@@ -197,7 +197,7 @@ pub enum BisectAnswer {
 
 impl BisectAnswer {
     pub fn code(self) -> i32 {
-        use crate::cli::exit;
+        use crate::exit;
         match self {
             BisectAnswer::Good => exit::OK,
             BisectAnswer::Bad => exit::FINDINGS,
@@ -270,7 +270,7 @@ pub fn never_reached_the_agent(b: &BootReport) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::exit;
+    use crate::exit;
     use ArchStatus as S;
     use StageEnd::{CannotHere, Done, Failed, NotAsked};
 

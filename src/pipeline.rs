@@ -3,10 +3,10 @@
 //! (temp file + rename) after every stage, so an interrupted run keeps what it had.
 use crate::arch::ArchDescriptor;
 use crate::boot::{run_boot_with, BootOptions};
-use crate::build::{run_build, BuildEvents, BuildOptions};
 use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
 use crate::failure::FailureKind;
+use crate::kernel_build::{run_build, BuildEvents, BuildOptions};
 use crate::outcome::{decide, StageEnd, Stages};
 use crate::qemu::BootEvent;
 pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
@@ -189,29 +189,31 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     // user's) waits instead of rewriting build.json, build.log and the kernel under the check
     // and the boot. Read again under the lock: what is on disk now is what gets checked.
     let build_events = events.build_events(&name);
-    let held = match crate::build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
-        build_events.note(&format!(
-            "waiting for another modverify building in {}",
-            manifest.build_dir.display()
-        ))
-    }) {
-        Ok(h) => h,
-        Err(e) => {
-            // Another modverify's build of the same directory ended it badly meanwhile (a
-            // failed build, a killed one), or Ctrl-C came while waiting for it: by its kind.
-            events.stage(&name, Stage::BuildFailed(e.kind()));
-            set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
-            finish(
-                StageEnd::Failed(e.kind()),
-                StageEnd::NotAsked,
-                StageEnd::NotAsked,
-                Some(format!("build: {e}")),
-            );
-            return;
-        }
-    };
+    let held =
+        match crate::kernel_build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
+            build_events.note(&format!(
+                "waiting for another modverify building in {}",
+                manifest.build_dir.display()
+            ))
+        }) {
+            Ok(h) => h,
+            Err(e) => {
+                // Another modverify's build of the same directory ended it badly meanwhile (a
+                // failed build, a killed one), or Ctrl-C came while waiting for it: by its kind.
+                events.stage(&name, Stage::BuildFailed(e.kind()));
+                set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
+                finish(
+                    StageEnd::Failed(e.kind()),
+                    StageEnd::NotAsked,
+                    StageEnd::NotAsked,
+                    Some(format!("build: {e}")),
+                );
+                return;
+            }
+        };
     let manifest = &held.manifest;
-    let _ = crate::files::write_atomic(&dir.join(crate::build::manifest::MANIFEST), manifest);
+    let _ =
+        crate::files::write_atomic(&dir.join(crate::kernel_build::manifest::MANIFEST), manifest);
     copy_into(&manifest.log, &dir);
     let art = held.artifacts.clone();
     set(&|a| {

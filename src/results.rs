@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use crate::boot::{BootReport, BootSummary};
-pub use crate::build::manifest::BuildManifest;
 pub use crate::check::stage::CheckReport;
 pub use crate::check::{ModuleReport, Severity, Verdict};
 use crate::kabi::{Broken, DiffSummary, KernelChange};
+pub use crate::kernel_build::manifest::BuildManifest;
 pub use crate::outcome::ArchStatus;
 pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 

@@ -42,12 +42,12 @@ fn bisect_names_the_commit_that_removed_an_export() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let src = modverify::build::cache_dir().join("src/linux-source-6.1");
+    let src = modverify::kernel_build::cache_dir().join("src/linux-source-6.1");
     // A fixed place in the cache rather than a temporary directory: builds are keyed by the
     // source path, so each test run reuses one build directory (an incremental make) instead
     // of leaving a new one behind. Every file that differs from the cached source is written
     // anew below or by git's checkouts, so its mtime is newer than any object built from it.
-    let repo = modverify::build::cache_dir().join("tests/bisect/linux");
+    let repo = modverify::kernel_build::cache_dir().join("tests/bisect/linux");
     if repo.exists() {
         std::fs::remove_dir_all(&repo).unwrap();
     }

@@ -243,7 +243,7 @@ fn every_ending_gets_one_answer_from_every_command() {
         },
     ];
     let good = tmp.path().join("ok").join("results.json");
-    let tree = modverify::build::cache_dir()
+    let tree = modverify::kernel_build::cache_dir()
         .join("src/linux-source-6.1")
         .display()
         .to_string();

@@ -188,7 +188,7 @@ fn a_failure_that_does_not_reproduce_is_flaky_and_one_that_does_stands() {
 #[test]
 fn bisect_step_skips_a_commit_whose_only_trouble_is_flaky() {
     let _dir = flaky_build();
-    let src = modverify::build::cache_dir().join("src/linux-source-6.1");
+    let src = modverify::kernel_build::cache_dir().join("src/linux-source-6.1");
     let step = |more: &[&str]| {
         let p = patch("flaky-test-modules.patch");
         let f = fragment();

@@ -12,7 +12,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The unpacked Debian tree of `version` in the cache (`modverify build --source VERSION`
 /// puts it there).
 fn debian_tree(version: &str) -> String {
-    modverify::build::cache_dir()
+    modverify::kernel_build::cache_dir()
         .join(format!("src/linux-source-{version}"))
         .display()
         .to_string()

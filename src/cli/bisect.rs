@@ -6,9 +6,9 @@
 use super::Failure;
 use crate::arch::ArchRegistry;
 use crate::boot::{run_boot_with, BootOptions};
-use crate::build::run_build;
 use crate::check::stage::{check_stage, CheckOptions};
 use crate::check::Policy;
+use crate::kernel_build::run_build;
 use crate::outcome::{bisect_answer, decide, ArchStatus, BisectAnswer, StageEnd, Stages};
 use clap::Args;
 use std::path::PathBuf;
@@ -112,18 +112,19 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     };
     bar.finish("built");
     // Held to the end of the step: a build of the same directory waits (see run_all).
-    let held = match crate::build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
-        crate::build::BuildEvents::note(
-            &bar,
-            &format!(
-                "waiting for another modverify building in {}",
-                manifest.build_dir.display()
-            ),
-        )
-    }) {
-        Ok(h) => h,
-        Err(e) => return answer_failure(e.kind(), e.to_string()),
-    };
+    let held =
+        match crate::kernel_build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
+            crate::kernel_build::BuildEvents::note(
+                &bar,
+                &format!(
+                    "waiting for another modverify building in {}",
+                    manifest.build_dir.display()
+                ),
+            )
+        }) {
+            Ok(h) => h,
+            Err(e) => return answer_failure(e.kind(), e.to_string()),
+        };
     let art = held.artifacts.clone();
     let no_other_arches = ArchRegistry::of(vec![]);
     let copts = CheckOptions {

@@ -151,15 +151,15 @@ pub struct BootArgs {
 }
 
 /// The boot's options, and with `--build` the build held (see
-/// [`crate::build::BuildManifest::read_finished`]) for as long as the caller keeps it.
+/// [`crate::kernel_build::BuildManifest::read_finished`]) for as long as the caller keeps it.
 fn options(
     a: &BootArgs,
     arch: &crate::arch::ArchDescriptor,
-) -> Result<(BootOptions, Option<crate::build::FinishedBuild>), BootError> {
+) -> Result<(BootOptions, Option<crate::kernel_build::FinishedBuild>), BootError> {
     let mut held = None;
     let (kernel, modules, vmlinux, symvers, config) = match (&a.build, &a.kernel) {
         (Some(dir), _) => {
-            let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+            let built = crate::kernel_build::BuildManifest::read_finished(dir, &mut || {
                 crate::errln!("waiting for the build under way in {}", dir.display())
             })?;
             let (m, art) = (&built.manifest, built.artifacts.clone());

@@ -1,7 +1,7 @@
 //! `modverify build`: cross-build a kernel and its modules for one architecture.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::build::{run_build, BaseConfig, BuildOptions};
+use crate::kernel_build::{run_build, BaseConfig, BuildOptions};
 use crate::report::progress::Progress;
 use clap::Args;
 use std::path::PathBuf;
@@ -120,7 +120,9 @@ pub fn run(a: BuildArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     }
     crate::outln!(
         "manifest: {}",
-        m.build_dir.join(crate::build::manifest::MANIFEST).display()
+        m.build_dir
+            .join(crate::kernel_build::manifest::MANIFEST)
+            .display()
     );
     Ok(crate::cli::exit::OK)
 }

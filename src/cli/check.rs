@@ -134,7 +134,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     // Held until the check is done: a build of the same directory waits for it.
     let mut _held = None;
     if let Some(dir) = &a.build {
-        let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+        let built = crate::kernel_build::BuildManifest::read_finished(dir, &mut || {
             crate::errln!("waiting for the build under way in {}", dir.display())
         })
         .map_err(Failure::of)?;

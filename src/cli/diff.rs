@@ -112,7 +112,7 @@ pub struct DiffArgs {
 /// One side's files, and the build it came from held until the diff is done.
 struct SideFiles {
     opts: CheckOptions,
-    _held: Option<crate::build::manifest::FinishedBuild>,
+    _held: Option<crate::kernel_build::manifest::FinishedBuild>,
 }
 
 fn usage(message: String) -> Failure {
@@ -165,7 +165,7 @@ fn side(
             dir.display()
         )));
     }
-    if dir.join(crate::build::manifest::MANIFEST).is_file() {
+    if dir.join(crate::kernel_build::manifest::MANIFEST).is_file() {
         if let Some(v) = release {
             return Err(usage(format!(
                 "{which} {} is a `modverify build` directory: --{which}-release {v} names a \
@@ -173,7 +173,7 @@ fn side(
                 dir.display()
             )));
         }
-        let built = crate::build::BuildManifest::read_finished(dir, &mut || {
+        let built = crate::kernel_build::BuildManifest::read_finished(dir, &mut || {
             crate::errln!("waiting for the build under way in {}", dir.display())
         })
         .map_err(Failure::of)?;

@@ -1,5 +1,5 @@
 //! Command-line front end: one file per subcommand, flags in, a library call, output out.
-pub mod exit;
+pub use crate::exit;
 pub mod arches;
 pub mod bisect;
 pub mod boot;

@@ -4,8 +4,8 @@
 use super::{CliError, Failure};
 use crate::arch::ArchRegistry;
 use crate::boot::BootOptions;
-use crate::build::manifest::BuildManifest;
-use crate::build::{BaseConfig, BuildOptions};
+use crate::kernel_build::manifest::BuildManifest;
+use crate::kernel_build::{BaseConfig, BuildOptions};
 use crate::report::progress::Progress;
 use crate::results::ArchResult;
 use clap::Args;
@@ -175,7 +175,7 @@ pub fn run(a: ReproArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let wanted = with_dependencies(ar, &a.module).map_err(usage)?;
 
     // The run's kernel: its build directory if it still holds that build, else built again.
-    let reuse = crate::build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
+    let reuse = crate::kernel_build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
         crate::errln!(
             "waiting for the build under way in {}",
             manifest.build_dir.display()
@@ -190,12 +190,14 @@ pub fn run(a: ReproArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             );
             let progress = Progress::new();
             let bar = progress.arch(&arch.name);
-            let m = crate::build::run_build(&build_options(manifest), arch, &bar).map_err(|e| {
-                bar.finish("build failed");
-                Failure::of(e)
-            })?;
+            let m = crate::kernel_build::run_build(&build_options(manifest), arch, &bar).map_err(
+                |e| {
+                    bar.finish("build failed");
+                    Failure::of(e)
+                },
+            )?;
             bar.finish(&format!("built in {:.1} s", m.durations.total_s));
-            crate::build::BuildManifest::read_finished(&m.build_dir, &mut || {})
+            crate::kernel_build::BuildManifest::read_finished(&m.build_dir, &mut || {})
                 .map_err(Failure::of)?
         }
     };

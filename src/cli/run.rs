@@ -2,9 +2,9 @@
 use super::CliError;
 use super::Failure;
 use crate::arch::{ArchDescriptor, ArchRegistry};
-use crate::build::BuildEvents;
 use crate::check::Policy;
 use crate::failure::FailureKind;
+use crate::kernel_build::BuildEvents;
 use crate::pipeline::{run_all, RunEvents, RunOptions, Stage};
 use crate::report::progress::{ArchProgress, Progress};
 use clap::Args;

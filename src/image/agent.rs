@@ -35,9 +35,11 @@ pub fn agent_binary(arch: &ArchDescriptor, cache: &std::path::Path) -> Result<Pa
     if let Some(s) = &sysroot {
         key += &format!("\n{}", s.versions);
     }
-    let dir = cache
-        .join("agent")
-        .join(format!("{}-{}", arch.name, crate::build::short_hash(&key)));
+    let dir = cache.join("agent").join(format!(
+        "{}-{}",
+        arch.name,
+        crate::kernel_build::short_hash(&key)
+    ));
     let bin = dir.join("init");
     if bin.exists() {
         return Ok(bin);

@@ -138,7 +138,7 @@ pub struct KernelAbilities {
 
 impl KernelAbilities {
     pub fn from_config(text: &str) -> Self {
-        let c = crate::build::config::parse_config(text);
+        let c = crate::kernel_build::config::parse_config(text);
         let y = |k: &str| c.get(k).is_some_and(|v| v == "y");
         let method = [
             ("CONFIG_MODULE_COMPRESS_XZ", Compression::Xz),

@@ -102,7 +102,7 @@ impl ArchProgress<'_> {
     }
 }
 
-impl crate::build::BuildEvents for ArchProgress<'_> {
+impl crate::kernel_build::BuildEvents for ArchProgress<'_> {
     fn phase(&self, phase: &str) {
         let mut p = self.phase.lock().unwrap();
         if *p == phase {

@@ -40,7 +40,7 @@ pub fn build(args: &[&str]) -> (PathBuf, Value) {
     let m = if args.contains(&"--config-only") {
         // Configured, not built: a finished reader refuses it, rightly. The caller names its
         // own `--out`, so nothing else writes there.
-        serde_json::to_value(modverify::build::BuildManifest::read(&dir).unwrap()).unwrap()
+        serde_json::to_value(modverify::kernel_build::BuildManifest::read(&dir).unwrap()).unwrap()
     } else {
         finished_manifest(&dir)
     };
@@ -51,7 +51,7 @@ pub fn build(args: &[&str]) -> (PathBuf, Value) {
 /// directory's shared lock, so a build of the same directory elsewhere (the background
 /// builds of ci/test, another test) is waited for and never read half done.
 pub fn finished_manifest(dir: &Path) -> Value {
-    let built = modverify::build::BuildManifest::read_finished(dir, &mut || {}).unwrap();
+    let built = modverify::kernel_build::BuildManifest::read_finished(dir, &mut || {}).unwrap();
     serde_json::to_value(&built.manifest).unwrap()
 }
 

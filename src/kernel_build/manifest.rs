@@ -394,7 +394,8 @@ mod tests {
         manifest(BuildStatus::Ok, Some(artifacts()))
             .write(&d)
             .unwrap();
-        let held = crate::files::lock_exclusive(&d.join(crate::build::LOCK), &mut || {}).unwrap();
+        let held =
+            crate::files::lock_exclusive(&d.join(crate::kernel_build::LOCK), &mut || {}).unwrap();
         manifest(BuildStatus::Running, None).write(&d).unwrap();
         let builder = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(500));
@@ -410,7 +411,7 @@ mod tests {
         assert_eq!(built.manifest.status, BuildStatus::Ok);
         assert_eq!(built.artifacts.vmlinux, PathBuf::from("vmlinux"));
         // While the reader holds it, a build waits.
-        let lock = d.join(crate::build::LOCK);
+        let lock = d.join(crate::kernel_build::LOCK);
         let mut build_waited = false;
         let t = std::thread::scope(|s| {
             let b = s.spawn(|| {
