@@ -85,6 +85,21 @@ pub struct BootOptions {
     pub retries: usize,
 }
 
+/// The default limits of a boot, as `--timeout`, `--module-timeout` and `--silence` take
+/// them: the CLI's defaults and [`BootOptions::for_build`]'s, one home.
+pub mod limits {
+    /// For the kernel to reach the agent.
+    pub const BOOT: &str = "120s";
+    /// For one module's load before it counts as hung.
+    pub const MODULE: &str = "20s";
+    /// Without console output before the guest counts as hung.
+    pub const SILENCE: &str = "40s";
+
+    pub fn of(limit: &str) -> std::time::Duration {
+        crate::proc::parse_duration(limit).expect("the default limits parse")
+    }
+}
+
 /// CPUs to boot guests on, side by side.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
@@ -112,9 +127,9 @@ impl BootOptions {
             vmlinux: Some(art.vmlinux.clone()),
             symvers: Some(art.module_symvers.clone()),
             out,
-            boot_timeout: Duration::from_secs(120),
-            module_timeout: Duration::from_secs(20),
-            silence: Duration::from_secs(40),
+            boot_timeout: limits::of(limits::BOOT),
+            module_timeout: limits::of(limits::MODULE),
+            silence: limits::of(limits::SILENCE),
             policy,
             extra_append: String::new(),
             kernel_config: Some(art.config.clone()),

@@ -32,13 +32,19 @@ pub struct Shadowed {
     pub why: String,
 }
 
+/// A module name as the kernel and modprobe compare it: `-` and `_` are one character. The
+/// one home of that rule.
+pub fn normalise(name: &str) -> String {
+    name.replace('-', "_")
+}
+
 /// depmod's name for a module file.
 pub fn name(p: &Path) -> String {
     let n = p
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    n.split('.').next().unwrap_or("").replace('-', "_")
+    normalise(n.split('.').next().unwrap_or(""))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

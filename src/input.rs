@@ -155,7 +155,7 @@ pub fn stem(p: &Path) -> String {
         .iter()
         .find_map(|s| n.strip_suffix(s))
         .unwrap_or(&n);
-    base.replace('-', "_")
+    crate::depmod::normalise(base)
 }
 
 /// Reads a module, decompressing `.xz`, `.gz` and `.zst` by their magic bytes.
@@ -175,20 +175,49 @@ const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
 const GZ_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
+/// A compression format, by its magic bytes: of modules, kernel images and initramfs
+/// payloads alike (the one home of the magic numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    pub fn of(head: &[u8]) -> Option<Self> {
+        if head.starts_with(XZ_MAGIC) {
+            Some(Compression::Xz)
+        } else if head.starts_with(GZ_MAGIC) {
+            Some(Compression::Gzip)
+        } else if head.starts_with(ZSTD_MAGIC) {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
 /// Ratio assumed for the first allocation when the data records no size (kernel modules
 /// compress about 4:1 with any of the three formats); the buffer doubles when it is too small.
 const GUESSED_RATIO: usize = 4;
 
 /// `decompress` with the bomb limit as a parameter, so tests need not inflate 1 GiB.
 fn decompress_limited(raw: Vec<u8>, limit: u64) -> Result<Vec<u8>, String> {
-    if raw.starts_with(XZ_MAGIC) {
-        xz(&raw, limit).map_err(|e| e.describe("xz", limit))
-    } else if raw.starts_with(GZ_MAGIC) {
-        gzip(&raw, limit).map_err(|e| e.describe("gzip", limit))
-    } else if raw.starts_with(ZSTD_MAGIC) {
-        zstd(&raw, limit).map_err(|e| e.describe("zstd", limit))
-    } else {
-        Ok(raw)
+    match Compression::of(&raw) {
+        Some(Compression::Xz) => xz(&raw, limit).map_err(|e| e.describe("xz", limit)),
+        Some(Compression::Gzip) => gzip(&raw, limit).map_err(|e| e.describe("gzip", limit)),
+        Some(Compression::Zstd) => zstd(&raw, limit).map_err(|e| e.describe("zstd", limit)),
+        None => Ok(raw),
     }
 }
 

@@ -60,6 +60,34 @@ impl std::fmt::Display for Ended {
     }
 }
 
+/// Parses `90`, `90s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bad = || {
+        format!(
+            "`{s}` is not a duration: a positive number with ms, s, m or h (90, 90s, 500ms, 2m)"
+        )
+    };
+    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+    if ms == 0 {
+        // A zero limit would mark every module hung (or every boot timed out).
+        return Err(format!("`{s}` is zero: a limit must be positive"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 /// A duration as `--timeout` takes it: "500ms", "90s", "2m".
 pub fn duration_text(d: Duration) -> String {
     let ms = d.as_millis();

@@ -639,8 +639,9 @@ pub fn outcomes(
     let mut out: Vec<ModuleOutcome> = Vec::with_capacity(plan.len());
     for (m, p) in run.modules.iter().zip(plan) {
         let failed_deps = p.depends.iter().any(|d| {
-            out.iter()
-                .any(|o| o.name == d.replace('-', "_") && o.verdict != RuntimeVerdict::Loaded)
+            out.iter().any(|o| {
+                o.name == crate::depmod::normalise(d) && o.verdict != RuntimeVerdict::Loaded
+            })
         });
         let (verdict, symbol) = classify(m, failed_deps);
         let prediction = predicted

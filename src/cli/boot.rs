@@ -32,33 +32,7 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
     Ok(mib)
 }
 
-/// Parses `90`, `90s`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let bad = || {
-        format!(
-            "`{s}` is not a duration: a positive number with ms, s, m or h (90, 90s, 500ms, 2m)"
-        )
-    };
-    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else {
-        (t, 1000)
-    };
-    let n: u64 = num.trim().parse().map_err(|_| bad())?;
-    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
-    if ms == 0 {
-        // A zero limit would mark every module hung (or every boot timed out).
-        return Err(format!("`{s}` is zero: a limit must be positive"));
-    }
-    Ok(Duration::from_millis(ms))
-}
+pub use crate::proc::parse_duration;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -94,14 +68,14 @@ pub struct BootArgs {
     /// The whole of one guest is bounded by TIMEOUT + MODULE_TIMEOUT × its modules +
     /// 2 × SILENCE (with the defaults and 35 modules: 120 s + 700 s + 80 s = 15 min); a
     /// guest that stops talking is stopped after SILENCE, a hung load after MODULE_TIMEOUT.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::BOOT, value_parser = parse_duration)]
     pub timeout: Duration,
     /// Time one module's load may take before the agent records it hung and goes on
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::MODULE, value_parser = parse_duration)]
     pub module_timeout: Duration,
     /// Time without console output before the guest counts as hung (a load that took the
     /// machine down)
-    #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::SILENCE, value_parser = parse_duration)]
     pub silence: Duration,
     /// Tries of a module whose load fails, hangs or takes the guest down, each in a fresh
     /// guest with what it needs, before its verdict stands; tries that differ make it flaky

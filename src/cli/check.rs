@@ -199,7 +199,7 @@ fn exit_of(report: &crate::check::stage::CheckReport) -> i32 {
 
 /// A `--module` pattern against a module name: `*` matches any run, `-` equals `_`.
 fn name_matches(pattern: &str, name: &str) -> bool {
-    let norm = |s: &str| s.replace('-', "_");
+    let norm = crate::depmod::normalise;
     let (p, n) = (norm(pattern), norm(name));
     let parts: Vec<&str> = p.split('*').collect();
     if parts.len() == 1 {

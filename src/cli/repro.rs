@@ -39,12 +39,12 @@ pub struct ReproArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Time for the kernel to reach the agent
-    #[arg(long, value_parser = super::boot::parse_duration, default_value = "120s")]
+    #[arg(long, value_parser = super::boot::parse_duration, default_value = crate::boot::limits::BOOT)]
     pub timeout: Duration,
 }
 
 fn norm(name: &str) -> String {
-    name.replace('-', "_")
+    crate::depmod::normalise(name)
 }
 
 /// The options the run's build was made with, from what build.json records: the tree before

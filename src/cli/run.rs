@@ -57,14 +57,14 @@ pub struct RunArgs {
     /// The whole of one guest is bounded by TIMEOUT + MODULE_TIMEOUT × its modules +
     /// 2 × SILENCE (with the defaults and 35 modules: 120 s + 700 s + 80 s = 15 min); a
     /// guest that stops talking is stopped after SILENCE, a hung load after MODULE_TIMEOUT.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = super::boot::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::BOOT, value_parser = super::boot::parse_duration)]
     pub timeout: Duration,
     /// Time one module's load may take before the agent records it hung and goes on
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = super::boot::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::MODULE, value_parser = super::boot::parse_duration)]
     pub module_timeout: Duration,
     /// Time without console output before a guest counts as hung (a load that took the
     /// machine down)
-    #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = super::boot::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::boot::limits::SILENCE, value_parser = super::boot::parse_duration)]
     pub silence: Duration,
     /// Tries of a module whose load fails, hangs or takes the guest down, each in a fresh
     /// guest with what it needs, before its verdict stands; tries that differ make it flaky

@@ -84,15 +84,7 @@ pub fn unwrap(bytes: Vec<u8>, steps: &mut Vec<String>) -> Result<KernelImage, St
 }
 
 fn compression(b: &[u8]) -> Option<&'static str> {
-    if b.starts_with(&[0x1f, 0x8b]) {
-        Some("gzip")
-    } else if b.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Some("xz")
-    } else if b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some("zstd")
-    } else {
-        None
-    }
+    crate::input::Compression::of(b).map(crate::input::Compression::name)
 }
 
 fn le32(b: &[u8], off: usize) -> Option<usize> {

@@ -93,36 +93,7 @@ pub fn plan_modules(modules: &[ModuleInput]) -> (Vec<PlannedModule>, Vec<String>
     (plan, notes)
 }
 
-/// A module compression format, by magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    Gzip,
-    Xz,
-    Zstd,
-}
-
-impl Compression {
-    pub fn of(head: &[u8]) -> Option<Self> {
-        if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Some(Compression::Xz)
-        } else if head.starts_with(&[0x1f, 0x8b]) {
-            Some(Compression::Gzip)
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
+pub use crate::input::Compression;
 
 /// What the kernel's configuration says about the payload it can take.
 #[derive(Debug, Clone, Default)]

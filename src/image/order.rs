@@ -25,7 +25,7 @@ pub fn load_order(mods: &[OrderInput]) -> (Vec<usize>, Vec<String>) {
 pub fn load_order_with_edges(
     mods: &[OrderInput],
 ) -> (Vec<usize>, Vec<String>, Vec<BTreeSet<usize>>) {
-    let norm = |s: &str| s.replace('-', "_");
+    let norm = crate::depmod::normalise;
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, m) in mods.iter().enumerate() {
         by_name.insert(norm(&m.name), i);
