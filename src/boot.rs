@@ -115,12 +115,7 @@ impl BootOptions {
         out: PathBuf,
         policy: Policy,
     ) -> Self {
-        // Where QEMU boots the ELF itself (alpha, sparc64), use it; otherwise the image.
-        let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
-            art.vmlinux.clone()
-        } else {
-            art.image.clone()
-        };
+        let kernel = art.kernel_to_boot(arch).to_path_buf();
         BootOptions {
             kernel,
             modules: art.modules.clone(),

@@ -24,9 +24,11 @@ use std::collections::HashMap;
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Mainline: "no symbol version" is printed once and the symbol is accepted.
-    #[default]
     Upstream,
-    /// Debian's "module: Disable matching missing version CRC": the symbol is rejected.
+    /// Debian's "module: Disable matching missing version CRC": the symbol is rejected. The
+    /// default, of the library and of every command (`default_value_t = Policy::default()`):
+    /// the stricter of the two, and the kernels modverify builds and reads are Debian's.
+    #[default]
     Debian,
 }
 

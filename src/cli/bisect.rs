@@ -44,7 +44,7 @@ pub struct BisectArgs {
     /// The kernel tree, configuration and patches (--source defaults to the current directory)
     #[command(flatten)]
     pub kernel: super::build::SourceArgs,
-    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    #[arg(long, value_enum, default_value_t = Policy::default())]
     pub policy: Policy,
     /// Call a commit whose kernel never reaches modverify's agent (hangs or panics at boot)
     /// bad, for bisecting exactly that [default: skip it, 125: the modules were not tested]

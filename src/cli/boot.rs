@@ -93,7 +93,7 @@ pub struct BootArgs {
     pub out: Option<PathBuf>,
     /// How a missing version entry is treated in the static prediction: upstream warns and
     /// accepts, Debian rejects
-    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    #[arg(long, value_enum, default_value_t = Policy::default())]
     pub policy: Policy,
     /// table for people, json for programs
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -145,11 +145,7 @@ fn options(
                     arch.name
                 )));
             }
-            let kernel = if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
-                art.vmlinux.clone()
-            } else {
-                art.image.clone()
-            };
+            let kernel = art.kernel_to_boot(arch).to_path_buf();
             held = Some(built);
             (
                 kernel,

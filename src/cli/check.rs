@@ -45,7 +45,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub symvers: Option<PathBuf>,
     /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
-    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    #[arg(long, value_enum, default_value_t = Policy::default())]
     pub policy: Policy,
     /// table for people (wrapped to the terminal), json for programs (docs/json-schema.md)
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -87,7 +87,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub arch: Option<String>,
     /// How a missing version entry is treated: upstream warns and accepts, Debian rejects
-    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    #[arg(long, value_enum, default_value_t = Policy::default())]
     pub policy: Policy,
     /// table for people, json for programs (docs/json-schema.md), junit for CI (a test case
     /// per consumer: failed when the new kernel refuses it)

@@ -49,7 +49,7 @@ pub struct RunArgs {
     pub static_only: bool,
     /// How a missing version entry is treated in the static check: upstream warns and
     /// accepts, Debian rejects
-    #[arg(long, value_enum, default_value_t = Policy::Debian)]
+    #[arg(long, value_enum, default_value_t = Policy::default())]
     pub policy: Policy,
     /// Time from QEMU's start for the kernel to reach the agent, in every boot; a kernel
     /// that does not is a failed boot (DURATION: 90, 90s, 500ms, 2m).

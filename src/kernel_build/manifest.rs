@@ -86,6 +86,16 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
+    /// The file QEMU boots for `arch`: vmlinux where QEMU loads the ELF itself (alpha,
+    /// sparc64), else the boot image. The one home of that choice.
+    pub fn kernel_to_boot(&self, arch: &crate::arch::ArchDescriptor) -> &Path {
+        if arch.build.as_ref().is_some_and(|b| b.vmlinux_boots) {
+            &self.vmlinux
+        } else {
+            &self.image
+        }
+    }
+
     pub fn collect(out: &Path, facts: &BuildFacts) -> Result<Self, BuildError> {
         let order = out.join("modules.order");
         let text = std::fs::read_to_string(&order).unwrap_or_default();
