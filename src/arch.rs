@@ -246,6 +246,17 @@ pub struct ArchDescriptor {
 }
 
 impl ArchDescriptor {
+    /// How QEMU boots this arch, or why it cannot: the descriptor's `unsupported.boot`, else
+    /// its missing `qemu` section. The one place that decides whether an arch boots.
+    pub fn qemu_or_why_not(&self) -> Result<&QemuFacts, String> {
+        self.qemu.as_ref().ok_or_else(|| {
+            self.unsupported
+                .boot
+                .clone()
+                .unwrap_or_else(|| format!("{}'s descriptor has no `qemu` section", self.name))
+        })
+    }
+
     /// Parses and validates one descriptor; `file` names it in errors.
     pub fn from_yaml(file: &str, text: &str) -> Result<Self, ArchError> {
         let de = serde_norway::Deserializer::from_str(text);

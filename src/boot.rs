@@ -515,16 +515,12 @@ fn prepare_with(
     )>,
 ) -> Result<Prepared, BootError> {
     use rayon::prelude::*;
-    let Some(qemu) = arch.qemu.as_ref() else {
-        return Err(BootError::Unsupported {
+    let qemu = arch
+        .qemu_or_why_not()
+        .map_err(|reason| BootError::Unsupported {
             arch: arch.name.clone(),
-            reason: arch
-                .unsupported
-                .boot
-                .clone()
-                .unwrap_or_else(|| "the descriptor has no `qemu` section".into()),
-        });
-    };
+            reason,
+        })?;
     if !opts.kernel.exists() {
         return Err(BootError::BadInput(format!(
             "{}: kernel image not found",

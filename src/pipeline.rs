@@ -270,14 +270,9 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         );
         return;
     }
-    match &arch.qemu {
+    match arch.qemu_or_why_not() {
         // The descriptor has no way to boot this arch: the static results stand.
-        None => {
-            let why = arch
-                .unsupported
-                .boot
-                .clone()
-                .unwrap_or_else(|| format!("{}'s descriptor has no qemu section", arch.name));
+        Err(why) => {
             finish(
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
@@ -288,7 +283,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         }
         // Asked to boot and cannot: the machine lacks a tool (`--arch all` leaves such
         // arches out).
-        Some(q) if !crate::host::on_path(&q.binary) => {
+        Ok(q) if !crate::host::on_path(&q.binary) => {
             finish(
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
@@ -300,7 +295,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             );
             return;
         }
-        Some(_) => {}
+        Ok(_) => {}
     }
     events.stage(&name, Stage::Boot);
     let t = Instant::now();

@@ -209,17 +209,10 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut skip_why = String::new();
     let mut how = "static check";
     if !a.static_only {
-        if arch.qemu.is_none() {
+        if let Err(why) = arch.qemu_or_why_not() {
             say(
                 "abort",
-                &format!(
-                    "{}: cannot boot ({}); use --static-only",
-                    arch.name,
-                    arch.unsupported
-                        .boot
-                        .as_deref()
-                        .unwrap_or("no qemu section")
-                ),
+                &format!("{}: cannot boot ({why}); use --static-only", arch.name),
             );
             return Ok(bisect_answer(ArchStatus::BadInput, false, false, None).code());
         }

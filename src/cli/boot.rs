@@ -207,10 +207,10 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     crate::proc::install_interrupt_handler();
     let arch = registry.get(&a.arch).map_err(Failure::of)?;
     let fail = |e: BootError| Failure::of(e);
-    if arch.qemu.is_none() {
+    if let Err(reason) = arch.qemu_or_why_not() {
         return Err(fail(BootError::Unsupported {
             arch: arch.name.clone(),
-            reason: arch.unsupported.boot.clone().unwrap_or_default(),
+            reason,
         }));
     }
     // `_held`: a build of the same directory waits until this boot is done.
