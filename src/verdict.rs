@@ -570,7 +570,11 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
                     continue;
                 };
                 flags_compared = true;
-                let rgpl = rflag.map(|f| f & 1 != 0);
+                // The running kernel's flag byte, read by the one rule (its table is the
+                // merged __ksymtab: GPL-only by the flag alone).
+                let rgpl = rflag.map(|f| {
+                    crate::elf::exports::gpl_only(crate::elf::exports::TableKind::Normal, Some(f))
+                });
                 if rgpl != Some(sgpl) {
                     differences.push(TableDifference {
                         table: "__kflagstab".into(),

@@ -70,6 +70,13 @@ impl TableKind {
 /// `__kflagstab` bit for a GPL-only export (`enum ksym_flags`, include/linux/module_symbol.h, 7.1).
 pub const KSYM_FLAG_GPL_ONLY: u8 = 1;
 
+/// Whether an export is GPL-only: by its table (`__ksymtab_gpl*`, before 7.1) or by its
+/// `__kflagstab` byte (7.1+). The one home of that rule: vmlinux's tables, a module's own
+/// exports and the running kernel's flags are all read through it.
+pub fn gpl_only(kind: TableKind, flag: Option<u8>) -> bool {
+    kind.gpl_only() || flag.is_some_and(|f| f & KSYM_FLAG_GPL_ONLY != 0)
+}
+
 /// How a `__kcrctab` slot holds its CRC; read from the file, never from a version string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -101,11 +108,7 @@ pub struct KsymTable {
 impl KsymTable {
     /// Whether entry i is GPL-only: by its table before 7.1, by its flag byte since.
     pub fn gpl_only(&self, kind: TableKind, i: usize) -> bool {
-        kind.gpl_only()
-            || self
-                .flags
-                .get(i)
-                .is_some_and(|f| f & KSYM_FLAG_GPL_ONLY != 0)
+        gpl_only(kind, self.flags.get(i).copied())
     }
 }
 

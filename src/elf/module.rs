@@ -369,10 +369,7 @@ fn read_exports(
         out.push(ModuleExport {
             crc: crcs.slots.get(i).copied().flatten(),
             label_crc: crcs.labels.get(name.as_str()).copied(),
-            gpl_only: kind.gpl_only()
-                || flags
-                    .get(i)
-                    .is_some_and(|f| f & super::exports::KSYM_FLAG_GPL_ONLY != 0),
+            gpl_only: super::exports::gpl_only(kind, flags.get(i).copied()),
             name,
             table: kind,
             index: i,
