@@ -114,6 +114,42 @@ pub struct Limits {
     pub started: Option<(Arc<AtomicBool>, Duration)>,
 }
 
+impl Limits {
+    /// The limit a child watched since `start` has reached (Ctrl-C first), if any: the one
+    /// reading of the limits for every way a child is run. `finished_at` remembers when its
+    /// work was seen done.
+    fn reached(
+        &self,
+        start: Instant,
+        last_output: Instant,
+        finished_at: &mut Option<Instant>,
+    ) -> Option<Ended> {
+        if interrupted() {
+            return Some(Ended::Interrupted);
+        }
+        if self.total.is_some_and(|t| start.elapsed() > t) {
+            return Some(Ended::TimedOut);
+        }
+        if self.silence.is_some_and(|t| last_output.elapsed() > t) {
+            return Some(Ended::Silent);
+        }
+        if let Some((flag, within)) = &self.started {
+            if !flag.load(Ordering::Relaxed) && start.elapsed() > *within {
+                return Some(Ended::NotStarted);
+            }
+        }
+        if let Some((flag, grace)) = &self.finished {
+            if flag.load(Ordering::Relaxed) {
+                let at = *finished_at.get_or_insert_with(Instant::now);
+                if at.elapsed() > *grace {
+                    return Some(Ended::Stopped);
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Kills the child's process group when dropped, unless it was reaped.
 struct GroupGuard {
     child: Child,
@@ -459,32 +495,9 @@ pub fn run_following(
             }
             break status_to_ended(status);
         }
-        if interrupted() {
+        if let Some(ended) = limits.reached(start, last_output, &mut finished_at) {
             guard.kill_group();
-            break Ended::Interrupted;
-        }
-        if limits.total.is_some_and(|t| start.elapsed() > t) {
-            guard.kill_group();
-            break Ended::TimedOut;
-        }
-        if limits.silence.is_some_and(|t| last_output.elapsed() > t) {
-            guard.kill_group();
-            break Ended::Silent;
-        }
-        if let Some((flag, within)) = &limits.started {
-            if !flag.load(Ordering::Relaxed) && start.elapsed() > *within {
-                guard.kill_group();
-                break Ended::NotStarted;
-            }
-        }
-        if let Some((flag, grace)) = &limits.finished {
-            if flag.load(Ordering::Relaxed) {
-                let at = *finished_at.get_or_insert_with(Instant::now);
-                if at.elapsed() > *grace {
-                    guard.kill_group();
-                    break Ended::Stopped;
-                }
-            }
+            break ended;
         }
     };
     stop_followers();
@@ -608,32 +621,9 @@ pub fn run_interactive(
             }
             break status_to_ended(status);
         }
-        if interrupted() {
+        if let Some(ended) = limits.reached(start, last_output, &mut finished_at) {
             guard.kill_group();
-            break Ended::Interrupted;
-        }
-        if limits.total.is_some_and(|t| start.elapsed() > t) {
-            guard.kill_group();
-            break Ended::TimedOut;
-        }
-        if limits.silence.is_some_and(|t| last_output.elapsed() > t) {
-            guard.kill_group();
-            break Ended::Silent;
-        }
-        if let Some((flag, within)) = &limits.started {
-            if !flag.load(Ordering::Relaxed) && start.elapsed() > *within {
-                guard.kill_group();
-                break Ended::NotStarted;
-            }
-        }
-        if let Some((flag, grace)) = &limits.finished {
-            if flag.load(Ordering::Relaxed) {
-                let at = *finished_at.get_or_insert_with(Instant::now);
-                if at.elapsed() > *grace {
-                    guard.kill_group();
-                    break Ended::Stopped;
-                }
-            }
+            break ended;
         }
     };
     // SAFETY: signalling our own child's process group.

@@ -280,17 +280,7 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         });
         fail(e)
     })?;
-    // results.json as `run` writes it: `report`, `merge` (of shards too) and baselines read it.
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let results =
-        crate::results::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
-    let results_path = opts.out.join("results.json");
-    crate::files::write_atomic(&results_path, &results).map_err(|e| {
-        fail(BootError::Io {
-            path: results_path.clone(),
-            source: e,
-        })
-    })?;
+    let (results, _) = write_results(&opts, &report, started, t0)?;
     // The exit status, from the arch's one status (outcome.rs), on every path below.
     let statuses: Vec<_> = results.arches().map(|r| r.status).collect();
     let code = crate::outcome::exit_status(&statuses, None);
@@ -314,6 +304,27 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         Format::Json => crate::outln!("{}", crate::report::json::to_string(&report)),
     }
     Ok(code)
+}
+
+/// OUT/results.json as `run` writes it (`report`, `merge` of shards too, and baselines read
+/// it), from a boot that started at `started` (`t0`); the results and where they are.
+fn write_results(
+    opts: &BootOptions,
+    report: &crate::boot::BootReport,
+    started: u64,
+    t0: std::time::Instant,
+) -> Result<(crate::results::RunResults, PathBuf), Failure> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results =
+        crate::results::RunResults::of_boot(command, started, report, t0.elapsed().as_secs_f64());
+    let path = opts.out.join("results.json");
+    crate::files::write_atomic(&path, &results).map_err(|e| {
+        Failure::of(BootError::Io {
+            path: path.clone(),
+            source: e,
+        })
+    })?;
+    Ok((results, path))
 }
 
 /// One guest a person uses (`boot --shell`, `repro`): the plan's loads, each said as it
@@ -347,16 +358,7 @@ pub fn shell_session(
         _ => {}
     })
     .map_err(fail)?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let results =
-        crate::results::RunResults::of_boot(command, started, &report, t0.elapsed().as_secs_f64());
-    let results_path = opts.out.join("results.json");
-    crate::files::write_atomic(&results_path, &results).map_err(|e| {
-        fail(BootError::Io {
-            path: results_path.clone(),
-            source: e,
-        })
-    })?;
+    let (results, results_path) = write_results(&opts, &report, started, t0)?;
     crate::outln!("\nmodverify: the guest is off. What was loaded, and how it ended:");
     crate::out!("{}", crate::report::table::boot_table(&report));
     if !report.shell.is_empty() {
