@@ -389,7 +389,6 @@ fn token() -> String {
 /// What `prepare` worked out: the modules in load order, this run's share of them split into
 /// batches, the payload the kernel takes, and the parsed modules (reused for the static
 /// prediction).
-#[derive(Clone)]
 pub struct Prepared {
     pub token: String,
     pub kernel: PathBuf,
@@ -1213,15 +1212,28 @@ fn retry(
             todo.extend(p.plan[i].needs.iter().copied());
         }
     }
-    let mut rp = p.clone();
-    // Not the set's first batch: the export table was read already.
-    rp.batches = vec![crate::batch::Batch {
-        number: 1,
-        owned: again.to_vec(),
-        loads: loads.into_iter().collect(),
-    }];
-    rp.total_batches = 1;
-    rp.memory_mb = vec![p.memory_mb.iter().copied().max().unwrap_or(p.ceiling_mb)];
+    // What boot_batch reads of the plan, and no more: the parsed modules (`inputs`, every
+    // module's facts) are not copied for a retry.
+    let rp = Prepared {
+        token: p.token.clone(),
+        kernel: p.kernel.clone(),
+        plan: p.plan.clone(),
+        owned: again.len(),
+        // Not the set's first batch: the export table was read already.
+        batches: vec![crate::batch::Batch {
+            number: 1,
+            owned: again.to_vec(),
+            loads: loads.into_iter().collect(),
+        }],
+        total_batches: 1,
+        payload: p.payload,
+        ramdisk: p.ramdisk,
+        memory_mb: vec![p.memory_mb.iter().copied().max().unwrap_or(p.ceiling_mb)],
+        ceiling_mb: p.ceiling_mb,
+        notes: Vec::new(),
+        inputs: Vec::new(),
+        shadowed: Vec::new(),
+    };
     let ro = BootOptions {
         out: opts.out.join(format!("retry-{t}")),
         interactive: false,
