@@ -146,6 +146,14 @@ pub struct BuildFacts {
     /// the way round a compiler bug no option reaches (see `compiler_plugin.rs`).
     #[serde(default)]
     pub gcc_plugin: Option<GccPlugin>,
+    /// A cross compiler Debian does not ship, built once from Debian's GCC source package
+    /// into modverify's cache (see `cross_gcc.rs`): `modverify setup` builds it.
+    #[serde(default)]
+    pub cross_gcc: Option<CrossGcc>,
+    /// A path every tree built for this arch has, and what it means when one does not (ia64:
+    /// `arch/ia64`, gone since Linux 6.7): such a tree is refused before anything runs.
+    #[serde(default)]
+    pub tree_must_have: Option<TreeMustHave>,
     /// The kernel gets 8-byte copies of its own memory wrong (`copy_from_kernel_nofault`;
     /// sh: reading /proc/kcore with them oopses or resets the machine), so the agent starts
     /// no kcore read on an 8-byte boundary, and the kernel copies 4 bytes at a time.
@@ -176,6 +184,36 @@ pub struct GccPlugin {
     /// headers.
     pub packages: Vec<String>,
     pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeMustHave {
+    pub path: String,
+    pub why: String,
+}
+
+/// How to build this arch's cross compiler from Debian's GCC source: a stage-1 compiler (C
+/// only, no C library), which is all a kernel and its modules need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossGcc {
+    pub reason: String,
+    /// The Debian package holding the GCC source tarball (`gcc-12-source`).
+    pub source_package: String,
+    /// Where that package puts its tarball (`gcc-*.tar.*` there is unpacked).
+    pub source_dir: String,
+    /// The Debian package of the target's binutils (its version keys the cached compiler).
+    pub binutils_package: String,
+    /// Every Debian package the build needs (the source, binutils, the host compiler, GMP,
+    /// MPFR, MPC).
+    pub packages: Vec<String>,
+    /// GCC's `--target`.
+    pub target: String,
+    /// configure's switches besides `--target`, `--prefix`, `--with-as` and `--with-ld`.
+    pub configure: Vec<String>,
+    /// CPU-minutes the build took when measured, for the estimate shown before it starts.
+    pub cpu_minutes: u32,
 }
 
 /// One Kconfig line the guest needs, and why (shown when it is lost or when tinyconfig would

@@ -27,6 +27,9 @@ pub fn packages(arches: &[&ArchDescriptor]) -> Vec<String> {
         if let Some(p) = a.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
             v.extend(p.packages.iter().cloned());
         }
+        if let Some(c) = crate::cross_gcc::recipe(a) {
+            v.extend(c.packages.iter().cloned());
+        }
         if let Some(q) = &a.qemu {
             v.extend(q.packages.iter().cloned());
         }
@@ -45,8 +48,14 @@ pub fn installed(pkg: &str) -> bool {
 
 /// Whether an executable is on PATH.
 pub fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    find_on_path(bin).is_some()
+}
+
+/// Where PATH finds an executable.
+pub fn find_on_path(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
 }
 
 /// The one line that installs everything, shown in every "missing tool" error.

@@ -11,6 +11,7 @@ pub mod outcome_kind;
 pub mod exit;
 pub mod files;
 pub mod compiler_plugin;
+pub mod cross_gcc;
 pub mod debian_apt;
 pub mod kernel_build;
 pub mod input;

@@ -104,7 +104,7 @@ impl ArchStatus {
 pub enum StageEnd<'a, T> {
     /// Not asked for (`--static-only`), or not reached because an earlier stage ended it.
     NotAsked,
-    /// The descriptor has no recipe for it on this arch (ia64 builds, a boot without a
+    /// The descriptor has no recipe for it on this arch (loong64's build, ia64's boot: a
     /// `qemu` section): said in the reasons, not a failure.
     CannotHere,
     /// The stage failed with an error of this kind.
@@ -123,7 +123,7 @@ pub struct Stages<'a> {
 
 /// The one rule for an arch's status: the worst of what its stages say.
 /// - a failed stage: its kind (bad input, build failed, infra, interrupted);
-/// - a build the descriptor cannot do (ia64's): bad input — the arch was asked for and
+/// - a build the descriptor cannot do (loong64's): bad input — the arch was asked for and
 ///   nothing can be tested, which must not read as a pass or a skip in a nightly;
 /// - a check that is not clean: findings;
 /// - a boot that QEMU could not start at all: infra; otherwise not clean: findings (a kernel

@@ -44,9 +44,10 @@ fn nightly_pipeline_is_a_valid_github_actions_workflow() {
     );
 }
 
-/// Every arch that can be built and booted is in the nightly matrix, and nothing else is.
+/// Every arch that can be built (and booted, but for ia64: checked statically) is in the
+/// nightly matrix, and nothing else is.
 #[test]
-fn nightly_matrix_runs_every_buildable_and_bootable_arch() {
+fn nightly_matrix_runs_every_buildable_arch() {
     let wf = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/nightly.yml");
     let wf_yaml: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(&wf).unwrap()).unwrap();
@@ -60,7 +61,7 @@ fn nightly_matrix_runs_every_buildable_and_bootable_arch() {
     let mut runnable: Vec<String> = registry
         .arches
         .iter()
-        .filter(|a| a.build.is_some() && a.qemu.is_some())
+        .filter(|a| a.build.is_some())
         .map(|a| a.name.clone())
         .collect();
     matrix.sort();
@@ -123,7 +124,7 @@ fn gitlab_template_is_valid_and_shards_by_ci_node_index() {
     let mut runnable: Vec<String> = registry
         .arches
         .iter()
-        .filter(|a| a.build.is_some() && a.qemu.is_some())
+        .filter(|a| a.build.is_some())
         .map(|a| a.name.clone())
         .collect();
     runnable.sort();

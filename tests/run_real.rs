@@ -1,4 +1,6 @@
-//! `modverify run` end to end on sparc64, alpha and riscv64 from the default source, and
+//! `modverify run` end to end on the default set from the default source (sparc64, alpha and
+//! riscv64 built, checked and booted; ia64 built and checked: ci/test runs this file after
+//! tests/ia64_real.rs, whose background job builds ia64's compiler and kernel), and
 //! every report it can render, validated by the tools that consume them: JUnit parsed as
 //! XML, KCIDB by KernelCI's own kcidb-io, HTML rendered by headless Chromium.
 mod common;
@@ -39,6 +41,11 @@ fn default_run_then_every_report_validates() {
             assert!(out.join(arch).join(f).exists(), "{arch}/{f}");
         }
     }
+    // ia64: built and checked, no boot (no QEMU machine), and still ok.
+    let a = &r["arches"]["ia64"];
+    assert_eq!(a["status"], "ok", "ia64: {:#}", a["reasons"]);
+    assert!(out.join("ia64/check.json").exists());
+    assert!(!out.join("ia64/boot").exists());
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("consistent, runtime equal") && table.contains("agree"),
@@ -105,8 +112,8 @@ fn default_run_then_every_report_validates() {
     );
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
-        "3 112",
-        "3 builds; per arch 3 stage tests + one per module"
+        "4 146",
+        "4 builds; per booted arch 3 stage tests, ia64's static export table 1, + one per module"
     );
 
     // HTML: rendered by headless Chromium; the screenshot must not be blank.

@@ -37,11 +37,11 @@ struct ArchStatus<'a> {
     endian: crate::arch::Endian,
     /// Always "ok": the static check needs nothing but the descriptor.
     check: &'static str,
-    /// "ok", "missing", or "unsupported".
+    /// "ok", "missing", "not built" (a compiler `modverify setup` builds), or "unsupported".
     build: &'static str,
     boot: &'static str,
     /// Debian packages to install for what is missing.
-    missing_packages: Vec<&'a str>,
+    missing_packages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unsupported_build: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,27 +49,38 @@ struct ArchStatus<'a> {
 }
 
 /// What this machine can do for one descriptor: (build, boot, packages to install).
-fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<&str>) {
+fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<String>) {
     let mut missing = Vec::new();
+    let cache = crate::files::cache_dir();
     let build = if d.unsupported.build.is_some() || d.build.is_none() {
         "unsupported"
-    } else if on_path(&format!("{}gcc", d.cross_compile)) {
+    } else if let crate::cross_gcc::State::NotBuilt { missing: m } =
+        crate::cross_gcc::state(d, &cache)
+    {
+        // A compiler modverify builds itself (`modverify setup` does, once).
+        if m.is_empty() {
+            "not built"
+        } else {
+            missing.extend(m);
+            "missing"
+        }
+    } else if crate::cross_gcc::have_gcc(d, &cache) {
         match d.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
             Some(p) if !crate::compiler_plugin::available(d) => {
-                missing.extend(p.packages.iter().map(String::as_str));
+                missing.extend(p.packages.iter().cloned());
                 "missing"
             }
             _ => "ok",
         }
     } else {
-        missing.extend(d.toolchain_packages.iter().map(String::as_str));
+        missing.extend(d.toolchain_packages.iter().cloned());
         "missing"
     };
     let boot = match &d.qemu {
         None => "unsupported",
         Some(q) if on_path(&q.binary) => "ok",
         Some(q) => {
-            missing.extend(q.packages.iter().map(String::as_str));
+            missing.extend(q.packages.iter().cloned());
             "missing"
         }
     };
@@ -121,6 +132,12 @@ pub fn run(a: ArchesArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         // What to do about it: the packages to install, else why a stage cannot be done.
         let notes = if !missing.is_empty() {
             format!("apt-get install {}", missing.join(" "))
+        } else if build == "not built" {
+            format!(
+                "`modverify setup --arch {}` builds its compiler (once, ~{} CPU-minutes)",
+                d.name,
+                crate::cross_gcc::recipe(d).map_or(0, |r| r.cpu_minutes)
+            )
         } else {
             d.unsupported
                 .boot

@@ -103,6 +103,16 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         say(answer.as_str(), &format!("{}: {why}", arch.name));
         Ok(answer.code())
     };
+    // Asked to boot an arch nothing boots (ia64): said before a build is paid for.
+    if !a.static_only {
+        if let Err(why) = arch.qemu_or_why_not() {
+            say(
+                "abort",
+                &format!("{}: cannot boot ({why}); use --static-only", arch.name),
+            );
+            return Ok(bisect_answer(ArchStatus::BadInput, false, false, None).code());
+        }
+    }
     let manifest = match run_build(&opts, arch, &bar) {
         Ok(m) => m,
         Err(e) => {
@@ -209,13 +219,6 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut skip_why = String::new();
     let mut how = "static check";
     if !a.static_only {
-        if let Err(why) = arch.qemu_or_why_not() {
-            say(
-                "abort",
-                &format!("{}: cannot boot ({why}); use --static-only", arch.name),
-            );
-            return Ok(bisect_answer(ArchStatus::BadInput, false, false, None).code());
-        }
         let bo = BootOptions {
             retries: a.retries,
             ..BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64) from Debian's linux-source-6.1. --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
+    after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64, and ia64, built with the compiler `modverify setup` makes from Debian's gcc-12-source and checked statically: no QEMU boots it) from Debian's linux-source-6.1. --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
 \n\
 Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/ (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT` renders them again as table, json, junit, kcidb or html.\n\
 \n\
@@ -117,8 +117,9 @@ impl RunEvents for Events<'_> {
     }
 }
 
-/// The arches `--arch` names; `all` means those whose toolchain and emulator are installed,
-/// plus the static-only ones (their reason to skip is reported); none, the default set.
+/// The arches `--arch` names; `all` means those whose toolchain and emulator are installed
+/// (a built compiler, for ia64, which no emulator boots), plus the static-only ones (their
+/// reason to skip is reported); none, the default set.
 pub fn select<'r>(
     spec: Option<&str>,
     registry: &'r ArchRegistry,
@@ -131,11 +132,11 @@ pub fn select<'r>(
             .arches
             .iter()
             .filter(|a| {
+                // An arch that cannot boot anywhere (ia64) is built and checked statically.
                 a.unsupported.build.is_some()
-                    || (crate::host::on_path(&format!("{}gcc", a.cross_compile))
-                        && a.qemu
-                            .as_ref()
-                            .is_some_and(|q| crate::host::on_path(&q.binary)))
+                    || (crate::cross_gcc::have_gcc(a, &crate::files::cache_dir())
+                        && a.qemu_or_why_not()
+                            .map_or(true, |q| crate::host::on_path(&q.binary)))
             })
             .collect());
     }

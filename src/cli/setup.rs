@@ -11,9 +11,13 @@ pub struct SetupArgs {
     /// needs [default: every arch]
     #[arg(long, value_delimiter = ',')]
     pub arch: Vec<String>,
-    /// Only print what would be installed
+    /// Only print what would be installed and built
     #[arg(long)]
     pub dry_run: bool,
+    /// Only install packages: leave the compilers modverify builds itself (ia64's, from
+    /// Debian's gcc-12-source) to the first build that needs one
+    #[arg(long)]
+    pub packages_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,9 @@ impl crate::failure::Classified for SetupError {
 }
 
 pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
+    // Ctrl-C stops apt-get or the compiler build (their own process groups) and removes the
+    // half-built compiler.
+    crate::proc::install_interrupt_handler();
     let arches = if a.arch.is_empty() {
         registry.arches.iter().collect()
     } else {
@@ -44,14 +51,55 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failure::of)?
     };
-    let all = host::packages(&arches);
+    install_packages(&a, &arches)?;
+    if a.packages_only {
+        return Ok(crate::cli::exit::OK);
+    }
+    // The compilers Debian does not ship, built from its GCC source (once: a cached one is a
+    // no-op).
+    let cache = crate::files::cache_dir();
+    for arch in arches
+        .iter()
+        .filter(|d| crate::cross_gcc::recipe(d).is_some())
+    {
+        if let crate::cross_gcc::State::Built(bin) = crate::cross_gcc::state(arch, &cache) {
+            crate::outln!(
+                "modverify setup: the {} cross compiler is built: {}",
+                arch.name,
+                bin.display()
+            );
+            continue;
+        }
+        if a.dry_run {
+            crate::outln!(
+                "modverify setup: would build the {} cross compiler",
+                arch.name
+            );
+            continue;
+        }
+        let bin =
+            crate::cross_gcc::ensure(arch, &cache, &mut |m| crate::outln!("modverify setup: {m}"))
+                .map_err(Failure::of)?;
+        if let Some(bin) = bin {
+            crate::outln!(
+                "modverify setup: the {} cross compiler is built: {}",
+                arch.name,
+                bin.display()
+            );
+        }
+    }
+    Ok(crate::cli::exit::OK)
+}
+
+fn install_packages(a: &SetupArgs, arches: &[&crate::arch::ArchDescriptor]) -> Result<(), Failure> {
+    let all = host::packages(arches);
     let missing: Vec<&String> = all.iter().filter(|p| !host::installed(p)).collect();
     if missing.is_empty() {
         crate::outln!(
             "modverify setup: all {} packages already installed",
             all.len()
         );
-        return Ok(crate::cli::exit::OK);
+        return Ok(());
     }
     crate::outln!(
         "modverify setup: installing {} of {} packages: {}",
@@ -64,7 +112,7 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             .join(" ")
     );
     if a.dry_run {
-        return Ok(crate::cli::exit::OK);
+        return Ok(());
     }
     let apt = |args: &[&str]| -> Result<(), Failure> {
         let mut cmd = Command::new("apt-get");
@@ -88,6 +136,6 @@ pub fn run(a: SetupArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(missing.iter().map(|s| s.as_str()));
     apt(&args)?;
-    crate::outln!("modverify setup: done");
-    Ok(crate::cli::exit::OK)
+    crate::outln!("modverify setup: packages installed");
+    Ok(())
 }

@@ -50,6 +50,8 @@ pub enum BuildError {
     Interrupted(PathBuf),
     #[error(transparent)]
     Plugin(#[from] crate::compiler_plugin::PluginError),
+    #[error(transparent)]
+    CrossGcc(#[from] crate::cross_gcc::CrossGccError),
 }
 
 /// A failed make step for people: the tools' error lines first (the cause: the interleaved
@@ -127,6 +129,7 @@ impl BuildError {
                 FailureKind::BadInput
             }
             BuildError::Plugin(_) => FailureKind::Infra,
+            BuildError::CrossGcc(e) => e.kind(),
             // A fragment line that turned off what modverify needs (CONFIG_MODULES=n) is a
             // mistake in the request; a tree that loses it by itself is a finding.
             BuildError::EssentialDropped(d) if d.iter().any(|d| !d.caused_by.is_empty()) => {
@@ -222,6 +225,9 @@ pub struct Make<'a> {
     pub ccache: bool,
     /// `-fplugin=…` for every compiler run (the arch's `build.gcc_plugin`).
     pub plugin: Option<String>,
+    /// Put in front of PATH: where the compiler modverify built for this arch is
+    /// (`build.cross_gcc`); the target's binutils stay Debian's, found on PATH.
+    pub compiler_dir: Option<PathBuf>,
 }
 
 impl Make<'_> {
@@ -232,8 +238,28 @@ impl Make<'_> {
             .arg(format!("O={}", self.out.display()));
         c.arg(format!("ARCH={}", self.arch.kernel_arch));
         c.arg(format!("CROSS_COMPILE={}", self.arch.cross_compile));
+        if let Some(dir) = &self.compiler_dir {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(dir.clone()).chain(std::env::split_paths(&path));
+            if let Ok(joined) = std::env::join_paths(dirs) {
+                c.env("PATH", joined);
+            }
+        }
+        // The compiler modverify built is named in full, so the make line recorded in
+        // build.json runs as it stands; PATH (above) covers a Makefile that calls
+        // `$(CROSS_COMPILE)gcc` itself.
+        let cc = match &self.compiler_dir {
+            Some(dir) => dir
+                .join(format!("{}gcc", self.arch.cross_compile))
+                .display()
+                .to_string(),
+            None => format!("{}gcc", self.arch.cross_compile),
+        };
+        if !self.ccache && self.compiler_dir.is_some() {
+            c.arg(format!("CC={cc}"));
+        }
         if self.ccache {
-            c.arg(format!("CC=ccache {}gcc", self.arch.cross_compile));
+            c.arg(format!("CC=ccache {cc}"));
             // kbuild's host programs (fixdep, kconfig, genksyms, modpost, …) are built again
             // in every build directory; cached, a second directory of the same tree links
             // them from the cache instead of compiling them.
@@ -337,7 +363,7 @@ impl Steps<'_> {
 /// Checks the cross toolchain and host tools before anything runs.
 pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
     let cc = format!("{}gcc", arch.cross_compile);
-    if !crate::host::on_path(&cc) {
+    if !crate::cross_gcc::have_gcc(arch, &cache_dir()) {
         return Err(BuildError::Missing {
             what: cc,
             package: arch.toolchain_packages.join(" "),
@@ -361,7 +387,7 @@ pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
 }
 
 fn toolchain_version(arch: &ArchDescriptor) -> String {
-    let mut gcc = Command::new(format!("{}gcc", arch.cross_compile));
+    let mut gcc = Command::new(crate::cross_gcc::gcc(arch, &cache_dir()));
     gcc.arg("--version");
     proc::stdout_if_ok(gcc)
         .and_then(|o| o.lines().next().map(str::to_string))
@@ -386,9 +412,7 @@ pub fn run_build(
             })
         }
     };
-    check_tools(arch)?;
     let cache = cache_dir();
-    let plugin = crate::compiler_plugin::flag(arch, &cache)?;
     let mut note = |m: &str| events.note(m);
     // Unpacking and patching write into the shared cache: one process at a time.
     let src_dir = cache.join("src");
@@ -404,6 +428,22 @@ pub fn run_build(
         source::patched(&base_src, &opts.patches, &cache, &mut note)?
     };
     drop(src_lock);
+    if let Some(need) = &facts.tree_must_have {
+        if !src.join(&need.path).exists() {
+            return Err(BuildError::BadInput(format!(
+                "{}: the tree has no {}, so it cannot be built for {}: {}",
+                base_src.display(),
+                need.path,
+                arch.name,
+                need.why
+            )));
+        }
+    }
+    // A compiler Debian does not ship is built once, before anything needs it (after the
+    // tree is known to have this arch: a refused tree must not cost a compiler build).
+    let compiler_dir = crate::cross_gcc::ensure(arch, &cache, &mut note)?;
+    check_tools(arch)?;
+    let plugin = crate::compiler_plugin::flag(arch, &cache)?;
 
     // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
     // modverify's own lines are fitted to the tree: an option it never had is left out
@@ -534,6 +574,7 @@ pub fn run_build(
         jobs: opts.jobs.max(1),
         ccache: crate::host::on_path("ccache"),
         plugin,
+        compiler_dir,
     };
     if make.ccache && std::env::var_os("CCACHE_DIR").is_none() {
         std::env::set_var("CCACHE_DIR", cache.join("ccache"));
@@ -699,6 +740,44 @@ mod tests {
             .collect()
     }
 
+    /// A compiler modverify built (ia64's) is named in full in CC, with and without ccache,
+    /// and its directory goes in front of PATH; a packaged one stays `CROSS_COMPILE` + gcc.
+    #[test]
+    fn a_built_compiler_is_named_in_full_and_put_on_path() {
+        let r = crate::arch::ArchRegistry::load(None).unwrap();
+        let mut m = Make {
+            src: "/src".into(),
+            out: "/out".into(),
+            arch: r.get("ia64").unwrap(),
+            jobs: 2,
+            ccache: false,
+            plugin: None,
+            compiler_dir: Some("/cache/cross-gcc/ia64-gcc-x/bin".into()),
+        };
+        let gcc = "/cache/cross-gcc/ia64-gcc-x/bin/ia64-linux-gnu-gcc";
+        assert!(args(&m).contains(&format!("CC={gcc}")), "{:?}", args(&m));
+        let path = m
+            .command(&["vmlinux"])
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .unwrap();
+        assert!(
+            path.starts_with("/cache/cross-gcc/ia64-gcc-x/bin:"),
+            "{path}"
+        );
+        m.ccache = true;
+        assert!(
+            args(&m).contains(&format!("CC=ccache {gcc}")),
+            "{:?}",
+            args(&m)
+        );
+        m.compiler_dir = None;
+        assert!(args(&m).contains(&"CC=ccache ia64-linux-gnu-gcc".to_string()));
+        m.ccache = false;
+        assert!(!args(&m).iter().any(|a| a.starts_with("CC=")));
+    }
+
     /// A descriptor's GCC plugin reaches every compiler run through KCFLAGS; without one,
     /// make gets no KCFLAGS and a user's own (from the environment) stays in force.
     #[test]
@@ -711,6 +790,7 @@ mod tests {
             jobs: 2,
             ccache: false,
             plugin: None,
+            compiler_dir: None,
         };
         assert!(!args(&m).iter().any(|a| a.starts_with("KCFLAGS=")));
         m.plugin = Some("-fplugin=/cache/plugins/sh4-0123456789.so".into());
