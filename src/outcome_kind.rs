@@ -19,6 +19,27 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Tried, and it did not work: refused, took the kernel down or hung it, or skipped
+    /// because what it needs did not load. What every summary counts as `failed`, for a
+    /// prediction and a kernel's verdict alike (a module never tried is `not_run`, apart).
+    pub fn is_failure(self) -> bool {
+        match self {
+            Outcome::Fail | Outcome::Error | Outcome::Skip => true,
+            Outcome::Pass
+            | Outcome::Absent
+            | Outcome::Miss
+            | Outcome::Shadowed
+            | Outcome::Flaky => false,
+        }
+    }
+
+    /// Not known to work: a failure, or never tried. What a module is held to where it
+    /// stands alone (a baseline's regression, a JUnit case, bisect's answer): a module that
+    /// never ran is not a pass.
+    pub fn not_known_to_work(self) -> bool {
+        self.is_failure() || self == Outcome::Miss
+    }
+
     /// KCIDB v5 test status.
     pub fn kcidb(self) -> &'static str {
         match self {

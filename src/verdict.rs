@@ -75,17 +75,10 @@ impl RuntimeVerdict {
         }
     }
 
-    /// The module was tried and did not load (not counting modules never tried).
+    /// The module was tried and did not load (not counting modules never tried):
+    /// [`Outcome::is_failure`].
     pub fn failed(self) -> bool {
-        match self.outcome() {
-            // (A verdict alone is never flaky: that takes a module's tries.)
-            Outcome::Pass
-            | Outcome::Absent
-            | Outcome::Miss
-            | Outcome::Shadowed
-            | Outcome::Flaky => false,
-            Outcome::Fail | Outcome::Error | Outcome::Skip => true,
-        }
+        self.outcome().is_failure()
     }
 }
 
@@ -164,15 +157,12 @@ fn yes() -> bool {
 }
 
 impl ModuleOutcome {
-    /// Not loaded, or loaded and then refused to unload (a module never tried counts too:
-    /// it is not known to work). A flaky module is not failed: its tries disagree, so no
-    /// verdict stands (nextest's convention: it is listed apart, with every try).
-    pub fn failed(&self) -> bool {
-        (!matches!(
-            self.verdict,
-            RuntimeVerdict::Loaded | RuntimeVerdict::NoDevice | RuntimeVerdict::Shadowed
-        ) && !self.flaky())
-            || self.unload_failed()
+    /// Not loaded, or loaded and then refused to unload, or never tried
+    /// ([`Outcome::not_known_to_work`]; a summary's `failed` is [`RuntimeVerdict::failed`],
+    /// which leaves `not_run` to its own count). A flaky module is not: its tries disagree,
+    /// so no verdict stands (nextest's convention: it is listed apart, with every try).
+    pub fn not_known_to_work(&self) -> bool {
+        (self.verdict.outcome().not_known_to_work() && !self.flaky()) || self.unload_failed()
     }
 
     /// Tried again, and a try came out otherwise than the first.

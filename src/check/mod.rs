@@ -138,12 +138,10 @@ pub struct ModuleReport {
 }
 
 impl ModuleReport {
-    /// Predicted not to load (a shadowed file is not tried: neither ok nor failed).
+    /// Predicted not to load ([`Outcome::is_failure`](crate::outcome_kind::Outcome::is_failure);
+    /// a shadowed file is not tried: neither ok nor failed).
     pub fn failed(&self) -> bool {
-        !matches!(
-            self.verdict.outcome(),
-            crate::outcome_kind::Outcome::Pass | crate::outcome_kind::Outcome::Shadowed
-        )
+        self.verdict.outcome().is_failure()
     }
 
     /// What the kernel would print for this module, from every problem (warnings too).

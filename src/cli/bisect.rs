@@ -258,11 +258,9 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
                 if let Some(f) = &r.boot_failure {
                     bad.push((false, format!("boot: {f}")));
                 }
-                for m in r
-                    .modules
-                    .iter()
-                    .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
-                {
+                for m in r.modules.iter().filter(|m| {
+                    m.not_known_to_work() && a.module.as_ref().is_none_or(|x| *x == m.name)
+                }) {
                     let msg = m.kernel_messages.first().cloned().unwrap_or_default();
                     bad.push((
                         m.verdict.outcome() == crate::verdict::Outcome::Skip,

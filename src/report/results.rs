@@ -293,11 +293,9 @@ pub fn table(r: &RunResults) -> String {
                         .unwrap_or("no result arrived")
                 );
             }
-            for m in boot
-                .modules
-                .iter()
-                .filter(|m| m.verdict != RuntimeVerdict::NotRun && (m.failed() || !m.agrees))
-            {
+            for m in boot.modules.iter().filter(|m| {
+                m.verdict != RuntimeVerdict::NotRun && (m.not_known_to_work() || !m.agrees)
+            }) {
                 let mut v = m.verdict.as_str().to_string();
                 if !m.agrees {
                     v += &format!(" (predicted {})", m.predicted.map_or("?", |p| p.as_str()));

@@ -493,7 +493,7 @@ pub fn boot_table(r: &crate::boot::BootReport) -> String {
         .modules
         .iter()
         .filter(|m| m.verdict != crate::verdict::RuntimeVerdict::NotRun)
-        .filter(|m| m.failed() || (!m.agrees && !m.flaky()))
+        .filter(|m| m.not_known_to_work() || (!m.agrees && !m.flaky()))
         .collect();
     // What took the guest down first, then disagreements, then the rest (in load order).
     failed.sort_by_key(|m| {
