@@ -27,7 +27,7 @@ pub fn packages(arches: &[&ArchDescriptor]) -> Vec<String> {
         if let Some(p) = a.build.as_ref().and_then(|b| b.gcc_plugin.as_ref()) {
             v.extend(p.packages.iter().cloned());
         }
-        if let Some(c) = crate::cross_gcc::recipe(a) {
+        if let Some(c) = a.build.as_ref().and_then(|b| b.cross_gcc.as_ref()) {
             v.extend(c.packages.iter().cloned());
         }
         if let Some(q) = &a.qemu {
