@@ -10,6 +10,7 @@ use crate::kernel_build::{run_build, BuildEvents, BuildOptions};
 use crate::outcome::{decide, StageEnd, Stages};
 use crate::qemu::BootEvent;
 pub use crate::results::{ArchResult, ArchStatus, RunResults, RunStatus, StageTimes};
+use crate::results::{Reason, Stage as RStage};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -140,7 +141,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let finish = |build: StageEnd<()>,
                   check: StageEnd<crate::check::stage::CheckReport>,
                   boot: StageEnd<crate::boot::BootReport>,
-                  reason: Option<String>| {
+                  reason: Option<Reason>| {
         let status = decide(&Stages {
             build,
             check,
@@ -163,7 +164,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             StageEnd::CannotHere,
             StageEnd::NotAsked,
             StageEnd::NotAsked,
-            Some(format!("build: {reason}")),
+            Some(Reason::of(RStage::Build, reason.to_string())),
         );
         return;
     }
@@ -180,7 +181,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 StageEnd::Failed(e.kind()),
                 StageEnd::NotAsked,
                 StageEnd::NotAsked,
-                Some(format!("build: {e}")),
+                Some(Reason::of(RStage::Build, e.to_string())),
             );
             return;
         }
@@ -206,7 +207,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                     StageEnd::Failed(e.kind()),
                     StageEnd::NotAsked,
                     StageEnd::NotAsked,
-                    Some(format!("build: {e}")),
+                    Some(Reason::of(RStage::Build, e.to_string())),
                 );
                 return;
             }
@@ -243,7 +244,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 StageEnd::Done(&()),
                 StageEnd::Failed(e.kind()),
                 StageEnd::NotAsked,
-                Some(format!("check: {e}")),
+                Some(Reason::of(RStage::Check, e.to_string())),
             );
             return;
         }
@@ -266,7 +267,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             StageEnd::Done(&()),
             StageEnd::Done(check),
             StageEnd::NotAsked,
-            Some("boot: not run (--static-only)".into()),
+            Some(Reason::of(RStage::Boot, "not run (--static-only)")),
         );
         return;
     }
@@ -277,7 +278,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
                 StageEnd::CannotHere,
-                Some(format!("boot: {why}")),
+                Some(Reason::of(RStage::Boot, why.to_string())),
             );
             return;
         }
@@ -288,9 +289,12 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
                 StageEnd::Failed(FailureKind::Infra),
-                Some(format!(
-                    "boot: {} is not installed (modverify setup installs it)",
-                    q.binary
+                Some(Reason::of(
+                    RStage::Boot,
+                    format!(
+                        "{} is not installed (modverify setup installs it)",
+                        q.binary
+                    ),
                 )),
             );
             return;
@@ -335,7 +339,9 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             });
             // QEMU that could not start the machine tested nothing: one reason, not a
             // finding per module.
-            let why = boot.infrastructure_failure().map(|w| format!("boot: {w}"));
+            let why = boot
+                .infrastructure_failure()
+                .map(|w| Reason::of(RStage::Boot, w));
             let status = finish(
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
@@ -355,7 +361,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                 StageEnd::Done(&()),
                 StageEnd::Done(check),
                 StageEnd::Failed(e.kind()),
-                Some(format!("boot: {e}")),
+                Some(Reason::of(RStage::Boot, e.to_string())),
             );
         }
     }

@@ -20,6 +20,79 @@ pub const RESULTS_SCHEMA: &str = "modverify.results/1";
 /// The schema prefix every version shares; the number after it is the version.
 const SCHEMA_PREFIX: &str = "modverify.results/";
 
+/// The stage a [`Reason`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Build,
+    Check,
+    Boot,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::Check => "check",
+            Stage::Boot => "boot",
+        }
+    }
+}
+
+/// Why a stage of an arch was skipped or failed: the stage, and what it said. Written as the
+/// one string schema v1 has (`"build: TEXT"`), and read back from it; a string naming no
+/// stage reads as a reason of none (a hand-written or older file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub stage: Option<Stage>,
+    pub text: String,
+}
+
+impl Reason {
+    pub fn of(stage: Stage, text: impl Into<String>) -> Self {
+        Reason {
+            stage: Some(stage),
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stage {
+            Some(s) => write!(f, "{}: {}", s.as_str(), self.text),
+            None => f.write_str(&self.text),
+        }
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(s: &str) -> Self {
+        [Stage::Build, Stage::Check, Stage::Boot]
+            .into_iter()
+            .find_map(|st| {
+                s.strip_prefix(st.as_str())
+                    .and_then(|r| r.strip_prefix(": "))
+                    .map(|text| Reason::of(st, text))
+            })
+            .unwrap_or_else(|| Reason {
+                stage: None,
+                text: s.to_string(),
+            })
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Reason::from(String::deserialize(d)?.as_str()))
+    }
+}
+
 /// Where a run as a whole is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,7 +118,7 @@ pub struct ArchResult {
     pub status: ArchStatus,
     /// Why a stage was skipped or failed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     pub seconds: StageTimes,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildManifest>,
@@ -156,9 +229,9 @@ impl RunResults {
             boot: StageEnd::Done(boot),
             interrupted: crate::proc::interrupted(),
         });
-        let reasons: Vec<String> = boot
+        let reasons: Vec<Reason> = boot
             .infrastructure_failure()
-            .map(|why| format!("boot: {why}"))
+            .map(|why| Reason::of(Stage::Boot, why))
             .into_iter()
             .collect();
         let mut r = RunResults::start(command, &[&boot.arch], started_unix);
@@ -230,3 +303,24 @@ pub struct Drift {
 }
 
 crate::failure::classified_by_own_kind!(ReadError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reason is typed in memory and the one v1 string on disk, both ways; a string that
+    /// names no stage is kept as it is.
+    #[test]
+    fn a_reason_reads_and_writes_as_schema_v1s_string() {
+        let r: Vec<Reason> =
+            serde_json::from_str(r#"["build: make failed", "boot: no QEMU", "shard 1/2"]"#)
+                .unwrap();
+        assert_eq!(r[0], Reason::of(Stage::Build, "make failed"));
+        assert_eq!(r[1].stage, Some(Stage::Boot));
+        assert_eq!(r[2].stage, None);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"["build: make failed","boot: no QEMU","shard 1/2"]"#
+        );
+    }
+}

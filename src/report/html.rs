@@ -288,7 +288,7 @@ pub fn html(r: &RunResults) -> String {
                             " class=\"bad\""
                         },
                         esc(&a.arch),
-                        esc(r)
+                        esc(&r.to_string())
                     )
                 })
                 .collect();

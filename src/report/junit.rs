@@ -65,9 +65,10 @@ pub fn junit(r: &RunResults) -> String {
         cases.push(Case {
             name: "build".into(),
             seconds: a.seconds.build_s.unwrap_or(0.0),
-            failure: build_failure.map(|f| (f.into(), a.reasons.join("\n"))),
+            failure: build_failure.map(|f| (f.into(), joined(&a.reasons, "\n"))),
             error: build_error,
-            skipped: (a.build.is_none() && build_failure.is_none()).then(|| a.reasons.join("; ")),
+            skipped: (a.build.is_none() && build_failure.is_none())
+                .then(|| joined(&a.reasons, "; ")),
             out: super::results::causes(a)
                 .into_iter()
                 .filter(|c| c.starts_with("build: "))
@@ -324,4 +325,13 @@ pub fn junit(r: &RunResults) -> String {
     }
     o.push_str("</testsuites>\n");
     o
+}
+
+/// An arch's reasons as one text, each as results.json writes it (`build: …`).
+fn joined(reasons: &[crate::results::Reason], sep: &str) -> String {
+    reasons
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
 }

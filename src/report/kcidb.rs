@@ -92,7 +92,8 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
             let why: Vec<&str> = a
                 .reasons
                 .iter()
-                .filter_map(|r| r.strip_prefix("build: "))
+                .filter(|r| r.stage == Some(crate::results::Stage::Build))
+                .map(|r| r.text.as_str())
                 .collect();
             if !why.is_empty() {
                 build["log_excerpt"] =
