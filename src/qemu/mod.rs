@@ -4,9 +4,11 @@
 //! `events.jsonl` as it arrives: nothing is lost if the host run is interrupted.
 pub mod command;
 pub mod console;
+pub mod records;
 
 use crate::proc::{self, Ended, Limits};
-use console::{ConsoleEvent, ConsoleParser, Record};
+use console::{ConsoleEvent, ConsoleParser};
+use records::{GuestRecord, LoadEnd};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -105,28 +107,16 @@ pub enum BootEvent {
 }
 
 impl BootEvent {
-    fn of_record(r: &Record) -> Option<Self> {
-        match r.kind.as_str() {
-            "hello" => Some(BootEvent::AgentStarted),
-            "load" => Some(BootEvent::Loading {
-                name: r
-                    .fields
-                    .get(1)
-                    .or(r.fields.first())
-                    .and_then(|f| f.split(' ').next_back())
-                    .unwrap_or("?")
-                    .to_string(),
+    fn of_record(r: &GuestRecord) -> Option<Self> {
+        match r {
+            GuestRecord::Hello => Some(BootEvent::AgentStarted),
+            GuestRecord::Load { name, .. } => Some(BootEvent::Loading { name: name.clone() }),
+            GuestRecord::Result { index, .. } => Some(BootEvent::ModuleDone {
+                index: index.unwrap_or(usize::MAX),
             }),
-            "result" => Some(BootEvent::ModuleDone {
-                index: r
-                    .fields
-                    .first()
-                    .and_then(|f| f.split(' ').next()?.parse().ok())
-                    .unwrap_or(usize::MAX),
-            }),
-            "unload" => Some(BootEvent::Unloading),
-            "table" => Some(BootEvent::ReadingTable),
-            "done" => Some(BootEvent::Done),
+            GuestRecord::Unload { .. } => Some(BootEvent::Unloading),
+            GuestRecord::Table { .. } | GuestRecord::TableNote(_) => Some(BootEvent::ReadingTable),
+            GuestRecord::Done { .. } => Some(BootEvent::Done),
             _ => None,
         }
     }
@@ -437,44 +427,47 @@ pub fn boot_and_collect(
                                 .to_string();
                         record.push('\n');
                         let _ = events.write_all(record.as_bytes());
-                        match r.kind.as_str() {
-                            "unloading" => {
-                                unloading = r
-                                    .fields
-                                    .first()
-                                    .and_then(|s| s.split(' ').next()?.parse().ok())
-                            }
-                            "unload" => unloading = None,
+                        let said = GuestRecord::parse(&r);
+                        match &said {
+                            GuestRecord::Unloading { index } => unloading = *index,
+                            GuestRecord::Unload { .. } => unloading = None,
                             _ => {}
                         }
-                        apply_record(&mut run, &r, &mut in_flight, &mut saw_hello, &mut saw_done);
+                        apply_record(
+                            &mut run,
+                            &said,
+                            &mut in_flight,
+                            &mut saw_hello,
+                            &mut saw_done,
+                        );
                         if saw_hello {
                             started.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        if r.kind == "done" && run.seconds_to_done.is_none() {
+                        let done = matches!(said, GuestRecord::Done { .. });
+                        if done && run.seconds_to_done.is_none() {
                             run.seconds_to_done = Some(began.elapsed().as_secs_f64());
                         }
                         // A person's guest is done when they leave its shell.
-                        if r.kind == if plan.interactive { "bye" } else { "done" } {
+                        let over = if plan.interactive {
+                            said == GuestRecord::Bye
+                        } else {
+                            done
+                        };
+                        if over {
                             finished.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         if plan.interactive {
-                            if r.kind == "done" && r.fields.iter().any(|f| f.contains("shell")) {
+                            if said == (GuestRecord::Done { shell: true }) {
                                 shell_on.set(true);
                             }
-                            if r.kind == "result" {
-                                if let Some(m) = r
-                                    .fields
-                                    .first()
-                                    .and_then(|s| s.split(' ').next()?.parse::<usize>().ok())
-                                    .and_then(|i| run.modules.get(i))
-                                {
+                            if let GuestRecord::Result { index, .. } = &said {
+                                if let Some(m) = index.and_then(|i| run.modules.get(i)) {
                                     crate::outln!("  {}", m.said());
                                 }
                             }
                         }
                         // One record per table (__ksymtab, __ksymtab_gpl, …): said once.
-                        match BootEvent::of_record(&r) {
+                        match BootEvent::of_record(&said) {
                             Some(BootEvent::ReadingTable) if reading_table => {}
                             Some(e) => {
                                 reading_table |= e == BootEvent::ReadingTable;
@@ -695,117 +688,81 @@ pub fn init_death(lines: &[String]) -> Option<String> {
 
 fn apply_record(
     run: &mut GuestRun,
-    r: &Record,
+    r: &GuestRecord,
     in_flight: &mut Option<usize>,
     saw_hello: &mut bool,
     saw_done: &mut bool,
 ) {
-    let f = &r.fields;
-    let idx = || f.first().and_then(|s| s.parse::<usize>().ok());
-    match r.kind.as_str() {
-        "hello" => *saw_hello = true,
-        "memory" => {
-            let w: Vec<u64> = f
-                .iter()
-                .flat_map(|s| s.split(' '))
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            if let [total, avail] = w[..] {
-                run.memory_kib = Some((total, avail));
-            }
-        }
-        "nodecompress" => {
-            let w: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
-            run.no_decompress = Some((
-                w.first().and_then(|s| s.parse().ok()).unwrap_or(0),
-                w.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
-            ));
-        }
-        "load" => *in_flight = idx(),
-        "shell" => {
-            // "insmod NAME RET ERRNO ERRNO_NAME"
-            let w: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
-            if let [what, name, ret, _, errno_name, ..] = w[..] {
-                run.shell.push(if ret == "0" {
-                    format!("{what} {name}: ok")
-                } else {
-                    format!("{what} {name}: refused ({errno_name})")
-                });
-            }
-        }
-        "result" => {
-            if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
-                let rest: Vec<&str> = f
-                    .get(2..)
-                    .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
-                    .unwrap_or_default();
-                match rest.first().copied() {
-                    Some("hung") => m.fate = Some(Fate::Hung),
-                    Some("crashed") => m.fate = Some(Fate::Crashed),
-                    Some(ret) => {
-                        m.ret = ret.parse().ok();
-                        m.errno = rest.get(1).and_then(|s| s.parse().ok());
-                        m.errno_name = rest
-                            .get(3)
-                            .filter(|s| s.starts_with('E'))
-                            .map(|s| s.to_string());
+    match r {
+        GuestRecord::Hello => *saw_hello = true,
+        GuestRecord::Memory {
+            total_kib,
+            avail_kib,
+        } => run.memory_kib = Some((*total_kib, *avail_kib)),
+        GuestRecord::NoDecompress { index, errno } => run.no_decompress = Some((*index, *errno)),
+        GuestRecord::Load { index, .. } => *in_flight = *index,
+        GuestRecord::Shell {
+            what,
+            name,
+            ok,
+            errno_name,
+        } => run.shell.push(if *ok {
+            format!("{what} {name}: ok")
+        } else {
+            format!("{what} {name}: refused ({errno_name})")
+        }),
+        GuestRecord::Result { index, end, micros } => {
+            if let Some(m) = index.and_then(|i| run.modules.get_mut(i)) {
+                match end {
+                    Some(LoadEnd::Hung) => m.fate = Some(Fate::Hung),
+                    Some(LoadEnd::Crashed) => m.fate = Some(Fate::Crashed),
+                    Some(LoadEnd::Returned {
+                        ret,
+                        errno,
+                        errno_name,
+                    }) => {
+                        m.ret = *ret;
+                        m.errno = *errno;
+                        m.errno_name = errno_name.clone();
                     }
                     None => {}
                 }
-                m.micros = rest.get(2).and_then(|s| s.parse().ok());
+                m.micros = *micros;
             }
             *in_flight = None;
         }
-        "kmsg" => {
-            let who = f.first().cloned().unwrap_or_default();
-            let level = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(6);
-            let text = f.get(2..).map(|v| v.join(" ")).unwrap_or_default();
+        GuestRecord::Kmsg { who, level, text } => {
             if text.contains("invoked oom-killer") {
                 run.out_of_memory = true;
             }
-            if let Some(m) = run.modules.iter_mut().find(|m| m.name == who) {
-                m.kmsg.push((level, text));
+            if let Some(m) = run.modules.iter_mut().find(|m| m.name == *who) {
+                m.kmsg.push((*level, text.clone()));
             }
         }
-        "unload" => {
-            if let Some(m) = idx().and_then(|i| run.modules.get_mut(i)) {
-                let rest: Vec<&str> = f
-                    .get(2..)
-                    .map(|v| v.iter().flat_map(|s| s.split(' ')).collect())
-                    .unwrap_or_default();
-                m.unload = Some((
-                    rest.first().and_then(|s| s.parse().ok()).unwrap_or(-1),
-                    rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
-                ));
+        GuestRecord::Unload { index, ret, errno } => {
+            if let Some(m) = index.and_then(|i| run.modules.get_mut(i)) {
+                m.unload = Some((*ret, *errno));
             }
         }
-        "table" => {
-            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
-            if let (Some(name), Some(n), Some(c)) = (
-                words.first(),
-                words.get(1).and_then(|s| s.parse().ok()),
-                words.get(2).and_then(|s| s.parse().ok()),
-            ) {
-                let t = run.tables.entry(name.to_string()).or_default();
-                t.entries = n;
-                t.crc_slots = c;
-                t.flag_bytes = words.get(3).and_then(|s| s.parse().ok());
-            } else {
-                run.table_notes.push(words.join(" "));
-            }
+        GuestRecord::Table {
+            name,
+            entries,
+            crc_slots,
+            flag_bytes,
+        } => {
+            let t = run.tables.entry(name.clone()).or_default();
+            t.entries = *entries;
+            t.crc_slots = *crc_slots;
+            t.flag_bytes = *flag_bytes;
         }
-        "kflags" => {
-            // tab start "0101…": one hex digit per entry
-            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
-            let (Some(table), Some(start), Some(list)) = (
-                words.first(),
-                words.get(1).and_then(|s| s.parse::<usize>().ok()),
-                words.get(2),
-            ) else {
-                return;
-            };
-            let t = run.tables.entry(table.to_string()).or_default();
-            for (k, c) in list.chars().enumerate() {
+        GuestRecord::TableNote(note) => run.table_notes.push(note.clone()),
+        GuestRecord::KFlags {
+            table,
+            start,
+            digits,
+        } => {
+            let t = run.tables.entry(table.clone()).or_default();
+            for (k, c) in digits.chars().enumerate() {
                 let i = start + k;
                 if i >= 1 << 24 {
                     break; // a damaged index, not a table of 16M exports
@@ -816,51 +773,37 @@ fn apply_record(
                 t.flags[i] = c.to_digit(16).map(|d| d as u8);
             }
         }
-        "ksym" => {
-            let table = f.first().cloned().unwrap_or_default();
-            let items = f.get(1..).map(|v| v.join(" ")).unwrap_or_default();
-            let t = run.tables.entry(table).or_default();
-            for item in items.split('/').filter(|s| !s.is_empty()) {
-                let p: Vec<&str> = item.splitn(4, ',').collect();
-                if p.len() < 3 {
-                    continue;
-                }
-                t.exports.push(RuntimeExport {
-                    index: p[0].parse().unwrap_or(usize::MAX),
-                    name: Some(p[1].to_string()),
-                    crc: u32::from_str_radix(p[2], 16).ok(),
-                    namespace: p.get(3).filter(|s| !s.is_empty()).map(|s| s.to_string()),
-                });
-            }
+        GuestRecord::Ksym { table, items } => {
+            let t = run.tables.entry(table.clone()).or_default();
+            t.exports.extend(items.iter().map(|x| RuntimeExport {
+                index: x.index,
+                name: Some(x.name.clone()),
+                crc: x.crc,
+                namespace: x.namespace.clone(),
+            }));
         }
-        "kdig" => {
-            // tab start names_crc "crc,crc,...,"
-            let words: Vec<&str> = f.iter().flat_map(|s| s.split(' ')).collect();
-            let (Some(table), Some(start), Some(digest), Some(list)) = (
-                words.first(),
-                words.get(1).and_then(|s| s.parse::<usize>().ok()),
-                words.get(2).and_then(|s| u32::from_str_radix(s, 16).ok()),
-                words.get(3),
-            ) else {
-                return;
-            };
-            let t = run.tables.entry(table.to_string()).or_default();
-            let crcs: Vec<&str> = list.split(',').filter(|s| !s.is_empty()).collect();
+        GuestRecord::Kdig {
+            table,
+            start,
+            names_crc,
+            crcs,
+        } => {
+            let t = run.tables.entry(table.clone()).or_default();
             t.name_digests.push(NameDigest {
-                start,
+                start: *start,
                 len: crcs.len(),
-                crc: digest,
+                crc: *names_crc,
             });
-            for (k, c) in crcs.iter().enumerate() {
+            for (k, crc) in crcs.iter().enumerate() {
                 t.exports.push(RuntimeExport {
                     index: start + k,
                     name: None,
-                    crc: u32::from_str_radix(c, 16).ok(),
+                    crc: *crc,
                     namespace: None,
                 });
             }
         }
-        "done" => *saw_done = true,
-        _ => {}
+        GuestRecord::Done { .. } => *saw_done = true,
+        GuestRecord::Unloading { .. } | GuestRecord::Bye | GuestRecord::Other => {}
     }
 }
