@@ -3,6 +3,7 @@
 //! cannot start (a broken emulator on the runner, tied here to a marker file the commits
 //! carry). The driver must skip those (125: nothing was tested, so no verdict), and still
 //! name the commit that removed the export, with the finding.
+mod common;
 use std::path::Path;
 use std::process::Command;
 
@@ -166,6 +167,13 @@ fn bisect_names_the_commit_that_removed_an_export() {
         "{out}"
     );
     assert!(out.contains("byte_rev_table"), "{out}");
+    // The README's bisect recipe shows the first bad commit's line, as bisect-step printed it.
+    let said: String = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("finding: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    common::assert_readme_shows("One line says why", &said);
     // At least one of the commits QEMU could not start was tried, and skipped, not called bad.
     assert!(out.contains("bisect-step: skip: riscv64: "), "{out}");
 }

@@ -98,6 +98,31 @@ fn setup(arches: &Path, cache: &Path) -> Command {
     c
 }
 
+/// Under `dir`: the `fake` descriptor (in `arches/`), its GCC source (in `src/`, whose
+/// configure fails with `configure_fails` if given), and where the cache goes.
+fn layout(dir: &Path, configure_fails: Option<&str>) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (arches, src) = (dir.join("arches"), dir.join("src"));
+    std::fs::create_dir_all(&arches).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    descriptor(&arches, &src);
+    source(&src, configure_fails);
+    (arches, dir.join("cache"))
+}
+
+/// `modverify arches`' line for `fake`.
+fn arches_line(arches: &Path, cache: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["--arch-dir", arches.to_str().unwrap(), "arches"])
+        .env("MODVERIFY_CACHE", cache)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find(|l| l.starts_with("fake "))
+        .unwrap()
+        .to_string()
+}
+
 fn built_dirs(cache: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(cache.join("cross-gcc"))
         .map(|d| {
@@ -113,15 +138,7 @@ fn built_dirs(cache: &Path) -> Vec<String> {
 #[test]
 fn two_setups_build_the_compiler_once_and_a_third_finds_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (arches, src, cache) = (
-        tmp.path().join("arches"),
-        tmp.path().join("src"),
-        tmp.path().join("cache"),
-    );
-    std::fs::create_dir_all(&arches).unwrap();
-    std::fs::create_dir_all(&src).unwrap();
-    descriptor(&arches, &src);
-    source(&src, None);
+    let (arches, cache) = layout(tmp.path(), None);
     let (a, b) = (
         setup(&arches, &cache).output_later(),
         setup(&arches, &cache).output_later(),
@@ -176,31 +193,14 @@ fn two_setups_build_the_compiler_once_and_a_third_finds_it() {
         text(&o)
     );
     // `arches` says it can build.
-    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(["--arch-dir", arches.to_str().unwrap(), "arches"])
-        .env("MODVERIFY_CACHE", &cache)
-        .output()
-        .unwrap();
-    let line = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find(|l| l.starts_with("fake "))
-        .unwrap()
-        .to_string();
+    let line = arches_line(&arches, &cache);
     assert!(line.contains(" ok "), "{line}");
 }
 
 #[test]
 fn a_failed_step_is_named_with_its_log_and_nothing_half_built_is_used() {
     let tmp = tempfile::tempdir().unwrap();
-    let (arches, src, cache) = (
-        tmp.path().join("arches"),
-        tmp.path().join("src"),
-        tmp.path().join("cache"),
-    );
-    std::fs::create_dir_all(&arches).unwrap();
-    std::fs::create_dir_all(&src).unwrap();
-    descriptor(&arches, &src);
-    source(&src, Some("no usable MPFR"));
+    let (arches, cache) = layout(tmp.path(), Some("no usable MPFR"));
     let o = setup(&arches, &cache).output().unwrap();
     assert_eq!(
         o.status.code(),
@@ -223,16 +223,7 @@ fn a_failed_step_is_named_with_its_log_and_nothing_half_built_is_used() {
     let log = dirs.iter().find(|d| d.ends_with(".log")).unwrap();
     assert!(t.contains(log.as_str()), "the error names the log: {t}");
     // `arches` says it is not built, and how to build it.
-    let o = Command::new(env!("CARGO_BIN_EXE_modverify"))
-        .args(["--arch-dir", arches.to_str().unwrap(), "arches"])
-        .env("MODVERIFY_CACHE", &cache)
-        .output()
-        .unwrap();
-    let line = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find(|l| l.starts_with("fake "))
-        .unwrap()
-        .to_string();
+    let line = arches_line(&arches, &cache);
     assert!(
         line.contains("not built") && line.contains("modverify setup --arch fake"),
         "{line}"

@@ -42,56 +42,9 @@ fn crc_index_shift(arch: &str, source: &str, lost: &str, delta: u64, patches: &[
         args.extend(["--patch", p.as_str()]);
     }
     let (dir, m) = build(&args);
-    // Build time: modpost says the CRC could not be generated.
-    assert!(
-        m["modpost"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["kind"] == "version_generation_failed" && f["symbol"] == lost),
-        "{:#}",
-        m["modpost"]
-    );
-    // Statically: the shift, where it starts, by how much, which export lost its slot.
+    // Build time (modpost) and statically (check): the shift, where, by how much, and why.
+    assert_crc_index_shift(&dir, &m, lost, delta);
     let d = dir.to_str().unwrap();
-    let (code, r, o) = json(&["check", "--format", "json", "--build", d]);
-    assert_eq!(code, 1, "{}", text(&o));
-    let problems = r["exports"]["problems"].as_array().unwrap();
-    let shift = problems
-        .iter()
-        .find(|p| p["kind"] == "index_shift")
-        .unwrap_or_else(|| panic!("{problems:#?}"));
-    assert_eq!(shift["table"], "__ksymtab/__kcrctab");
-    assert_eq!(shift["delta"], delta, "{shift:#}");
-    assert_eq!(shift["symbol"], lost, "{shift:#}");
-    // module_layout lies in a shifted run (alpha has two lost slots: delta 1, then 2).
-    assert!(problems
-        .iter()
-        .filter(|p| p["kind"] == "index_shift")
-        .any(|p| p["symbols"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s == "module_layout")));
-    assert!(
-        problems
-            .iter()
-            .any(|p| p["kind"] == "no_crc_slot" && p["symbol"] == lost),
-        "{problems:#?}"
-    );
-    let n = r["summary"]["modules"].as_u64().unwrap();
-    assert_eq!(
-        r["summary"]["failed"], n,
-        "every module is predicted to fail"
-    );
-    for x in r["modules"].as_array().unwrap() {
-        assert_eq!(x["verdict"], "crc_mismatch", "{x:#}");
-        assert_eq!(x["problems"][0]["symbol"], "module_layout");
-        assert_ne!(
-            x["problems"][0]["module_crc"],
-            x["problems"][0]["kernel_crc"]
-        );
-    }
     // At load time: the kernel agrees, module by module, and its live table shows the same shift.
     let (code, b, o) = json(&["boot", "--format", "json", "--arch", arch, "--build", d]);
     assert_eq!(code, 1, "{}", text(&o));

@@ -51,6 +51,8 @@ fn default_run_then_every_report_validates() {
         table.contains("consistent, runtime equal") && table.contains("agree"),
         "{table}"
     );
+    // The README's first recipe shows this table, as printed (modulo times).
+    assert_readme_shows("### A nightly regression matrix", &table);
 
     // A second run on the same directory while the first holds it is refused.
     let lock = std::fs::File::open(out.join(".modverify-run.lock")).unwrap();

@@ -275,3 +275,128 @@ pub fn assert_html_report(dom: &str, arches: &[(&str, u64)]) -> Vec<String> {
     }
     names
 }
+
+/// The README's output block after the first line containing `after`: the first fenced block
+/// from there whose fence names no language (commands are in ```sh blocks). The tests that
+/// run the README's commands hold their output to it (see [`assert_readme_shows`]).
+pub fn readme_output(after: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut lines = text.lines().skip_while(|l| !l.contains(after));
+    assert!(
+        lines.next().is_some(),
+        "README.md has no line with {after:?}"
+    );
+    // (fence's language, its lines) of each block from there; the first without a language.
+    let mut block: Option<(String, Vec<&str>)> = None;
+    for l in lines {
+        match (&mut block, l.strip_prefix("```")) {
+            (None, Some(lang)) => block = Some((lang.to_string(), Vec::new())),
+            (Some((lang, body)), Some(_)) => {
+                if lang.is_empty() {
+                    return body.join("\n");
+                }
+                block = None;
+            }
+            (Some((_, body)), None) => body.push(l),
+            (None, None) => {}
+        }
+    }
+    panic!("no output block after {after:?}")
+}
+
+/// A line with its times (`4s`, `1.1s`, `[    0.854032]`) made `T` and its runs of spaces
+/// one (a column's width follows the widest time).
+pub fn modulo_times(line: &str) -> String {
+    let line = match (line.find('['), line.find(']')) {
+        (Some(a), Some(b)) if a < b && line[a + 1..b].trim().parse::<f64>().is_ok() => {
+            format!("{}[T]{}", &line[..a], &line[b + 1..])
+        }
+        _ => line.to_string(),
+    };
+    line.split_whitespace()
+        .map(|w| {
+            let n = w.strip_suffix('s').unwrap_or("");
+            if !n.is_empty() && n.parse::<f64>().is_ok() {
+                "T"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The README shows what the command printed: every line of its block after `after` is one of
+/// the lines of `printed`, in order, modulo times (the README may leave lines out, such as the
+/// rest of a long list, never change one).
+pub fn assert_readme_shows(after: &str, printed: &str) {
+    let shown = readme_output(after);
+    let printed: Vec<String> = printed.lines().map(modulo_times).collect();
+    let mut at = 0;
+    for line in shown.lines().map(modulo_times) {
+        match printed[at..].iter().position(|p| *p == line) {
+            Some(i) => at += i + 1,
+            None => panic!(
+                "README.md shows a line the command did not print (in this order), after {after:?}:\n  {line}\nprinted:\n{}",
+                printed.join("\n")
+            ),
+        }
+    }
+}
+
+/// Linux 5.19's modpost on a build whose `lost` export has no CRC: modpost says the CRC
+/// could not be generated; `check` finds the index shift at `lost`'s slot by `delta` (two
+/// adjacent lost slots make 2), a shifted run holding `module_layout`, `lost` without a slot
+/// of its own, and every module failing on `module_layout` with two different CRCs.
+/// Returns check's JSON.
+pub fn assert_crc_index_shift(dir: &Path, manifest: &Value, lost: &str, delta: u64) -> Value {
+    assert!(
+        manifest["modpost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "version_generation_failed" && f["symbol"] == lost),
+        "{:#}",
+        manifest["modpost"]
+    );
+    let d = dir.to_str().unwrap();
+    let (code, r, o) = json(&["check", "--format", "json", "--build", d]);
+    assert_eq!(code, 1, "{}", text(&o));
+    let problems = r["exports"]["problems"].as_array().unwrap();
+    let shift = problems
+        .iter()
+        .find(|p| p["kind"] == "index_shift")
+        .unwrap_or_else(|| panic!("{problems:#?}"));
+    assert_eq!(shift["table"], "__ksymtab/__kcrctab");
+    assert_eq!(shift["delta"], delta, "{shift:#}");
+    assert_eq!(shift["symbol"], lost, "{shift:#}");
+    assert!(problems
+        .iter()
+        .filter(|p| p["kind"] == "index_shift")
+        .any(|p| p["symbols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "module_layout")));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "no_crc_slot" && p["symbol"] == lost),
+        "{problems:#?}"
+    );
+    let n = r["summary"]["modules"].as_u64().unwrap();
+    assert_eq!(
+        r["summary"]["failed"], n,
+        "every module is predicted to fail"
+    );
+    for x in r["modules"].as_array().unwrap() {
+        assert_eq!(x["verdict"], "crc_mismatch", "{x:#}");
+        assert_eq!(x["problems"][0]["symbol"], "module_layout");
+        assert_ne!(
+            x["problems"][0]["module_crc"],
+            x["problems"][0]["kernel_crc"]
+        );
+    }
+    r
+}
