@@ -165,6 +165,12 @@ fn repro_reloads_a_failing_module_and_leaves_a_shell_worth_using() {
     at("unknown_symbol zlib_deflate (symbol byte_rev_table)");
     at("In the shell:\r\n  insmod zlib_deflate: refused (ENOENT)");
     assert_eq!(code, 1, "{shown}");
+    // The README's repro recipe shows this session, as the terminal showed it (its run's
+    // directory called `tonight`).
+    let as_shown = shown
+        .replace('\r', "")
+        .replace(run_out.to_str().unwrap(), "tonight");
+    assert_readme_shows("### Reproducing an arch-specific failure", &as_shown);
     let r: Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let a = &r["arches"]["riscv64"];
