@@ -305,8 +305,9 @@ pub fn readme_output(after: &str) -> String {
     panic!("no output block after {after:?}")
 }
 
-/// A line with its times (`4s`, `1.1s`, `[    0.854032]`) made `T` and its runs of spaces
-/// one (a column's width follows the widest time).
+/// A line with its times (`4s`, `1.1s`, `[    0.854032]`) made `T`, its kernel versions
+/// (`6.1.192`: Debian's linux-source moves on) `V`, and its runs of spaces one (a column's
+/// width follows the widest time).
 pub fn modulo_times(line: &str) -> String {
     let line = match (line.find('['), line.find(']')) {
         (Some(a), Some(b)) if a < b && line[a + 1..b].trim().parse::<f64>().is_ok() => {
@@ -314,14 +315,24 @@ pub fn modulo_times(line: &str) -> String {
         }
         _ => line.to_string(),
     };
+    let version = |w: &str| {
+        let parts: Vec<&str> = w.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
     line.split_whitespace()
         .map(|w| {
             let n = w.strip_suffix('s').unwrap_or("");
             if !n.is_empty() && n.parse::<f64>().is_ok() {
-                "T"
-            } else {
-                w
+                return "T".to_string();
             }
+            let core = w.trim_matches(|c: char| "(),:;".contains(c));
+            if version(core) {
+                return w.replace(core, "V");
+            }
+            w.to_string()
         })
         .collect::<Vec<_>>()
         .join(" ")
