@@ -686,6 +686,10 @@ fn nightly_export_drift_is_the_symvers_diff_and_checks_rejections() {
             && said.contains("breaks lzo_compress"),
         "{said}"
     );
+    // The README's nightly recipe shows this drift as merge said it (last night's results
+    // called a/results.json, as here).
+    let here = format!("{}/", tmp.path().display());
+    assert_readme_shows("The export drift, the night", &said.replace(&here, ""));
     let merged = tmp.path().join("merged.json");
     for format in ["table", "html"] {
         let o = modverify(&["report", "--format", format, merged.to_str().unwrap()]);
