@@ -722,3 +722,39 @@ fn verdicts(modules: &Value) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// `boot --build DIR` takes the arch from the build; naming another arch is refused with
+/// both names.
+#[test]
+fn boot_takes_the_arch_from_the_build() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = build_dir("riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("boot");
+    let (code, r, o) = json(&[
+        "boot",
+        "--format",
+        "json",
+        "--build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{}", text(&o));
+    assert_eq!(r["arch"], "riscv64", "{}", text(&o));
+    let o = modverify(&[
+        "boot",
+        "--arch",
+        "sparc64",
+        "--build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("built for riscv64, not sparc64"),
+        "{}",
+        text(&o)
+    );
+}

@@ -36,17 +36,17 @@ pub use crate::proc::parse_duration;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-modverify boot --arch sparc64 \\\n      \
---build ~/.cache/modverify/builds/sparc64-tinyconfig-XXXX\n  \
+modverify boot --build ~/.cache/modverify/builds/sparc64-tinyconfig-XXXX\n  \
 modverify boot --arch riscv64 --kernel Image \\\n      \
 --modules lib/modules/6.1.0/kernel --vmlinux vmlinux\n  \
 modverify boot --arch alpha --build DIR --shell\n\
 \n\
 Exit status: 0 every module loaded and unloaded and the running export table equals the static one, 1 findings (a module failed, crashed or hung; the kernel did not boot; prediction and kernel disagree), 2 bad input, 4 QEMU or a tool failed, 130 interrupted.")]
 pub struct BootArgs {
-    /// Target architecture (`modverify arches` lists them)
-    #[arg(long)]
-    pub arch: String,
+    /// Target architecture (`modverify arches` lists them) [default with --build: the
+    /// build's]
+    #[arg(long, required_unless_present = "build")]
+    pub arch: Option<String>,
     /// A `modverify build` directory (kernel image, vmlinux, Module.symvers, modules)
     #[arg(long, value_name = "DIR", conflicts_with_all = ["kernel", "modules"])]
     pub build: Option<PathBuf>,
@@ -205,8 +205,22 @@ pub fn run(a: BootArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         crate::errln!("shard {s}: from {from}");
     }
     crate::proc::install_interrupt_handler();
-    let arch = registry.get(&a.arch).map_err(Failure::of)?;
     let fail = |e: BootError| Failure::of(e);
+    // With --build and no --arch, the arch the build was made for.
+    let name = match (&a.arch, &a.build) {
+        (Some(n), _) => n.clone(),
+        (None, Some(dir)) => {
+            crate::kernel_build::BuildManifest::read(dir)
+                .map_err(|e| fail(BootError::BadInput(e)))?
+                .arch
+        }
+        (None, None) => {
+            return Err(fail(BootError::BadInput(
+                "give --arch NAME (or --build DIR, whose arch is used)".into(),
+            )))
+        }
+    };
+    let arch = registry.get(&name).map_err(Failure::of)?;
     if let Err(reason) = arch.qemu_or_why_not() {
         return Err(fail(BootError::Unsupported {
             arch: arch.name.clone(),
