@@ -186,15 +186,6 @@ pub fn state(arch: &ArchDescriptor, cache: &Path) -> State {
     }
 }
 
-/// The C compiler command for an arch: the built one's full path where the descriptor builds
-/// its own (and it is built), else `CROSS_COMPILE` + `gcc` as found on PATH.
-pub fn gcc(arch: &ArchDescriptor, cache: &Path) -> PathBuf {
-    match state(arch, cache) {
-        State::Built(bin) => bin.join(format!("{}gcc", arch.cross_compile)),
-        _ => PathBuf::from(format!("{}gcc", arch.cross_compile)),
-    }
-}
-
 /// Whether this machine has the arch's C compiler (packaged on PATH, or built here).
 pub fn have_gcc(arch: &ArchDescriptor, cache: &Path) -> bool {
     match state(arch, cache) {

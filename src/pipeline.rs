@@ -172,19 +172,21 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
     let t = Instant::now();
     let mut bopts = opts.build.clone();
     bopts.jobs = (opts.build.jobs / opts.jobs.max(1)).max(1);
+    // The build ended it (or, below, another modverify's build of the same directory did, or
+    // Ctrl-C came while waiting for it): by its kind.
+    let build_failed = |kind: FailureKind, why: String| {
+        events.stage(&name, Stage::BuildFailed(kind));
+        set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
+        finish(
+            StageEnd::Failed(kind),
+            StageEnd::NotAsked,
+            StageEnd::NotAsked,
+            Some(Reason::of(RStage::Build, why)),
+        );
+    };
     let manifest = match run_build(&bopts, arch, events.build_events(&name)) {
         Ok(m) => m,
-        Err(e) => {
-            events.stage(&name, Stage::BuildFailed(e.kind()));
-            set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
-            finish(
-                StageEnd::Failed(e.kind()),
-                StageEnd::NotAsked,
-                StageEnd::NotAsked,
-                Some(Reason::of(RStage::Build, e.to_string())),
-            );
-            return;
-        }
+        Err(e) => return build_failed(e.kind(), e.to_string()),
     };
     // Held for the rest of this arch: a build of the same directory (another run, a test, a
     // user's) waits instead of rewriting build.json, build.log and the kernel under the check
@@ -198,19 +200,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
             ))
         }) {
             Ok(h) => h,
-            Err(e) => {
-                // Another modverify's build of the same directory ended it badly meanwhile (a
-                // failed build, a killed one), or Ctrl-C came while waiting for it: by its kind.
-                events.stage(&name, Stage::BuildFailed(e.kind()));
-                set(&|a| a.seconds.build_s = Some(t.elapsed().as_secs_f64()));
-                finish(
-                    StageEnd::Failed(e.kind()),
-                    StageEnd::NotAsked,
-                    StageEnd::NotAsked,
-                    Some(Reason::of(RStage::Build, e.to_string())),
-                );
-                return;
-            }
+            Err(e) => return build_failed(e.kind(), e.to_string()),
         };
     let manifest = &held.manifest;
     let _ =

@@ -248,13 +248,9 @@ impl Make<'_> {
         // The compiler modverify built is named in full, so the make line recorded in
         // build.json runs as it stands; PATH (above) covers a Makefile that calls
         // `$(CROSS_COMPILE)gcc` itself.
-        let cc = match &self.compiler_dir {
-            Some(dir) => dir
-                .join(format!("{}gcc", self.arch.cross_compile))
-                .display()
-                .to_string(),
-            None => format!("{}gcc", self.arch.cross_compile),
-        };
+        let cc = cc(self.arch, self.compiler_dir.as_deref())
+            .display()
+            .to_string();
         if !self.ccache && self.compiler_dir.is_some() {
             c.arg(format!("CC={cc}"));
         }
@@ -360,12 +356,27 @@ impl Steps<'_> {
     }
 }
 
-/// Checks the cross toolchain and host tools before anything runs.
-pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
-    let cc = format!("{}gcc", arch.cross_compile);
-    if !crate::cross_gcc::have_gcc(arch, &cache_dir()) {
+/// The C compiler for an arch: in `compiler_dir` where modverify built it (ia64's), else
+/// `CROSS_COMPILE` + `gcc` as PATH finds it.
+fn cc(arch: &ArchDescriptor, compiler_dir: Option<&Path>) -> PathBuf {
+    let name = format!("{}gcc", arch.cross_compile);
+    match compiler_dir {
+        Some(dir) => dir.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+/// Checks the cross toolchain and host tools before anything runs (`compiler_dir`: where
+/// the compiler modverify built is, from [`crate::cross_gcc::ensure`]).
+fn check_tools(arch: &ArchDescriptor, compiler_dir: Option<&Path>) -> Result<(), BuildError> {
+    let cc = cc(arch, compiler_dir);
+    let found = match compiler_dir {
+        Some(_) => cc.is_file(),
+        None => crate::host::on_path(&cc.to_string_lossy()),
+    };
+    if !found {
         return Err(BuildError::Missing {
-            what: cc,
+            what: cc.display().to_string(),
             package: arch.toolchain_packages.join(" "),
         });
     }
@@ -386,8 +397,8 @@ pub fn check_tools(arch: &ArchDescriptor) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn toolchain_version(arch: &ArchDescriptor) -> String {
-    let mut gcc = Command::new(crate::cross_gcc::gcc(arch, &cache_dir()));
+fn toolchain_version(arch: &ArchDescriptor, compiler_dir: Option<&Path>) -> String {
+    let mut gcc = Command::new(cc(arch, compiler_dir));
     gcc.arg("--version");
     proc::stdout_if_ok(gcc)
         .and_then(|o| o.lines().next().map(str::to_string))
@@ -442,7 +453,7 @@ pub fn run_build(
     // A compiler Debian does not ship is built once, before anything needs it (after the
     // tree is known to have this arch: a refused tree must not cost a compiler build).
     let compiler_dir = crate::cross_gcc::ensure(arch, &cache, &mut note)?;
-    check_tools(arch)?;
+    check_tools(arch, compiler_dir.as_deref())?;
     let plugin = crate::compiler_plugin::flag(arch, &cache)?;
 
     // Fragments, in order: modverify's needs, the arch's, the default modules, the user's.
@@ -588,7 +599,7 @@ pub fn run_build(
         &out,
         &log_path,
         &fragments,
-        toolchain_version(arch),
+        toolchain_version(arch, make.compiler_dir.as_deref()),
         proc::command_line(&make.command(&full_targets)),
         make.ccache,
     );
