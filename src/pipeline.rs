@@ -226,6 +226,7 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         paths: art.modules.clone(),
         // A build's vmlinux carries its vermagic.
         own_modules: vec![],
+        providers: Default::default(),
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,

@@ -25,6 +25,22 @@ fn build_dir(arch: &str) -> PathBuf {
     build(&["--arch", arch]).0
 }
 
+/// The boot read the kernel's export table exactly as `modverify check` reads it from the
+/// same files (`check_args`: --vmlinux, --symvers, modules): one reader, one count, one
+/// consistency verdict, and it is the table the running one was compared with.
+fn assert_boot_reads_what_check_reads(r: &Value, check_args: &[&str]) {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend(check_args);
+    let (_, c, o) = json(&all);
+    assert!(c["exports"]["count"].as_u64().unwrap() > 0, "{}", text(&o));
+    assert_eq!(r["static_table"], c["exports"], "{}", text(&o));
+    assert_eq!(
+        r["export_table"]["static_exports"], c["exports"]["count"],
+        "{:#}",
+        r["export_table"]
+    );
+}
+
 fn module<'a>(r: &'a Value, name: &str) -> &'a Value {
     r["modules"]
         .as_array()
@@ -57,6 +73,27 @@ fn boots_clean_from(arch: &str, more: &[&str]) -> (Value, Value) {
     }
     let (code, r, o) = boot_json(&["--arch", arch, "--build", dir.to_str().unwrap()]);
     assert_eq!(r["done"], true, "{}", text(&o));
+    let m = finished_manifest(&dir);
+    let a = &m["artifacts"];
+    let mut check_args = vec![
+        "--vmlinux",
+        a["vmlinux"].as_str().unwrap(),
+        "--symvers",
+        a["module_symvers"].as_str().unwrap(),
+    ];
+    check_args.extend(
+        a["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap()),
+    );
+    assert_boot_reads_what_check_reads(&r, &check_args);
+    assert_eq!(
+        r["static_table"]["consistent"], true,
+        "{:#}",
+        r["static_table"]
+    );
     let n = r["summary"]["modules"].as_u64().unwrap();
     assert!(n >= 30, "{n} modules");
     assert_eq!(r["summary"]["loaded"], n, "{:#}", r["modules"]);
@@ -508,20 +545,30 @@ fn bring_your_own_kernel_debian_amd64() {
         }
     }
     let out = tmp.path().join("out");
-    let (_, r, o) = boot_json(&[
+    // The image itself as --vmlinux: boot reads it as check does (the bzImage's payload
+    // unwrapped), not only an ELF vmlinux.
+    let (vmlinuz, symvers) = (d.join("vmlinuz"), d.join("Module.symvers"));
+    let given = [
+        "--vmlinux",
+        vmlinuz.to_str().unwrap(),
+        "--symvers",
+        symvers.to_str().unwrap(),
+    ];
+    let mut args = vec![
         "--arch",
         "x86_64",
         "--kernel",
-        d.join("vmlinuz").to_str().unwrap(),
+        vmlinuz.to_str().unwrap(),
         "--modules",
         mods.to_str().unwrap(),
-        "--vmlinux",
-        d.join("vmlinux").to_str().unwrap(),
-        "--symvers",
-        d.join("Module.symvers").to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(given);
+    let (_, r, o) = boot_json(&args);
+    let mut check_args = given.to_vec();
+    check_args.push(mods.to_str().unwrap());
+    assert_boot_reads_what_check_reads(&r, &check_args);
     assert_eq!(r["done"], true, "{}", text(&o));
     assert_eq!(r["summary"]["modules"], n);
     assert_eq!(r["summary"]["disagreements"], 0, "{:#}", r["modules"]);

@@ -48,6 +48,7 @@ fn check(t: Target, w: &World) -> CheckReport {
         policy: Policy::Debian,
         paths: vec![mods],
         own_modules: vec![],
+        providers: Default::default(),
     };
     run_check(&opts, &registry).unwrap()
 }

@@ -97,6 +97,7 @@ impl Case {
             policy,
             paths: vec![self.dir.path().join("mods")],
             own_modules: vec![],
+            providers: Default::default(),
         };
         run_check(&opts, &registry).unwrap()
     }
@@ -470,6 +471,7 @@ fn symvers_alone_is_an_export_source() {
         policy: Policy::Debian,
         paths: vec![dir.join("mods")],
         own_modules: vec![],
+        providers: Default::default(),
     };
     let r = run_check(&opts, &registry).unwrap();
     assert_eq!(r.arch, d.name, "arch inferred from the modules");
@@ -561,6 +563,7 @@ fn module_exports_from_symvers_resolve() {
         policy: Policy::Debian,
         paths: vec![c.dir.path().join("mods")],
         own_modules: vec![],
+        providers: Default::default(),
     };
     let r = run_check(&opts, &registry).unwrap();
     assert_eq!(verdict(&r, "user"), Verdict::Ok);

@@ -12,7 +12,7 @@ pub use report::{BatchReport, BootReport, BootSummary};
 use crate::arch::ArchDescriptor;
 use crate::batch::Shard;
 use crate::check::Policy;
-use crate::elf::{ElfFile, ExportTable};
+use crate::elf::ExportTable;
 use crate::image::{ImageError, Initramfs, ModulePayload, PlannedModule};
 use crate::qemu::{BootEvent, BootPlan, GuestRun, QemuError};
 use crate::verdict::{compare_tables, outcomes, ModuleOutcome, RuntimeVerdict, TableComparison};
@@ -31,6 +31,9 @@ pub enum BootError {
     Build(#[from] crate::kernel_build::manifest::FinishedBuildError),
     #[error("no module could be tested: {why}\n  (the boot's record: {})", results.display())]
     Infrastructure { why: String, results: PathBuf },
+    /// The vmlinux or Module.symvers given could not be read as `check` reads them.
+    #[error(transparent)]
+    Check(#[from] crate::check::stage::CheckError),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -48,6 +51,7 @@ impl BootError {
         match self {
             BootError::Unsupported { .. } | BootError::BadInput(_) => FailureKind::BadInput,
             BootError::Build(e) => e.kind(),
+            BootError::Check(e) => e.kind(),
             BootError::Image(_)
             | BootError::Qemu(_)
             | BootError::Io { .. }
@@ -236,16 +240,44 @@ fn boot_batch(
     }
 }
 
+/// Boots `opts.kernel` with its modules. With a vmlinux or Module.symvers, the check stage
+/// reads them first, exactly as `modverify check` does (image unwrapped, System.map beside a
+/// raw Image, Module.symvers' module exports), and its predictions and table are what the
+/// kernel's verdicts and running table are compared with.
 pub fn run_boot(
     arch: &ArchDescriptor,
     opts: &BootOptions,
     on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
-    run_boot_with(arch, opts, None, on_event)
+    let checked = if opts.vmlinux.is_some() || opts.symvers.is_some() {
+        let copts = crate::check::stage::CheckOptions {
+            arch: Some(arch.name.clone()),
+            vmlinux: opts.vmlinux.clone(),
+            system_map: None,
+            symvers: opts.symvers.clone(),
+            policy: opts.policy,
+            paths: opts.modules.clone(),
+            // The modules booted are the kernel's own: without a kernel binary, they carry
+            // its vermagic.
+            own_modules: opts.modules.clone(),
+            // The boot loads these modules and no others.
+            providers: crate::check::modules::Providers::GivenOnly,
+        };
+        let no_other_arches = crate::arch::ArchRegistry::of(vec![]);
+        Some(crate::check::stage::check_stage(
+            &copts,
+            Some(arch),
+            &no_other_arches,
+        )?)
+    } else {
+        None
+    };
+    run_boot_with(arch, opts, checked, on_event)
 }
 
 /// `run_boot`, reusing what the check stage computed for the same files (`checked`: the
-/// parsed modules, their predictions, vmlinux's export table) instead of reading them again.
+/// parsed modules, their predictions, the kernel's export table) instead of reading them
+/// again; without it, no prediction and no export-table comparison.
 pub fn run_boot_with(
     arch: &ArchDescriptor,
     opts: &BootOptions,
@@ -253,12 +285,22 @@ pub fn run_boot_with(
     on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<BootReport, BootError> {
     let started = std::time::Instant::now();
-    let (parsed, known) = match checked {
-        Some(c) => (
-            Some((c.modules, c.shadowed)),
-            Some((c.report.modules, Some(StaticTable::Elf(Box::new(c.table))))),
-        ),
-        None => (None, None),
+    let (parsed, predicted, static_table, exports) = match checked {
+        Some(c) => {
+            let table = match (c.table.source, c.symvers) {
+                // No kernel binary: Module.symvers' vmlinux rows, in the layout the running
+                // kernel keeps (a 7.1+ kernel keeps one table with GPL flags).
+                (crate::elf::exports::ExportSource::Symvers, Some(s)) => StaticTable::Symvers(s),
+                _ => StaticTable::Elf(Box::new(c.table)),
+            };
+            (
+                Some((c.modules, c.shadowed)),
+                c.report.modules,
+                Some(table),
+                Some(c.report.exports),
+            )
+        }
+        None => (None, Vec::new(), None, None),
     };
     let prepared = prepare_with(arch, opts, parsed)?;
     let prepare_seconds = started.elapsed().as_secs_f64();
@@ -281,14 +323,9 @@ pub fn run_boot_with(
         modules: p.owned,
         boots: n,
     });
-    // The static view (prediction per module, export table) is worked out while the guests
-    // boot; guests boot side by side, each taking the next batch; their events reach
-    // `on_event` here, on this thread.
-    let (runs, static_view) = std::thread::scope(|scope| {
-        let statics = scope.spawn(|| match known {
-            Some(k) => Ok(k),
-            None => static_view(arch, opts, &p.inputs),
-        });
+    // Guests boot side by side, each taking the next batch; their events reach `on_event`
+    // here, on this thread.
+    let runs = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..opts.jobs.clamp(1, n))
             .map(|_| {
                 let tx = tx.clone();
@@ -322,18 +359,12 @@ pub fn run_boot_with(
             .flat_map(|w| w.join().unwrap_or_default())
             .collect();
         runs.sort_by_key(|(b, _)| *b);
-        (
-            runs,
-            statics
-                .join()
-                .unwrap_or_else(|_| Err(BootError::BadInput("static check panicked".into()))),
-        )
+        runs
     });
     let mut by_batch: BTreeMap<usize, BatchRun> = BTreeMap::new();
     for (b, r) in runs {
         by_batch.insert(b, r?);
     }
-    let (predicted, static_table) = static_view?;
 
     let mut modules = Vec::with_capacity(p.owned);
     let mut batches = Vec::new();
@@ -513,6 +544,7 @@ pub fn run_boot_with(
         lost_records: lost,
         modules,
         export_table,
+        static_table: exports,
         notes,
         summary,
         payload,
@@ -603,41 +635,6 @@ impl StaticTable {
             }
         }
     }
-}
-
-/// Predictions for the modules and the vmlinux export table, if a vmlinux was given.
-fn static_view(
-    arch: &ArchDescriptor,
-    opts: &BootOptions,
-    inputs: &[crate::check::modules::ModuleInput],
-) -> Result<(Vec<crate::check::ModuleReport>, Option<StaticTable>), BootError> {
-    let Some(v) = &opts.vmlinux else {
-        // Module.symvers alone still predicts each module (but says nothing of the binary table).
-        let Some(sv) = &opts.symvers else {
-            return Ok((Vec::new(), None));
-        };
-        let text = std::fs::read_to_string(sv).map_err(|e| BootError::Io {
-            path: sv.clone(),
-            source: e,
-        })?;
-        let symvers = crate::elf::Symvers::parse(&text)
-            .map_err(|e| BootError::BadInput(format!("{}: {e}", sv.display())))?;
-        let table = ExportTable::from_symvers(&symvers);
-        let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
-        // The running table is compared with Module.symvers' vmlinux rows, in the order the
-        // kernel sorts them; a 7.1+ kernel keeps one table with GPL flags (told at the end).
-        return Ok((predicted, Some(StaticTable::Symvers(symvers))));
-    };
-    let bad = |e: String| BootError::BadInput(format!("{}: {e}", v.display()));
-    let bytes = std::fs::read(v).map_err(|e| BootError::Io {
-        path: v.clone(),
-        source: e,
-    })?;
-    let elf = ElfFile::parse(&bytes).map_err(|e| bad(e.to_string()))?;
-    let table =
-        ExportTable::from_vmlinux(&elf, Some(arch.elf.ksymtab)).map_err(|e| bad(e.to_string()))?;
-    let predicted = crate::check::modules::predict(&table, arch, inputs, opts.policy);
-    Ok((predicted, Some(StaticTable::Elf(Box::new(table)))))
 }
 
 /// Where a boot writes its initramfs and results when `--out` is not given: inside the build

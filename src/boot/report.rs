@@ -90,6 +90,10 @@ pub struct BootReport {
     pub modules: Vec<ModuleOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export_table: Option<TableComparison>,
+    /// The kernel's export table as `modverify check` reads it from the vmlinux given (or
+    /// Module.symvers): its count and its own consistency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_table: Option<crate::check::stage::ExportsReport>,
     pub notes: Vec<String>,
     pub summary: BootSummary,
     /// How the modules travelled: "xz, decompressed by the kernel" or "decompressed on the host".

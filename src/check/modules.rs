@@ -87,14 +87,27 @@ pub fn wrong_arch_problem(id: &ElfIdentity, arch: &ArchDescriptor) -> Option<Pro
     Some(Problem::new(Verdict::WrongArch, what).says(msg))
 }
 
+/// What, besides the kernel and the modules given, may provide a module's symbols.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Providers {
+    /// Also the modules Module.symvers names that are not among those given: a system that
+    /// has them loads them first (`check`: a warning, not a failure).
+    #[default]
+    WithSymversModules,
+    /// The modules given and no others: they are all there is (a boot loads exactly these,
+    /// so a symbol only another module exports is unknown to the kernel).
+    GivenOnly,
+}
+
 /// Predicts the kernel's verdict for every module.
 pub fn predict(
     kernel: &ExportTable,
     arch: &ArchDescriptor,
     modules: &[ModuleInput],
     policy: Policy,
+    providers: Providers,
 ) -> Vec<ModuleReport> {
-    predict_providing(kernel, arch, modules, modules.len(), policy)
+    predict_set(kernel, arch, modules, modules.len(), policy, providers)
 }
 
 /// [`predict`] where only the first `providing` modules export symbols to the others: the
@@ -107,6 +120,24 @@ pub fn predict_providing(
     modules: &[ModuleInput],
     providing: usize,
     policy: Policy,
+) -> Vec<ModuleReport> {
+    predict_set(
+        kernel,
+        arch,
+        modules,
+        providing,
+        policy,
+        Providers::WithSymversModules,
+    )
+}
+
+fn predict_set(
+    kernel: &ExportTable,
+    arch: &ArchDescriptor,
+    modules: &[ModuleInput],
+    providing: usize,
+    policy: Policy,
+    others: Providers,
 ) -> Vec<ModuleReport> {
     // Symbols exported by the providing modules, in input order.
     let mut providers: HashMap<&str, Vec<Provider<'_>>> = HashMap::new();
@@ -139,7 +170,7 @@ pub fn predict_providing(
                 },
                 vec![],
             ),
-            Ok(f) => check_one(i, modules, f, kernel, arch, &providers, policy),
+            Ok(f) => check_one(i, modules, f, kernel, arch, (&providers, others), policy),
         };
         reports.push(report);
         uses.push(used);
@@ -157,7 +188,8 @@ fn check_one(
     f: &ModuleFacts,
     kernel: &ExportTable,
     arch: &ArchDescriptor,
-    providers: &HashMap<&str, Vec<Provider<'_>>>,
+    // The given modules' exports, and whether Module.symvers' other modules count too.
+    (providers, others): (&HashMap<&str, Vec<Provider<'_>>>, Providers),
     policy: Policy,
 ) -> (ModuleReport, Vec<usize>) {
     let m = &modules[me];
@@ -335,7 +367,10 @@ fn check_one(
                     format!("module {}", module_name(&modules[p.module])),
                 )
             }
-            (None, None) if kernel.symvers_module_export(sym, gplok).is_some() => {
+            (None, None)
+                if others == Providers::WithSymversModules
+                    && kernel.symvers_module_export(sym, gplok).is_some() =>
+            {
                 // Exported by a module that is not among those checked: Module.symvers has
                 // its CRC; the module has to be loaded first (a note, not a failure).
                 let e = kernel.symvers_module_export(sym, gplok).expect("checked");

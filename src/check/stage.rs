@@ -76,6 +76,9 @@ pub struct CheckOptions {
     /// table read from Module.symvers has no vermagic, and the kernel's own modules carry the
     /// kernel's (VERMAGIC_STRING), so it is taken from them. Empty: nothing is assumed.
     pub own_modules: Vec<PathBuf>,
+    /// Whether modules Module.symvers names but `paths` lacks may provide symbols (`check`)
+    /// or not (a boot, which loads exactly `paths`).
+    pub providers: super::modules::Providers,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -201,6 +204,9 @@ pub struct Checked {
     pub modules: Vec<ModuleInput>,
     /// Files another file of their name takes precedence over (not in `modules`).
     pub shadowed: Vec<crate::depmod::Shadowed>,
+    /// Module.symvers as read (when given): without a kernel binary, the running table is
+    /// compared with its vmlinux rows in the layout the running kernel turns out to keep.
+    pub symvers: Option<Symvers>,
 }
 
 pub fn run_check(opts: &CheckOptions, registry: &ArchRegistry) -> Result<CheckReport, CheckError> {
@@ -428,7 +434,7 @@ pub fn check_stage<'r>(
     if table.source == ExportSource::Symvers {
         problems.retain(|p| p.kind != super::ExportProblemKind::SymversMismatch);
     }
-    let mut reports = predict(&table, arch, &modules, opts.policy);
+    let mut reports = predict(&table, arch, &modules, opts.policy, opts.providers);
     reports.extend(shadowed.iter().map(shadowed_report));
     // Failing modules first, then by name: the order a person reads.
     reports.sort_by(|a, b| (!a.failed(), &a.name, &a.path).cmp(&(!b.failed(), &b.name, &b.path)));
@@ -470,6 +476,7 @@ pub fn check_stage<'r>(
         table,
         modules,
         shadowed,
+        symvers,
     })
 }
 

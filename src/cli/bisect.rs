@@ -146,6 +146,7 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         paths: art.modules.clone(),
         // A build's vmlinux carries its vermagic.
         own_modules: vec![],
+        providers: Default::default(),
     };
     let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
         Ok(c) => c,

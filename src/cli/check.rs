@@ -92,6 +92,7 @@ pub fn run(a: CheckArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         policy: a.policy,
         paths: a.paths.clone(),
         own_modules: vec![],
+        providers: Default::default(),
     };
     let mut with = a.with.clone();
     if let Some(ver) = &a.release {

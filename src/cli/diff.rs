@@ -153,6 +153,7 @@ fn side(
         policy: a.policy,
         paths: modules.to_vec(),
         own_modules: vec![],
+        providers: Default::default(),
     };
     let Some(dir) = dir else {
         // Every module of a side is that kernel's own.
