@@ -132,6 +132,35 @@ pub struct Stages<'a> {
 ///
 /// Static findings outweigh a boot that could not run: the kernel is known bad.
 pub fn decide(s: &Stages) -> ArchStatus {
+    decide_finding(s, |c| !c.clean(), |b| !b.clean())
+}
+
+/// [`decide`] when one module is what is asked about (`bisect-step --module NAME`): the
+/// build, a stage that could not run, a boot QEMU could not start and Ctrl-C count as for the
+/// arch; the findings are that module's only — it fails statically, it is not known to work at
+/// run time, or the kernel never reached the agent (the module was never tried). Another
+/// module's failure, the export table's errors and the running table's differences do not
+/// decide.
+pub fn decide_for_module(s: &Stages, name: &str) -> ArchStatus {
+    decide_finding(
+        s,
+        |c| c.modules.iter().any(|m| m.name == name && m.failed()),
+        |b| {
+            b.boot_failure.is_some()
+                || b.modules
+                    .iter()
+                    .any(|m| m.name == name && m.not_known_to_work())
+        },
+    )
+}
+
+/// The worst of what the stages say, where `check_finds` and `boot_finds` say whether a
+/// finished stage found something.
+fn decide_finding(
+    s: &Stages,
+    check_finds: impl Fn(&CheckReport) -> bool,
+    boot_finds: impl Fn(&BootReport) -> bool,
+) -> ArchStatus {
     let mut st = ArchStatus::Ok;
     match s.build {
         StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
@@ -140,13 +169,13 @@ pub fn decide(s: &Stages) -> ArchStatus {
     }
     match s.check {
         StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
-        StageEnd::Done(c) if !c.clean() => st = st.max(ArchStatus::Findings),
+        StageEnd::Done(c) if check_finds(c) => st = st.max(ArchStatus::Findings),
         StageEnd::Done(_) | StageEnd::NotAsked | StageEnd::CannotHere => {}
     }
     match s.boot {
         StageEnd::Failed(k) => st = st.max(ArchStatus::of_failure(k)),
         StageEnd::Done(b) if b.infrastructure_failure().is_some() => st = st.max(ArchStatus::Infra),
-        StageEnd::Done(b) if !b.clean() => st = st.max(ArchStatus::Findings),
+        StageEnd::Done(b) if boot_finds(b) => st = st.max(ArchStatus::Findings),
         StageEnd::Done(_) | StageEnd::NotAsked | StageEnd::CannotHere => {}
     }
     if s.interrupted {
@@ -399,6 +428,73 @@ mod tests {
             s2.interrupted = true;
             assert_eq!(decide(&s2), S::Interrupted, "{what}, interrupted");
         }
+    }
+
+    /// With one module asked about, only its verdicts find; what could not run still counts.
+    #[test]
+    fn one_module_decides_alone_and_what_could_not_run_still_counts() {
+        let module = |name: &str, verdict: &str| -> crate::verdict::ModuleOutcome {
+            serde_json::from_value(serde_json::json!({"name": name, "verdict": verdict})).unwrap()
+        };
+        let failed = |name: &str| crate::check::ModuleReport {
+            name: name.into(),
+            path: format!("{name}.ko"),
+            verdict: crate::check::Verdict::CrcMismatch,
+            problems: vec![],
+            uses: vec![],
+        };
+        // Another module fails statically and at run time; the export table has errors.
+        let mut c = CheckReport {
+            modules: vec![failed("bad")],
+            ..Default::default()
+        };
+        c.summary.failed = 1;
+        c.summary.export_errors = 1;
+        let b = BootReport {
+            done: true,
+            modules: vec![module("bad", "crc_mismatch"), module("good", "loaded")],
+            ..Default::default()
+        };
+        let (infra, panic) = (boot_infra(), boot_panic());
+        let cases: Vec<(&str, Stages, S)> = vec![
+            (
+                "another module fails",
+                stages(Done(&()), Done(&c), Done(&b)),
+                S::Ok,
+            ),
+            ("static only", stages(Done(&()), Done(&c), NotAsked), S::Ok),
+            (
+                "QEMU would not start",
+                stages(Done(&()), Done(&c), Done(&infra)),
+                S::Infra,
+            ),
+            (
+                "QEMU not installed",
+                stages(Done(&()), Done(&c), Failed(FailureKind::Infra)),
+                S::Infra,
+            ),
+            (
+                "panic before the agent",
+                stages(Done(&()), Done(&c), Done(&panic)),
+                S::Findings,
+            ),
+            (
+                "make failed",
+                stages(Failed(FailureKind::BuildFailed), NotAsked, NotAsked),
+                S::BuildFailed,
+            ),
+        ];
+        for (what, s, want) in &cases {
+            assert_eq!(decide_for_module(s, "good"), *want, "{what}");
+        }
+        assert_eq!(decide(&stages(Done(&()), Done(&c), Done(&b))), S::Findings);
+        let clean = CheckReport::default();
+        for (name, want) in [("bad", S::Findings), ("good", S::Ok)] {
+            let s = stages(Done(&()), Done(&clean), Done(&b));
+            assert_eq!(decide_for_module(&s, name), want, "{name} at run time");
+        }
+        let s = stages(Done(&()), Done(&c), NotAsked);
+        assert_eq!(decide_for_module(&s, "bad"), S::Findings, "bad statically");
     }
 
     /// The run's exit status from its arches, with and without a baseline.

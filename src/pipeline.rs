@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub shard: Option<crate::batch::Shard>,
     /// `BootOptions::retries`.
     pub retries: usize,
+    /// Decide each arch's status on this module's verdicts alone
+    /// ([`crate::outcome::decide_for_module`]; `bisect-step --module`).
+    pub module: Option<String>,
 }
 
 /// Where one arch's pipeline is, for progress.
@@ -142,12 +145,16 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
                   check: StageEnd<crate::check::stage::CheckReport>,
                   boot: StageEnd<crate::boot::BootReport>,
                   reason: Option<Reason>| {
-        let status = decide(&Stages {
+        let stages = Stages {
             build,
             check,
             boot,
             interrupted: crate::proc::interrupted(),
-        });
+        };
+        let status = match &opts.module {
+            None => decide(&stages),
+            Some(m) => crate::outcome::decide_for_module(&stages, m),
+        };
         set(&|a| {
             a.status = status;
             if let Some(r) = &reason {

@@ -5,11 +5,10 @@
 //! gathers what to say.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::boot::{run_boot_with, BootOptions};
-use crate::check::stage::{check_stage, CheckOptions};
+use crate::boot::limits;
 use crate::check::Policy;
-use crate::kernel_build::run_build;
 use crate::outcome::{bisect_answer, decide, ArchStatus, BisectAnswer, StageEnd, Stages};
+use crate::pipeline::{run_all, ArchResult, RunOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -57,6 +56,10 @@ pub struct BisectArgs {
     /// Tries of a module whose load fails, before its verdict stands (0: no retry)
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retries: usize,
+    /// Where the step writes results.json (as `run` does; each step replaces the last's)
+    /// [default: ~/.cache/modverify/bisect/ARCH-HASH, one per arch and tree]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 fn say(verdict: &str, why: &str) {
@@ -89,20 +92,14 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(ABORT);
         }
     };
-    let mut opts = a.kernel.options(None);
+    let mut build = a.kernel.options(None);
     let source = a
         .kernel
         .source
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
-    opts.source = Some(source.canonicalize().unwrap_or(source));
-    let progress = crate::report::progress::Progress::new();
-    let bar = progress.arch(&arch.name);
-    let answer_failure = |kind, why: String| {
-        let answer = bisect_answer(ArchStatus::of_failure(kind), false, false, None);
-        say(answer.as_str(), &format!("{}: {why}", arch.name));
-        Ok(answer.code())
-    };
+    let source = source.canonicalize().unwrap_or(source);
+    build.source = Some(source.clone());
     // Asked to boot an arch nothing boots (ia64): said before a build is paid for.
     if !a.static_only {
         if let Err(why) = arch.qemu_or_why_not() {
@@ -113,53 +110,87 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             return Ok(bisect_answer(ArchStatus::BadInput, false, false, None).code());
         }
     }
-    let manifest = match run_build(&opts, arch, &bar) {
-        Ok(m) => m,
-        Err(e) => {
-            let first = e.to_string().lines().next().unwrap_or("").to_string();
-            return answer_failure(e.kind(), format!("build: {first}"));
-        }
+    // Each step's results replace the last step's, in one place per arch and tree.
+    let out = a.out.clone().unwrap_or_else(|| {
+        crate::files::cache_dir().join("bisect").join(format!(
+            "{}-{}",
+            arch.name,
+            crate::files::short_hash(&source.display().to_string())
+        ))
+    });
+    let abort = |why: String| {
+        say("abort", &format!("{}: {why}", arch.name));
+        Ok(ABORT)
     };
-    bar.finish("built");
-    // Held to the end of the step: a build of the same directory waits (see run_all).
-    let held =
-        match crate::kernel_build::BuildManifest::read_finished(&manifest.build_dir, &mut || {
-            crate::kernel_build::BuildEvents::note(
-                &bar,
-                &format!(
-                    "waiting for another modverify building in {}",
-                    manifest.build_dir.display()
-                ),
-            )
-        }) {
-            Ok(h) => h,
-            Err(e) => return answer_failure(e.kind(), e.to_string()),
-        };
-    let art = held.artifacts.clone();
-    let no_other_arches = ArchRegistry::of(vec![]);
-    let copts = CheckOptions {
-        system_map: None,
-        arch: Some(arch.name.clone()),
-        vmlinux: Some(art.vmlinux.clone()),
-        symvers: Some(art.module_symvers.clone()),
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        return abort(format!("{}: {e}", out.display()));
+    }
+    let _lock = match super::run::lock(&out) {
+        Ok(l) => l,
+        Err(why) => return abort(why),
+    };
+    super::run::clear_previous_run(&out);
+    // The one pipeline `run` drives (build → check → boot), deciding on `--module` alone
+    // when one is named.
+    let opts = RunOptions {
+        build,
+        out: out.clone(),
+        jobs: 1,
         policy: a.policy,
-        paths: art.modules.clone(),
-        // A build's vmlinux carries its vermagic.
-        own_modules: vec![],
-        providers: Default::default(),
+        static_only: a.static_only,
+        boot_timeout: limits::of(limits::BOOT),
+        module_timeout: limits::of(limits::MODULE),
+        silence: limits::of(limits::SILENCE),
+        shard: None,
+        retries: a.retries,
+        module: a.module.clone(),
     };
-    let checked = match check_stage(&copts, Some(arch), &no_other_arches) {
-        Ok(c) => c,
-        Err(e) => return answer_failure(e.kind(), format!("static check could not run: {e}")),
+    let progress = crate::report::progress::Progress::new();
+    let events = super::run::Events::new(&progress, &[arch]);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results = run_all(&[arch], &opts, command, &events);
+    events.finish();
+    let Some(r) = results.arches.get(&arch.name) else {
+        return abort("no result".into());
     };
-    let check = &checked.report;
-    // The finding, statically.
-    // (fails only because another module does, what to say): causes are said first.
+    answer(&a, r)
+}
+
+/// The answer for one commit, from the arch's result as the pipeline decided it, and the
+/// one line that says why.
+fn answer(a: &BisectArgs, r: &ArchResult) -> Result<i32, Failure> {
+    let arch = &r.arch;
+    let asked = |name: &str| a.module.as_ref().is_none_or(|x| x == name);
+    // The stage that ended the arch ("build: …", "boot: …"): its reason, first line.
+    let stage_reason = || {
+        r.reasons
+            .last()
+            .map(|x| x.to_string().lines().next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    let Some(check) = &r.check else {
+        let answer = bisect_answer(r.status, false, false, None);
+        say(answer.as_str(), &format!("{arch}: {}", stage_reason()));
+        return Ok(answer.code());
+    };
+    if let Some(m) = a
+        .module
+        .as_ref()
+        .filter(|m| !check.modules.iter().any(|x| x.name == **m))
+    {
+        say(
+            "skip",
+            &format!("{arch}: module {m} is not built at this commit"),
+        );
+        return Ok(SKIP);
+    }
+    // The finding, statically: (fails only because another module does, what to say);
+    // causes are said first.
     let mut bad: Vec<(bool, String)> = Vec::new();
     for m in check
         .modules
         .iter()
-        .filter(|m| m.failed() && a.module.as_ref().is_none_or(|x| *x == m.name))
+        .filter(|m| m.failed() && asked(&m.name))
     {
         let msg = m
             .problems
@@ -187,133 +218,94 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             bad.insert(0, (false, format!("export table: {}", p.detail)));
         }
     }
-    if a.module
-        .as_ref()
-        .is_some_and(|m| !check.modules.iter().any(|x| x.name == *m))
-    {
-        say(
-            "skip",
-            &format!(
-                "{}: module {} is not built at this commit",
-                arch.name,
-                a.module.as_deref().unwrap_or("")
-            ),
-        );
-        return Ok(SKIP);
-    }
     let modules_checked = check.modules.len();
-    // The status the static check alone gives: with --module, that module's verdict.
-    let static_status = match &a.module {
-        Some(_) if bad.is_empty() => ArchStatus::Ok,
-        Some(_) => ArchStatus::Findings,
-        None => decide(&Stages {
+    let statically_ok = {
+        let s = Stages {
             build: StageEnd::Done(&()),
             check: StageEnd::Done(check),
             boot: StageEnd::NotAsked,
             interrupted: false,
-        }),
-    };
-    let mut status = static_status;
-    let static_bad = bad.len();
+        };
+        match &a.module {
+            None => decide(&s),
+            Some(m) => crate::outcome::decide_for_module(&s, m),
+        }
+    } == ArchStatus::Ok;
     let mut only_never_reached = false;
     let mut flaky = 0;
     let mut skip_why = String::new();
     let mut how = "static check";
-    if !a.static_only {
-        let bo = BootOptions {
-            retries: a.retries,
-            ..BootOptions::for_build(arch, &art, manifest.build_dir.join("boot"), a.policy)
-        };
-        // The boot reuses the modules, predictions and export table the check read.
-        match run_boot_with(arch, &bo, Some(checked), &mut |_| {}) {
-            Ok(r) => {
-                how = "static check and boot";
-                let never_reached = crate::outcome::never_reached_the_agent(&r);
-                flaky = r
-                    .modules
-                    .iter()
-                    .filter(|m| m.flaky() && a.module.as_ref().is_none_or(|x| *x == m.name))
-                    .count();
-                if flaky > 0 {
-                    skip_why = format!(
-                        "{flaky} flaky module(s): their tries in fresh guests disagree ({}); --flaky good|bad decides",
-                        r.modules
-                            .iter()
-                            .filter(|m| m.flaky())
-                            .map(|m| format!("{} {}", m.name, m.shown_verdict()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    );
-                }
-                if let Some(why) = r.infrastructure_failure() {
-                    skip_why = why.to_string();
-                } else if never_reached {
-                    // Nothing about the modules: skipped unless asked to call it bad, or
-                    // unless the static check found something already.
-                    only_never_reached = static_status == ArchStatus::Ok;
-                    skip_why = format!(
-                        "the kernel never reached the agent ({}); --boot-failure-is-bad calls that bad",
-                        r.boot_failure.as_deref().unwrap_or("")
-                    );
-                }
-                if let Some(f) = &r.boot_failure {
-                    bad.push((false, format!("boot: {f}")));
-                }
-                for m in r.modules.iter().filter(|m| {
-                    m.not_known_to_work() && a.module.as_ref().is_none_or(|x| *x == m.name)
-                }) {
-                    let msg = m.kernel_messages.first().cloned().unwrap_or_default();
-                    bad.push((
-                        m.verdict.outcome() == crate::verdict::Outcome::Skip,
-                        format!("{} {} at run time ({msg})", m.name, m.verdict.as_str()),
-                    ));
-                }
-                if a.module.is_none() {
-                    if r.export_table.as_ref().is_some_and(|t| !t.equal) {
-                        bad.push((false, "running export table differs from the ELF".into()));
-                    }
-                    // What else makes a boot not clean: said after the causes above.
-                    let s = &r.summary;
-                    for (n, what) in [
-                        (
-                            s.disagreements,
-                            "module(s) where the kernel disagrees with the static prediction",
-                        ),
-                        (s.unload_failures, "module(s) that would not unload"),
-                        (r.damaged_records, "damaged record(s) from the guest"),
-                        (r.lost_records as usize, "record(s) lost by the guest"),
-                    ] {
-                        if n > 0 {
-                            bad.push((true, format!("{n} {what}")));
-                        }
-                    }
-                }
-                let boot_status = match &a.module {
-                    Some(_) if r.infrastructure_failure().is_some() => ArchStatus::Infra,
-                    Some(_) if bad.len() > static_bad => ArchStatus::Findings,
-                    Some(_) => ArchStatus::Ok,
-                    // decide() folds its stages with max, so the static and the boot part
-                    // decided apart and joined are the whole arch decided at once.
-                    None => decide(&Stages {
-                        build: StageEnd::NotAsked,
-                        check: StageEnd::NotAsked,
-                        boot: StageEnd::Done(&r),
-                        interrupted: false,
-                    }),
-                };
-                status = status.max(boot_status);
+    match &r.boot {
+        Some(b) => {
+            how = "static check and boot";
+            flaky = b
+                .modules
+                .iter()
+                .filter(|m| m.flaky() && asked(&m.name))
+                .count();
+            if flaky > 0 {
+                skip_why = format!(
+                    "{flaky} flaky module(s): their tries in fresh guests disagree ({}); --flaky good|bad decides",
+                    b.modules
+                        .iter()
+                        .filter(|m| m.flaky())
+                        .map(|m| format!("{} {}", m.name, m.shown_verdict()))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
             }
-            Err(e) => {
-                status = status.max(ArchStatus::of_failure(e.kind()));
-                skip_why = format!("QEMU could not be run: {e}");
+            if let Some(why) = b.infrastructure_failure() {
+                skip_why = why.to_string();
+            } else if crate::outcome::never_reached_the_agent(b) {
+                // Nothing about the modules: skipped unless asked to call it bad, or
+                // unless the static check found something already.
+                only_never_reached = statically_ok;
+                skip_why = format!(
+                    "the kernel never reached the agent ({}); --boot-failure-is-bad calls that bad",
+                    b.boot_failure.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(f) = &b.boot_failure {
+                bad.push((false, format!("boot: {f}")));
+            }
+            for m in b
+                .modules
+                .iter()
+                .filter(|m| m.not_known_to_work() && asked(&m.name))
+            {
+                let msg = m.kernel_messages.first().cloned().unwrap_or_default();
+                bad.push((
+                    m.verdict.outcome() == crate::verdict::Outcome::Skip,
+                    format!("{} {} at run time ({msg})", m.name, m.verdict.as_str()),
+                ));
+            }
+            if a.module.is_none() {
+                if b.export_table.as_ref().is_some_and(|t| !t.equal) {
+                    bad.push((false, "running export table differs from the ELF".into()));
+                }
+                // What else makes a boot not clean: said after the causes above.
+                let s = &b.summary;
+                for (n, what) in [
+                    (
+                        s.disagreements,
+                        "module(s) where the kernel disagrees with the static prediction",
+                    ),
+                    (s.unload_failures, "module(s) that would not unload"),
+                    (b.damaged_records, "damaged record(s) from the guest"),
+                    (b.lost_records as usize, "record(s) lost by the guest"),
+                ] {
+                    if n > 0 {
+                        bad.push((true, format!("{n} {what}")));
+                    }
+                }
             }
         }
-    }
-    if crate::proc::interrupted() {
-        status = status.max(ArchStatus::Interrupted);
+        // Asked to boot and the boot stage could not run (QEMU missing, bad kernel image).
+        None if !a.static_only => skip_why = stage_reason(),
+        None => {}
     }
     let answer = bisect_answer(
-        status,
+        r.status,
         only_never_reached,
         a.boot_failure_is_bad,
         (flaky > 0).then_some(a.flaky),
@@ -330,12 +322,12 @@ pub fn run(a: BisectArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
             };
             match bad.first() {
                 Some((_, first)) => format!("{first}{more}"),
-                None => format!("{} ({how})", status.as_str()),
+                None => format!("{} ({how})", r.status.as_str()),
             }
         }
         BisectAnswer::Interrupted => "interrupted".into(),
         BisectAnswer::Skip | BisectAnswer::Abort => skip_why,
     };
-    say(answer.as_str(), &format!("{}: {why}", arch.name));
+    say(answer.as_str(), &format!("{arch}: {why}"));
     Ok(answer.code())
 }

@@ -79,8 +79,26 @@ pub struct RunArgs {
     pub shard: Option<crate::batch::Shard>,
 }
 
-struct Events<'a> {
+pub(super) struct Events<'a> {
     bars: Vec<(String, ArchProgress<'a>)>,
+}
+
+impl<'a> Events<'a> {
+    /// A bar (or line printer) for each arch.
+    pub(super) fn new(progress: &'a Progress, arches: &[&ArchDescriptor]) -> Self {
+        Events {
+            bars: arches
+                .iter()
+                .map(|d| (d.name.clone(), progress.arch(&d.name)))
+                .collect(),
+        }
+    }
+
+    pub(super) fn finish(&self) {
+        for (_, b) in &self.bars {
+            b.finish("");
+        }
+    }
 }
 
 impl RunEvents for Events<'_> {
@@ -179,19 +197,13 @@ pub fn run(a: RunArgs, registry: &ArchRegistry) -> Result<i32, Failure> {
         silence: a.silence,
         shard: a.shard,
         retries: a.retries,
+        module: None,
     };
     let progress = Progress::new();
-    let events = Events {
-        bars: arches
-            .iter()
-            .map(|d| (d.name.clone(), progress.arch(&d.name)))
-            .collect(),
-    };
+    let events = Events::new(&progress, &arches);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut results = run_all(&arches, &opts, command, &events);
-    for (_, b) in &events.bars {
-        b.finish("");
-    }
+    events.finish();
     if let (Some(prev), Some(path)) = (&baseline, &a.baseline) {
         results.baseline = Some(crate::baseline::compare(
             &path.display().to_string(),
@@ -219,7 +231,7 @@ const RUN_FILES: [&str; 4] = ["build.json", "build.log", "check.json", "boot"];
 
 /// A previous run in `out` (its results.json): its results.json and what it wrote for
 /// each of its arches are removed; anything else is left. Says what was done, if anything.
-fn clear_previous_run(out: &std::path::Path) -> Option<String> {
+pub(super) fn clear_previous_run(out: &std::path::Path) -> Option<String> {
     let path = out.join("results.json");
     let text = std::fs::read_to_string(&path).ok()?;
     let prev = crate::results::RunResults::from_json(&text).ok();
@@ -259,7 +271,7 @@ fn clear_previous_run(out: &std::path::Path) -> Option<String> {
 }
 
 /// A second `run` on the same directory is refused rather than allowed to corrupt the first.
-fn lock(dir: &std::path::Path) -> Result<std::fs::File, String> {
+pub(super) fn lock(dir: &std::path::Path) -> Result<std::fs::File, String> {
     use std::os::fd::AsRawFd;
     let p = dir.join(".modverify-run.lock");
     let f = std::fs::OpenOptions::new()
