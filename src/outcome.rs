@@ -322,8 +322,10 @@ mod tests {
             serde_json::from_value(serde_json::json!({"name": "md5", "verdict": "not_run"}))
                 .unwrap();
         BootReport {
-            boot_failure: Some("QEMU would not start the machine".into()),
-            infrastructure: true,
+            boot_failure: Some(crate::qemu::BootFailure::new(
+                crate::qemu::BootFailureKind::Infrastructure,
+                "QEMU would not start the machine",
+            )),
             modules: vec![m],
             ..Default::default()
         }
@@ -332,7 +334,10 @@ mod tests {
     /// The kernel panicked before the agent: nothing ran, but QEMU worked.
     fn boot_panic() -> BootReport {
         BootReport {
-            infrastructure: false,
+            boot_failure: Some(crate::qemu::BootFailure::new(
+                crate::qemu::BootFailureKind::KernelCrashed,
+                "Kernel panic - not syncing: Attempted to kill init!",
+            )),
             ..boot_infra()
         }
     }

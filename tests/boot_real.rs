@@ -255,6 +255,7 @@ fn init_killed_by_sigill_is_named_not_a_kernel_crash() {
         "{failure}"
     );
     assert!(!failure.contains("kernel crashed"));
+    assert_eq!(r["boot_failure_kind"], "agent_died");
     assert_eq!(r["summary"]["disagreements"], 0);
     for m in r["modules"].as_array().unwrap() {
         assert_eq!(m["verdict"], "not_run");
@@ -508,6 +509,7 @@ fn a_kernel_that_hangs_is_reported_within_the_timeout() {
         "{:#}",
         r["boot_failure"]
     );
+    assert_eq!(r["boot_failure_kind"], "kernel_hung");
 }
 
 /// Debian's own amd64 kernel (not built by modverify), some of its modules xz-compressed.

@@ -395,7 +395,7 @@ pub fn run_boot_with(
                 if boot_failure.is_none() {
                     boot_failure = r.run.boot_failure.as_ref().map(|f| {
                         if p.total_batches > 1 {
-                            format!("boot {} of {}: {f}", batch.number + 1, p.total_batches)
+                            f.in_boot(&format!("boot {} of {}", batch.number + 1, p.total_batches))
                         } else {
                             f.clone()
                         }
@@ -420,7 +420,10 @@ pub fn run_boot_with(
             None => {
                 // Never booted (interrupted): its modules have no verdict.
                 let empty = GuestRun {
-                    boot_failure: Some("interrupted before this batch booted".into()),
+                    boot_failure: Some(crate::qemu::BootFailure::new(
+                        crate::qemu::BootFailureKind::Interrupted,
+                        "interrupted before this batch booted",
+                    )),
                     modules: batch
                         .owned
                         .iter()
@@ -493,7 +496,6 @@ pub fn run_boot_with(
         }));
     }
     let done = by_batch.len() == n && by_batch.values().all(|r| r.run.done);
-    let infrastructure = by_batch.values().any(|r| r.run.infrastructure);
     let first = by_batch.get(&0);
     // Read in the set's first boot only: a shard without it has no comparison of its own.
     let table_run = by_batch
@@ -551,7 +553,6 @@ pub fn run_boot_with(
         shard: opts.shard,
         modules_in_run: p.plan.len(),
         batches,
-        infrastructure,
         prepare_seconds,
         shell: by_batch
             .values()

@@ -1,7 +1,7 @@
 //! The boot stage's report: what booting a module set found, per module and per guest, and
 //! how shards of one set join into one report (`merge`).
 use crate::batch::Shard;
-use crate::qemu::BootAttempt;
+use crate::qemu::{BootAttempt, BootFailure, BootFailureKind};
 use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -80,8 +80,10 @@ pub struct BootReport {
     pub console_log: String,
     /// The guest reached `done`.
     pub done: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_failure: Option<String>,
+    /// Why a guest did not reach `done` (the first, of several): written as schema v1's
+    /// `boot_failure` text and `infrastructure` flag, with `boot_failure_kind`.
+    #[serde(flatten, with = "crate::qemu::failure::wire")]
+    pub boot_failure: Option<BootFailure>,
     pub boots: Vec<BootAttempt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_to_done: Option<f64>,
@@ -106,9 +108,6 @@ pub struct BootReport {
     pub modules_in_run: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchReport>,
-    /// The boot failure was QEMU's (it would not start the machine): nothing was tested.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub infrastructure: bool,
     /// Parsing the modules and planning the boots, before the first guest starts.
     #[serde(skip_serializing_if = "is_zero_f64")]
     pub prepare_seconds: f64,
@@ -213,7 +212,6 @@ impl BootReport {
             notes,
             summary,
             shard: (!missing.is_empty()).then_some(first.shard).flatten(),
-            infrastructure: parts.iter().any(|p| p.infrastructure),
             batches,
             prepare_seconds: parts.iter().map(|p| p.prepare_seconds).fold(0.0, f64::max),
             ..(*lead).clone()
@@ -229,8 +227,9 @@ impl BootReport {
             .iter()
             .all(|m| m.verdict == RuntimeVerdict::NotRun);
         self.boot_failure
-            .as_deref()
-            .filter(|_| nothing_ran && self.infrastructure)
+            .as_ref()
+            .filter(|f| nothing_ran && f.kind == BootFailureKind::Infrastructure)
+            .map(|f| f.text.as_str())
     }
 }
 

@@ -262,7 +262,7 @@ fn answer(a: &BisectArgs, r: &ArchResult) -> Result<i32, Failure> {
                 only_never_reached = statically_ok;
                 skip_why = format!(
                     "the kernel never reached the agent ({}); --boot-failure-is-bad calls that bad",
-                    b.boot_failure.as_deref().unwrap_or("")
+                    b.boot_failure.as_ref().map_or("", |f| f.text.as_str())
                 );
             }
             if let Some(f) = &b.boot_failure {

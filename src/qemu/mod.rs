@@ -4,6 +4,8 @@
 //! `events.jsonl` as it arrives: nothing is lost if the host run is interrupted.
 pub mod command;
 pub mod console;
+pub mod failure;
+pub use failure::{BootFailure, BootFailureKind};
 pub mod records;
 
 use crate::proc::{self, Ended, Limits};
@@ -203,8 +205,9 @@ pub struct GuestRun {
     /// Records that failed their CRC or went missing.
     pub damaged_records: usize,
     pub lost_records: u64,
-    /// Why the kernel could not be booted at all, if so.
-    pub boot_failure: Option<String>,
+    /// Why the guest did not reach `done`, if so (QEMU's failure, or the kernel's, or the
+    /// agent's).
+    pub boot_failure: Option<BootFailure>,
     /// What the agent said when it could not read a table ("ksymtab_gpl missing", …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub table_notes: Vec<String>,
@@ -218,9 +221,6 @@ pub struct GuestRun {
     pub memory_kib: Option<(u64, u64)>,
     /// The guest ran out of memory (the kernel's OOM killer ran) during a load.
     pub out_of_memory: bool,
-    /// `boot_failure` is QEMU's (it would not start the machine), not the kernel's.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub infrastructure: bool,
     /// The module (index) whose unloading took the guest down; later unloads not tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unload_crash: Option<usize>,
@@ -594,55 +594,75 @@ pub fn boot_and_collect(
                 && machine_lines == 0
                 && matches!(ended, Ended::Exited(c) if c != 0) =>
             {
-                run.boot_failure = Some(format!(
-                    "QEMU would not start the machine ({ended}){}",
-                    if qemu_said.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", qemu_said.join("; "))
-                    }
+                run.boot_failure = Some(BootFailure::new(
+                    BootFailureKind::Infrastructure,
+                    format!(
+                        "QEMU would not start the machine ({ended}){}",
+                        if qemu_said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", qemu_said.join("; "))
+                        }
+                    ),
                 ));
-                run.infrastructure = true;
                 break;
             }
             None if !saw_hello => {
-                run.boot_failure = Some(match init_death(&init_lines) {
-                    Some(death) => format!(
-                        "{death}, before it reported anything: the kernel booted, the agent could not run on it (console in {})",
-                        console_path.display()
+                use BootFailureKind::{AgentDied, KernelCrashed, KernelHung};
+                let (kind, text) = match init_death(&init_lines) {
+                    Some(death) => (
+                        AgentDied,
+                        format!(
+                            "{death}, before it reported anything: the kernel booted, the agent could not run on it (console in {})",
+                            console_path.display()
+                        ),
                     ),
                     None => match ended {
-                    Ended::NotStarted => format!(
-                        "the kernel did not reach the agent within --timeout {} (console in {})",
-                        crate::proc::duration_text(plan.boot_timeout),
-                        console_path.display()
-                    ),
-                    Ended::TimedOut | Ended::Silent => format!(
-                        "the kernel did not reach the agent: QEMU {ended} (console in {})",
-                        console_path.display()
-                    ),
-                    _ if !crash_lines.is_empty() => {
-                        format!("the kernel crashed while booting: {}", crash_lines[0])
-                    }
-                    _ => format!(
-                        "QEMU {ended} before the agent started (console in {})",
-                        console_path.display()
-                    ),
+                        Ended::NotStarted => (
+                            KernelHung,
+                            format!(
+                                "the kernel did not reach the agent within --timeout {} (console in {})",
+                                crate::proc::duration_text(plan.boot_timeout),
+                                console_path.display()
+                            ),
+                        ),
+                        Ended::TimedOut | Ended::Silent => (
+                            KernelHung,
+                            format!(
+                                "the kernel did not reach the agent: QEMU {ended} (console in {})",
+                                console_path.display()
+                            ),
+                        ),
+                        _ if !crash_lines.is_empty() => (
+                            KernelCrashed,
+                            format!("the kernel crashed while booting: {}", crash_lines[0]),
+                        ),
+                        _ => (
+                            KernelHung,
+                            format!(
+                                "QEMU {ended} before the agent started (console in {})",
+                                console_path.display()
+                            ),
+                        ),
                     },
-                });
+                };
+                run.boot_failure = Some(BootFailure::new(kind, text));
                 break;
             }
             None => {
                 // The agent ran but died between modules (e.g. reading the export table).
-                run.boot_failure = Some(match init_death(&init_lines) {
-                    Some(death) => format!(
-                        "{death}, after its loads and before reporting done (console in {})",
-                        console_path.display()
-                    ),
-                    None => format!(
-                        "the guest stopped after its loads without reporting done: QEMU {ended}"
-                    ),
-                });
+                run.boot_failure = Some(BootFailure::new(
+                    BootFailureKind::AgentDied,
+                    match init_death(&init_lines) {
+                        Some(death) => format!(
+                            "{death}, after its loads and before reporting done (console in {})",
+                            console_path.display()
+                        ),
+                        None => format!(
+                            "the guest stopped after its loads without reporting done: QEMU {ended}"
+                        ),
+                    },
+                ));
                 break;
             }
         }

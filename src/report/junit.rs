@@ -92,20 +92,24 @@ pub fn junit(r: &RunResults) -> String {
             });
         }
         if let Some(boot) = &a.boot {
+            let infrastructure = boot
+                .boot_failure
+                .as_ref()
+                .is_some_and(|f| f.kind == crate::qemu::BootFailureKind::Infrastructure);
             cases.push(Case {
                 name: "boot".into(),
                 seconds: a.seconds.boot_s.unwrap_or(0.0),
-                error: boot.infrastructure,
+                error: infrastructure,
                 failure: boot
                     .boot_failure
                     .as_ref()
                     .map(|f| {
-                        let what = if boot.infrastructure {
+                        let what = if infrastructure {
                             "boot could not run"
                         } else {
                             "boot failed"
                         };
-                        (what.into(), f.clone())
+                        (what.into(), f.text.clone())
                     })
                     .or_else(|| {
                         (!boot.done).then(|| ("no done from the guest".into(), String::new()))

@@ -129,7 +129,10 @@ pub fn kcidb(r: &RunResults, origin: &str) -> Value {
                     (false, ArchStatus::Interrupted) => "MISS",
                     (false, _) => "FAIL",
                 },
-                boot.boot_failure.clone().unwrap_or_default(),
+                boot.boot_failure
+                    .as_ref()
+                    .map(|f| f.text.clone())
+                    .unwrap_or_default(),
                 a.seconds.boot_s.unwrap_or(0.0),
             );
             if let Some(t) = &boot.export_table {

@@ -282,7 +282,8 @@ pub fn outcomes(
                 || prediction.is_none_or(|p| agrees(p, verdict)),
             not_run_reason: (verdict == RuntimeVerdict::NotRun).then(|| {
                 run.boot_failure
-                    .clone()
+                    .as_ref()
+                    .map(|f| f.text.clone())
                     .unwrap_or_else(|| "the guest stopped before reaching it".into())
             }),
             console_excerpt: m.console_excerpt.clone(),
