@@ -7,7 +7,7 @@ mod report;
 
 use plan::prepare_with;
 pub use plan::{prepare, Prepared};
-pub use report::{BatchReport, BootReport, BootSummary};
+pub use report::{BatchReport, BootReport, BootSummary, Note};
 
 use crate::arch::ArchDescriptor;
 use crate::batch::Shard;
@@ -305,15 +305,16 @@ pub fn run_boot_with(
     let prepared = prepare_with(arch, opts, parsed)?;
     let prepare_seconds = started.elapsed().as_secs_f64();
     let p = &prepared;
-    let mut notes = p.notes.clone();
+    let mut notes: Vec<Note> = p.notes.iter().cloned().map(Note::run).collect();
+    notes.extend(p.shard_note.clone().map(Note::shard));
     match (&opts.vmlinux, &opts.symvers) {
-        (None, None) => notes
-            .push("no vmlinux given: no static prediction and no export-table comparison".into()),
-        (None, Some(_)) => notes.push(
+        (None, None) => notes.push(Note::run(
+            "no vmlinux given: no static prediction and no export-table comparison",
+        )),
+        (None, Some(_)) => notes.push(Note::run(
             "no vmlinux given: predictions from Module.symvers, and the running export table \
-             compared with its vmlinux rows"
-                .into(),
-        ),
+             compared with its vmlinux rows",
+        )),
         _ => {}
     }
     let n = p.batches.len();
@@ -382,15 +383,15 @@ pub fn run_boot_with(
                 boots.extend(r.run.boots.iter().cloned());
                 damaged += r.run.damaged_records;
                 lost += r.run.lost_records;
-                notes.extend(r.notes.iter().cloned());
+                notes.extend(r.notes.iter().cloned().map(Note::run));
                 if let Some(i) = r.run.unload_crash {
-                    notes.push(format!(
+                    notes.push(Note::run(format!(
                         "the kernel went down while {} was being unloaded (its exit path, or code \
                          of a module unloaded before it; console in {}): the modules loaded \
                          before it in that boot were not unloaded",
                         r.image.plan.get(i).map(|m| m.name.as_str()).unwrap_or("?"),
                         dir.join("console.log").display()
-                    ));
+                    )));
                 }
                 if boot_failure.is_none() {
                     boot_failure = r.run.boot_failure.as_ref().map(|f| {
@@ -461,7 +462,7 @@ pub fn run_boot_with(
             }
         }
         let flaky = modules.iter().filter(|m| m.flaky()).count();
-        notes.push(format!(
+        notes.push(Note::run(format!(
             "retry {t}: {} modules whose load failed tried again in a fresh guest ({}): {} \
              came out otherwise (flaky)",
             again.len(),
@@ -470,7 +471,7 @@ pub fn run_boot_with(
                 .join("console.log")
                 .display(),
             flaky
-        ));
+        )));
     }
     // Shadowed files were not loaded; the part of the run that boots the set's first batch
     // reports them (once, when shards are joined), after the planned modules.
@@ -600,6 +601,7 @@ fn retry(
         memory_mb: vec![p.memory_mb.iter().copied().max().unwrap_or(p.ceiling_mb)],
         ceiling_mb: p.ceiling_mb,
         notes: Vec::new(),
+        shard_note: None,
         inputs: Vec::new(),
         shadowed: Vec::new(),
     };

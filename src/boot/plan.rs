@@ -42,6 +42,8 @@ pub struct Prepared {
     pub memory_mb: Vec<u64>,
     pub ceiling_mb: u64,
     pub notes: Vec<String>,
+    /// This shard's share of the run (`--shard`), said apart from the notes.
+    pub shard_note: Option<String>,
     pub inputs: Vec<crate::check::modules::ModuleInput>,
     /// Files another file of their name takes precedence over: not loaded, reported so.
     pub shadowed: Vec<crate::depmod::Shadowed>,
@@ -368,8 +370,8 @@ pub(super) fn prepare_with(
             opts.jobs.min(batches.len()).max(1)
         ));
     }
-    if let Some(s) = opts.shard {
-        notes.push(format!(
+    let shard_note = opts.shard.map(|s| {
+        format!(
             "shard {s}: boots {} of {total_batches}, {owned} of the {} modules",
             batches
                 .iter()
@@ -377,9 +379,10 @@ pub(super) fn prepare_with(
                 .collect::<Vec<_>>()
                 .join(", "),
             plan.len()
-        ));
-    }
+        )
+    });
     Ok(Prepared {
+        shard_note,
         token: token(),
         kernel,
         owned,

@@ -68,6 +68,53 @@ pub struct BatchReport {
     pub done: bool,
 }
 
+/// A note on a boot, for people. `of_shard`: it tells this shard's share of the run ("shard
+/// 1/2: boots 1, 3 of 4, …"), which joining the shards drops. Written as its text (schema
+/// v1); a v1 file's shard note is known by the words modverify wrote for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct Note {
+    pub text: String,
+    pub of_shard: bool,
+}
+
+impl Note {
+    /// A note about the whole run.
+    pub fn run(text: impl Into<String>) -> Self {
+        Note {
+            text: text.into(),
+            of_shard: false,
+        }
+    }
+
+    /// The note that tells one shard's share of the run.
+    pub fn shard(text: impl Into<String>) -> Self {
+        Note {
+            text: text.into(),
+            of_shard: true,
+        }
+    }
+}
+
+impl From<String> for Note {
+    fn from(text: String) -> Self {
+        let of_shard = text.starts_with("shard ") && text.contains(": boots ");
+        Note { text, of_shard }
+    }
+}
+
+impl From<Note> for String {
+    fn from(n: Note) -> Self {
+        n.text
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// `modverify boot --format json`: schema `modverify.boot/1`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -96,7 +143,7 @@ pub struct BootReport {
     /// Module.symvers): its count and its own consistency.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub static_table: Option<crate::check::stage::ExportsReport>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     pub summary: BootSummary,
     /// How the modules travelled: "xz, decompressed by the kernel" or "decompressed on the host".
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -184,17 +231,17 @@ impl BootReport {
             .filter(|k| !seen.contains(k))
             .map(|k| format!("{k}/{n}"))
             .collect();
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<Note> = Vec::new();
         for note in parts.iter().flat_map(|p| p.notes.iter()) {
-            if !note.starts_with("shard ") && !notes.contains(note) {
+            if !note.of_shard && !notes.contains(note) {
                 notes.push(note.clone());
             }
         }
         if !missing.is_empty() {
-            notes.push(format!(
+            notes.push(Note::run(format!(
                 "shards {} are missing: their modules have no verdict here",
                 missing.join(", ")
-            ));
+            )));
         }
         let summary = BootSummary::of(&modules);
         Ok(BootReport {
@@ -240,4 +287,35 @@ fn is_zero(n: &usize) -> bool {
 
 fn is_zero_f64(n: &f64) -> bool {
     *n == 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard's note on its own share is dropped when the shards are joined; notes about
+    /// the run are kept once; both are written as their text.
+    #[test]
+    fn a_shards_own_note_is_dropped_on_joining_and_notes_are_text() {
+        let part = |k: u32, share: &str| BootReport {
+            done: true,
+            shard: Some(format!("{k}/2").parse().unwrap()),
+            notes: vec![Note::run("2 boots side by side"), Note::shard(share)],
+            ..Default::default()
+        };
+        let joined = BootReport::join_shards(&[
+            part(1, "shard 1/2: boots 1 of 2, 3 of the 6 modules"),
+            part(2, "shard 2/2: boots 2 of 2, 3 of the 6 modules"),
+        ])
+        .unwrap();
+        assert_eq!(joined.notes, vec![Note::run("2 boots side by side")]);
+        let text = serde_json::to_string(&part(1, "shard 1/2: boots 1 of 2")).unwrap();
+        assert!(
+            text.contains(r#""notes":["2 boots side by side","shard 1/2: boots 1 of 2"]"#),
+            "{text}"
+        );
+        // Read back (and from a v1 file): the share is known again.
+        let back: BootReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.notes, part(1, "shard 1/2: boots 1 of 2").notes);
+    }
 }
