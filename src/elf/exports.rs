@@ -56,6 +56,19 @@ impl TableKind {
     pub fn gpl_only(self) -> bool {
         matches!(self, TableKind::Gpl | TableKind::UnusedGpl)
     }
+    /// The table an export of Module.symvers' type column (`EXPORT_SYMBOL_GPL`, …) is in;
+    /// another `EXPORT_*` type a kernel may write is GPL-only if its name says `_GPL`.
+    pub fn of_symvers_type(t: &str) -> Option<TableKind> {
+        TableKind::ALL
+            .into_iter()
+            .find(|k| k.symvers_type() == t)
+            .or_else(|| {
+                t.starts_with("EXPORT_").then(|| match t.contains("_GPL") {
+                    true => TableKind::Gpl,
+                    false => TableKind::Normal,
+                })
+            })
+    }
     pub fn symvers_type(self) -> &'static str {
         match self {
             TableKind::Normal => "EXPORT_SYMBOL",

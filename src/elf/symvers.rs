@@ -45,18 +45,11 @@ impl Symvers {
             let crc = u64::from_str_radix(hex, 16)
                 .map_err(|_| err(format!("`{}` is not a hexadecimal CRC", cols[0])))?
                 as u32;
-            let gpl = match cols[3] {
-                "EXPORT_SYMBOL" => false,
-                "EXPORT_SYMBOL_GPL" => true,
-                // Older kernels' variants are treated by their licence side.
-                t if t.starts_with("EXPORT_SYMBOL_GPL")
-                    || t.starts_with("EXPORT_UNUSED_SYMBOL_GPL") =>
-                {
-                    true
-                }
-                t if t.starts_with("EXPORT_") => false,
-                t => return Err(err(format!("unknown export type `{t}`"))),
-            };
+            // The licence side by the export's table, as the kernel's tables would have it
+            // (EXPORT_SYMBOL_GPL_FUTURE is not GPL-only: find_symbol only warns).
+            let kind = crate::elf::exports::TableKind::of_symvers_type(cols[3])
+                .ok_or_else(|| err(format!("unknown export type `{}`", cols[3])))?;
+            let gpl = crate::elf::exports::gpl_only(kind, None);
             entries.push(SymversEntry {
                 crc,
                 symbol: cols[1].to_string(),
@@ -72,6 +65,25 @@ impl Symvers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each type Module.symvers has written, on its licence side: GPL_FUTURE exports load
+    /// into non-GPL modules (with a warning), the GPL and UNUSED_GPL ones do not.
+    #[test]
+    fn every_export_type_is_on_its_tables_licence_side() {
+        for (t, gpl) in [
+            ("EXPORT_SYMBOL", false),
+            ("EXPORT_SYMBOL_GPL", true),
+            ("EXPORT_SYMBOL_GPL_FUTURE", false),
+            ("EXPORT_UNUSED_SYMBOL", false),
+            ("EXPORT_UNUSED_SYMBOL_GPL", true),
+            ("EXPORT_SYMBOL_NS", false),
+            ("EXPORT_SYMBOL_NS_GPL", true),
+        ] {
+            let s = Symvers::parse(&format!("0x1\tf\tvmlinux\t{t}\t\n")).unwrap();
+            assert_eq!(s.entries[0].gpl, gpl, "{t}");
+        }
+        assert!(Symvers::parse("0x1\tf\tvmlinux\tPUBLIC\n").is_err());
+    }
 
     #[test]
     fn parses_both_forms() {
