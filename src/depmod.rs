@@ -58,7 +58,7 @@ enum Search {
 struct Config {
     /// (entries, where they were read), in the order listed.
     search: Vec<(Search, String)>,
-    /// (module file stem, subdirectory, where it was read).
+    /// (module name, normalised; subdirectory; where it was read).
     overrides: Vec<(String, String, String)>,
 }
 
@@ -99,7 +99,7 @@ impl Config {
                 }
                 ["override", module, kver, subdir] if version_matches(kver, release) => {
                     self.overrides.push((
-                        module.to_string(),
+                        normalise(module),
                         subdir.trim_matches('/').to_string(),
                         at.clone(),
                     ));
@@ -127,14 +127,10 @@ impl Config {
 
     fn override_for(&self, rel: &Path) -> Option<&str> {
         let dir = rel.parent().unwrap_or(Path::new(""));
-        let stem = rel
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stem = stem.split('.').next().unwrap_or("");
+        let module = name(rel);
         self.overrides
             .iter()
-            .find(|(m, sub, _)| m == stem && dir == Path::new(sub))
+            .find(|(m, sub, _)| *m == module && dir == Path::new(sub))
             .map(|(_, _, at)| at.as_str())
     }
 }
@@ -300,6 +296,21 @@ pub fn shadowed(trees: &[PathBuf], files: &[PathBuf]) -> Vec<Shadowed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One name for a file everywhere: depmod's (up to the first `.`, `-` as `_`), which is
+    /// also the kernel's fallback name in the check.
+    #[test]
+    fn a_files_module_name_is_depmods_everywhere() {
+        for (file, want) in [
+            ("kernel/lib/zlib_deflate.ko", "zlib_deflate"),
+            ("snd-hda-intel.ko.xz", "snd_hda_intel"),
+            ("foo.bar.ko.zst", "foo"),
+            ("crc-itu-t.ko.gz", "crc_itu_t"),
+        ] {
+            assert_eq!(name(Path::new(file)), want, "{file}");
+            assert_eq!(crate::input::stem(Path::new(file)), want, "{file}");
+        }
+    }
 
     fn tree(
         files: &[&str],

@@ -145,17 +145,10 @@ impl Walk {
     }
 }
 
-/// The kernel's fallback module name: the file name without suffixes, `-` as `_`.
+/// The kernel's fallback module name for a file: depmod's ([`crate::depmod::name`]: the
+/// file name up to its first `.`, `-` as `_`).
 pub fn stem(p: &Path) -> String {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let base = MODULE_SUFFIXES
-        .iter()
-        .find_map(|s| n.strip_suffix(s))
-        .unwrap_or(&n);
-    crate::depmod::normalise(base)
+    crate::depmod::name(p)
 }
 
 /// Reads a module, decompressing `.xz`, `.gz` and `.zst` by their magic bytes.

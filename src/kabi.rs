@@ -60,7 +60,7 @@ pub fn exports_of(table: &ExportTable, modules: &[ModuleInput]) -> BTreeMap<Stri
         .collect();
     for m in modules {
         let Ok(f) = &m.facts else { continue };
-        let owner = f.name.clone().unwrap_or_else(|| m.stem.clone());
+        let owner = m.name();
         let file_path = module_path(&m.path);
         for e in &f.exports {
             out.entry(e.name.clone()).or_insert_with(|| Export {
@@ -822,7 +822,7 @@ pub fn diff(
     let mut importers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for m in &all_consumers {
         let Ok(f) = &m.facts else { continue };
-        let name = f.name.clone().unwrap_or_else(|| m.stem.clone());
+        let name = m.name();
         for u in &f.undefined {
             importers
                 .entry(u.name.as_str())

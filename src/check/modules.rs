@@ -36,9 +36,20 @@ pub enum Policy {
 #[derive(Clone)]
 pub struct ModuleInput {
     pub path: String,
-    /// The file's own fallback name (stem with `-` turned into `_`).
+    /// The file's own fallback name (depmod's: up to the first `.`, `-` as `_`).
     pub stem: String,
     pub facts: Result<ModuleFacts, Problem>,
+}
+
+impl ModuleInput {
+    /// The module's name as the kernel knows it: `.modinfo`'s `name=`, else the file's.
+    pub fn name(&self) -> String {
+        self.facts
+            .as_ref()
+            .ok()
+            .and_then(|f| f.name.clone())
+            .unwrap_or_else(|| self.stem.clone())
+    }
 }
 
 /// Licences `include/linux/license.h` treats as GPL-compatible (exact match).
@@ -193,7 +204,7 @@ fn check_one(
     policy: Policy,
 ) -> (ModuleReport, Vec<usize>) {
     let m = &modules[me];
-    let name = f.name.clone().unwrap_or_else(|| m.stem.clone());
+    let name = m.name();
     let mut problems = Vec::new();
     let mut used = Vec::new();
     let done = |problems: Vec<Problem>, used: Vec<usize>| {
@@ -483,27 +494,18 @@ fn namespace_granted(ns: &str, module: &str, imports: &[String]) -> bool {
 
 /// `module_match()` of kernel/module/main.c, with `mod_strncmp`'s `-`/`_` equivalence.
 fn module_matches(module: &str, patterns: &str) -> bool {
-    let norm = |b: u8| if b == b'-' { b'_' } else { b };
+    let module = crate::depmod::normalise(module);
     patterns.split(',').filter(|p| !p.is_empty()).any(|p| {
-        let (p, glob) = match p.strip_suffix('*') {
-            Some(stem) => (stem, true),
-            None => (p, false),
-        };
-        let (pb, mb) = (p.as_bytes(), module.as_bytes());
-        (if glob {
-            mb.len() >= pb.len()
-        } else {
-            mb.len() == pb.len()
-        }) && pb.iter().zip(mb).all(|(&a, &b)| norm(a) == norm(b))
+        let p = crate::depmod::normalise(p);
+        match p.strip_suffix('*') {
+            Some(prefix) => module.starts_with(prefix),
+            None => module == p,
+        }
     })
 }
 
 fn module_name(m: &ModuleInput) -> String {
-    m.facts
-        .as_ref()
-        .ok()
-        .and_then(|f| f.name.clone())
-        .unwrap_or_else(|| m.stem.clone())
+    m.name()
 }
 
 /// `check_version()` of `kernel/module/version.c`. `crc`: `None` when the exporter has no

@@ -64,7 +64,7 @@ pub fn plan_modules(modules: &[ModuleInput]) -> (Vec<PlannedModule>, Vec<String>
         .filter_map(|m| {
             let f = m.facts.as_ref().ok()?;
             Some(order::OrderInput {
-                name: f.name.clone().unwrap_or_else(|| m.stem.clone()),
+                name: m.name(),
                 depends: f.depends.clone(),
                 softdep_pre: f.softdep_pre.clone(),
                 aliases: f.aliases.clone(),
