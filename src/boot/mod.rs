@@ -625,11 +625,7 @@ impl StaticTable {
         match self {
             StaticTable::Elf(t) => compare_tables(run, t),
             StaticTable::Symvers(s) => {
-                let flagged = run
-                    .tables
-                    .get("ksymtab")
-                    .is_some_and(|t| t.flag_bytes.is_some());
-                let t = if flagged {
+                let t = if run.flagged_layout() {
                     ExportTable::from_symvers_flagged(s)
                 } else {
                     ExportTable::from_symvers(s)

@@ -229,6 +229,16 @@ pub struct GuestRun {
     pub shell: Vec<String>,
 }
 
+impl GuestRun {
+    /// The running kernel keeps the 7.1+ layout: one `__ksymtab` whose GPL-only exports are
+    /// told by a `__kflagstab` byte each (the agent sent the flags with the table).
+    pub fn flagged_layout(&self) -> bool {
+        self.tables
+            .get("ksymtab")
+            .is_some_and(|t| t.flag_bytes.is_some())
+    }
+}
+
 pub struct BootPlan<'a> {
     pub arch: &'a crate::arch::ArchDescriptor,
     pub kernel: &'a Path,

@@ -57,11 +57,7 @@ fn entries_of(t: &crate::elf::exports::KsymTable, gpl: Option<bool>) -> Vec<Stat
 /// time) has one `__ksymtab` holding the GPL-only exports too, flagged; older kernels have a
 /// table per kind (those absent on both sides are skipped: `_gpl_future` before 5.12, …).
 fn static_views<'a>(run: &GuestRun, table: &'a ExportTable) -> Vec<View<'a>> {
-    let flagged = run
-        .tables
-        .get("ksymtab")
-        .is_some_and(|t| t.flag_bytes.is_some());
-    if flagged {
+    if run.flagged_layout() {
         let t = table.table(TableKind::Normal);
         let mut entries = entries_of(t, None);
         if table.flagstab {
@@ -256,7 +252,7 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         }
     }
     // Said in words, so a reader knows what "equal" covers on this kernel.
-    let flagged = views.len() == 1;
+    let flagged = run.flagged_layout();
     let mut compared = format!(
         "{}: names and namespaces",
         if flagged {
@@ -292,5 +288,46 @@ pub fn compare_tables(run: &GuestRun, table: &ExportTable) -> TableComparison {
         equal: differences.is_empty(),
         compared,
         differences,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::{RuntimeExport, RuntimeTable};
+
+    fn run_with(flag_bytes: Option<usize>) -> GuestRun {
+        let mut run = GuestRun::default();
+        run.tables.insert(
+            "ksymtab".into(),
+            RuntimeTable {
+                entries: 1,
+                crc_slots: 1,
+                flag_bytes,
+                flags: vec![flag_bytes.map(|_| 0)],
+                exports: vec![RuntimeExport {
+                    index: 0,
+                    name: Some("f".into()),
+                    crc: Some(1),
+                    namespace: None,
+                }],
+                name_digests: vec![],
+            },
+        );
+        run
+    }
+
+    /// The 7.1+ layout is the running kernel's (its flags bytes), not "one table compared":
+    /// a kernel whose only exports are plain ones has one table and the old layout.
+    #[test]
+    fn the_layout_named_is_the_running_kernels() {
+        let symvers = crate::elf::Symvers::parse("0x1\tf\tvmlinux\tEXPORT_SYMBOL\t\n").unwrap();
+        let table = ExportTable::from_symvers(&symvers);
+        let old = compare_tables(&run_with(None), &table);
+        assert!(old.equal, "{old:?}");
+        assert!(old.compared.starts_with("__ksymtab ("), "{}", old.compared);
+        assert!(!old.compared.contains("7.1+"), "{}", old.compared);
+        let new = compare_tables(&run_with(Some(1)), &table);
+        assert!(new.compared.contains("7.1+ layout"), "{}", new.compared);
     }
 }
