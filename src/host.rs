@@ -46,6 +46,43 @@ pub fn installed(pkg: &str) -> bool {
     crate::proc::stdout_if_ok(q).is_some_and(|o| o.contains("install ok installed"))
 }
 
+/// Why an arch's kernels do not boot on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CannotBoot {
+    /// Nothing boots it: the descriptor says why (`unsupported.boot`, or no `qemu` section).
+    Unsupported(String),
+    /// Its QEMU is not installed here.
+    NotInstalled {
+        binary: String,
+        packages: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for CannotBoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CannotBoot::Unsupported(why) => f.write_str(why),
+            CannotBoot::NotInstalled { binary, .. } => {
+                write!(f, "{binary} is not installed (modverify setup installs it)")
+            }
+        }
+    }
+}
+
+/// How QEMU boots `arch` on this machine, or why it cannot: the one rule `run`, `arches`,
+/// `--arch all` and the boot loop ask. (Whether anything boots it at all is the
+/// descriptor's: [`ArchDescriptor::qemu_or_why_not`].)
+pub fn boots_here(arch: &ArchDescriptor) -> Result<&crate::arch::QemuFacts, CannotBoot> {
+    let q = arch.qemu_or_why_not().map_err(CannotBoot::Unsupported)?;
+    if !on_path(&q.binary) {
+        return Err(CannotBoot::NotInstalled {
+            binary: q.binary.clone(),
+            packages: q.packages.clone(),
+        });
+    }
+    Ok(q)
+}
+
 /// Whether an executable is on PATH.
 pub fn on_path(bin: &str) -> bool {
     find_on_path(bin).is_some()
@@ -60,3 +97,26 @@ pub fn find_on_path(bin: &str) -> Option<std::path::PathBuf> {
 
 /// The one line that installs everything, shown in every "missing tool" error.
 pub const INSTALL_HINT: &str = "run `modverify setup` (as root) to install every host dependency";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Booting here needs a recipe and its QEMU: each missing one said as itself.
+    #[test]
+    fn an_arch_boots_here_with_a_recipe_and_its_qemu() {
+        let reg = crate::arch::ArchRegistry::load(None).unwrap();
+        let mut riscv = reg.get("riscv64").unwrap().clone();
+        riscv.qemu.as_mut().unwrap().binary = "qemu-system-none-such".into();
+        match boots_here(&riscv) {
+            Err(e @ CannotBoot::NotInstalled { .. }) => {
+                assert!(e
+                    .to_string()
+                    .contains("qemu-system-none-such is not installed"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let ia64 = reg.get("ia64").unwrap();
+        assert!(matches!(boots_here(ia64), Err(CannotBoot::Unsupported(_))));
+    }
+}

@@ -269,35 +269,21 @@ fn one_arch(arch: &ArchDescriptor, opts: &RunOptions, shared: &Shared, events: &
         );
         return;
     }
-    match arch.qemu_or_why_not() {
-        // The descriptor has no way to boot this arch: the static results stand.
-        Err(why) => {
-            finish(
-                StageEnd::Done(&()),
-                StageEnd::Done(check),
-                StageEnd::CannotHere,
-                Some(Reason::of(RStage::Boot, why.to_string())),
-            );
-            return;
-        }
-        // Asked to boot and cannot: the machine lacks a tool (`--arch all` leaves such
-        // arches out).
-        Ok(q) if !crate::host::on_path(&q.binary) => {
-            finish(
-                StageEnd::Done(&()),
-                StageEnd::Done(check),
-                StageEnd::Failed(FailureKind::Infra),
-                Some(Reason::of(
-                    RStage::Boot,
-                    format!(
-                        "{} is not installed (modverify setup installs it)",
-                        q.binary
-                    ),
-                )),
-            );
-            return;
-        }
-        Ok(_) => {}
+    if let Err(why) = crate::host::boots_here(arch) {
+        let boot = match why {
+            // The descriptor has no way to boot this arch: the static results stand.
+            crate::host::CannotBoot::Unsupported(_) => StageEnd::CannotHere,
+            // Asked to boot and cannot: the machine lacks a tool (`--arch all` leaves such
+            // arches out).
+            crate::host::CannotBoot::NotInstalled { .. } => StageEnd::Failed(FailureKind::Infra),
+        };
+        finish(
+            StageEnd::Done(&()),
+            StageEnd::Done(check),
+            boot,
+            Some(Reason::of(RStage::Boot, why.to_string())),
+        );
+        return;
     }
     events.stage(&name, Stage::Boot);
     let t = Instant::now();

@@ -1,7 +1,6 @@
 //! `modverify arches`: every descriptor, and whether this machine can build and boot it.
 use super::Failure;
 use crate::arch::ArchRegistry;
-use crate::host::on_path;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -76,11 +75,11 @@ fn status(d: &crate::arch::ArchDescriptor) -> (&'static str, &'static str, Vec<S
         missing.extend(d.toolchain_packages.iter().cloned());
         "missing"
     };
-    let boot = match &d.qemu {
-        None => "unsupported",
-        Some(q) if on_path(&q.binary) => "ok",
-        Some(q) => {
-            missing.extend(q.packages.iter().cloned());
+    let boot = match crate::host::boots_here(d) {
+        Ok(_) => "ok",
+        Err(crate::host::CannotBoot::Unsupported(_)) => "unsupported",
+        Err(crate::host::CannotBoot::NotInstalled { packages, .. }) => {
+            missing.extend(packages);
             "missing"
         }
     };

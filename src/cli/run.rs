@@ -153,8 +153,10 @@ pub fn select<'r>(
                 // An arch that cannot boot anywhere (ia64) is built and checked statically.
                 a.unsupported.build.is_some()
                     || (crate::cross_gcc::have_gcc(a, &crate::files::cache_dir())
-                        && a.qemu_or_why_not()
-                            .map_or(true, |q| crate::host::on_path(&q.binary)))
+                        && !matches!(
+                            crate::host::boots_here(a),
+                            Err(crate::host::CannotBoot::NotInstalled { .. })
+                        ))
             })
             .collect());
     }

@@ -308,13 +308,16 @@ pub fn boot_and_collect(
     plan: &BootPlan<'_>,
     on_event: &mut dyn FnMut(BootEvent),
 ) -> Result<GuestRun, QemuError> {
-    let qemu = plan.arch.qemu.as_ref().expect("checked by the caller");
-    if !crate::host::on_path(&qemu.binary) {
-        return Err(QemuError::Missing {
-            binary: qemu.binary.clone(),
-            package: qemu.packages.join(" "),
-        });
-    }
+    let qemu = match crate::host::boots_here(plan.arch) {
+        Ok(q) => q,
+        Err(crate::host::CannotBoot::NotInstalled { binary, packages }) => {
+            return Err(QemuError::Missing {
+                binary,
+                package: packages.join(" "),
+            })
+        }
+        Err(crate::host::CannotBoot::Unsupported(_)) => unreachable!("checked by the caller"),
+    };
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| QemuError::Io {
