@@ -23,16 +23,15 @@ pub struct BootSummary {
     /// Failed modules tried again with the same verdict.
     #[serde(skip_serializing_if = "is_zero")]
     pub reproduced: usize,
-    pub by_verdict: BTreeMap<String, usize>,
+    /// How many modules got each verdict (written by its name, in the verdicts' order).
+    pub by_verdict: BTreeMap<RuntimeVerdict, usize>,
 }
 
 impl BootSummary {
     pub fn of(modules: &[ModuleOutcome]) -> Self {
         let mut by_verdict = BTreeMap::new();
         for m in modules {
-            *by_verdict
-                .entry(m.verdict.as_str().to_string())
-                .or_insert(0) += 1;
+            *by_verdict.entry(m.verdict).or_insert(0) += 1;
         }
         let count = |f: &dyn Fn(&ModuleOutcome) -> bool| modules.iter().filter(|m| f(m)).count();
         BootSummary {

@@ -131,7 +131,8 @@ pub struct Summary {
     pub modules: usize,
     pub ok: usize,
     pub failed: usize,
-    pub by_verdict: BTreeMap<String, usize>,
+    /// How many modules got each verdict (written by its name, in the verdicts' order).
+    pub by_verdict: BTreeMap<super::Verdict, usize>,
     pub export_errors: usize,
     pub export_warnings: usize,
 }
@@ -142,9 +143,7 @@ impl Summary {
     pub fn of(modules: &[ModuleReport], export_errors: usize, export_warnings: usize) -> Self {
         let mut by_verdict = BTreeMap::new();
         for r in modules {
-            *by_verdict
-                .entry(r.verdict.as_str().to_string())
-                .or_insert(0) += 1;
+            *by_verdict.entry(r.verdict).or_insert(0) += 1;
         }
         Summary {
             modules: modules.len(),

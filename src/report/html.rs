@@ -187,7 +187,7 @@ pub fn html(r: &RunResults) -> String {
             (Some(b), _) => {
                 let s = &b.summary;
                 for (v, k) in &s.by_verdict {
-                    *by_verdict.entry(v.clone()).or_default() += k;
+                    *by_verdict.entry(v.as_str().to_string()).or_default() += k;
                 }
                 (
                     s.modules,
@@ -201,7 +201,7 @@ pub fn html(r: &RunResults) -> String {
             (None, Some(c)) => {
                 let s = &c.summary;
                 for (v, k) in &s.by_verdict {
-                    *by_verdict.entry(v.clone()).or_default() += k;
+                    *by_verdict.entry(v.as_str().to_string()).or_default() += k;
                 }
                 (s.modules, s.ok, s.failed, 0, 0, 0)
             }

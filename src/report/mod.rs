@@ -26,7 +26,7 @@ pub fn load_counts(s: &crate::boot::BootSummary) -> String {
         } else {
             String::new()
         },
-        match s.by_verdict.get("shadowed") {
+        match s.by_verdict.get(&crate::verdict::RuntimeVerdict::Shadowed) {
             Some(n) => format!(", {n} shadowed"),
             None => String::new(),
         }

@@ -280,18 +280,20 @@ Modules shadowed by another file of their name, not checked ({}):",
         }
     }
     let s = &r.summary;
-    let verdicts: Vec<String> = s
+    // Said by name, in the order of the names.
+    let mut verdicts: Vec<String> = s
         .by_verdict
         .iter()
-        .filter(|(v, _)| **v != "ok" && **v != "shadowed")
-        .map(|(v, n)| format!("{v} {n}"))
+        .filter(|(v, _)| !matches!(v, Verdict::Ok | Verdict::Shadowed))
+        .map(|(v, n)| format!("{} {n}", v.as_str()))
         .collect();
+    verdicts.sort();
     let _ = writeln!(
         o,
         "\n{}: {} ok, {}{} failing{}; export table: {}, {}",
         plural(s.modules, "module"),
         s.ok,
-        match s.by_verdict.get("shadowed") {
+        match s.by_verdict.get(&Verdict::Shadowed) {
             Some(n) => format!("{n} shadowed, "),
             None => String::new(),
         },
