@@ -4,6 +4,7 @@
 //! export table; `module` reads the facts of one `.ko`; `symvers` parses Module.symvers.
 pub mod exports;
 pub mod image;
+pub mod kinds;
 pub mod module;
 pub mod reader;
 pub mod symvers;

@@ -47,9 +47,9 @@ impl Symvers {
                 as u32;
             // The licence side by the export's table, as the kernel's tables would have it
             // (EXPORT_SYMBOL_GPL_FUTURE is not GPL-only: find_symbol only warns).
-            let kind = crate::elf::exports::TableKind::of_symvers_type(cols[3])
+            let kind = super::kinds::TableKind::of_symvers_type(cols[3])
                 .ok_or_else(|| err(format!("unknown export type `{}`", cols[3])))?;
-            let gpl = crate::elf::exports::gpl_only(kind, None);
+            let gpl = super::kinds::gpl_only(kind, None);
             entries.push(SymversEntry {
                 crc,
                 symbol: cols[1].to_string(),
