@@ -110,13 +110,31 @@ const FILTER_SCRIPT: &str = r#"(function () {
 })();
 "#;
 
-/// A cell's verdict as one word for the filter (`flaky: init_failed, then loaded` is flaky).
-fn verdict_word(v: &str) -> &str {
-    v.split([':', ',', ' ']).next().unwrap_or(v)
+/// One matrix cell.
+struct Cell {
+    /// The verdict as shown (`flaky: init_failed, then loaded`).
+    shown: String,
+    /// The verdict as one word, for the filter (`flaky`).
+    word: &'static str,
+    shade: Shade,
+    /// The kernel's messages about it.
+    messages: Vec<String>,
+    /// A line more (the prediction it disagrees with; the check's problems).
+    detail: String,
+    /// Loaded, against a prediction that it would not: ranked after the failures.
+    disagrees: bool,
 }
 
-/// One matrix cell: verdict, its shade, the kernel's messages, a detail line.
-type Cell = (String, Shade, Vec<String>, String);
+impl Cell {
+    /// Its place in the table: by its shade, a disagreement after the failures.
+    fn rank(&self) -> u8 {
+        if self.disagrees && self.shade == Shade::Good {
+            2
+        } else {
+            self.shade.rank()
+        }
+    }
+}
 
 pub fn html(r: &RunResults) -> String {
     let arches: Vec<&ArchResult> = r.arches().collect();
@@ -136,12 +154,18 @@ pub fn html(r: &RunResults) -> String {
                 };
                 matrix.entry(m.name.clone()).or_default().insert(
                     arch.clone(),
-                    (
-                        m.shown_verdict(),
-                        Shade::runtime(m),
-                        m.kernel_messages.clone(),
+                    Cell {
+                        shown: m.shown_verdict(),
+                        word: if m.flaky() {
+                            "flaky"
+                        } else {
+                            m.verdict.as_str()
+                        },
+                        shade: Shade::runtime(m),
+                        messages: m.kernel_messages.clone(),
+                        disagrees: !m.agrees,
                         detail,
-                    ),
+                    },
                 );
             }
         } else {
@@ -154,12 +178,14 @@ pub fn html(r: &RunResults) -> String {
                     .join("; ");
                 matrix.entry(m.name.clone()).or_default().insert(
                     arch.clone(),
-                    (
-                        m.verdict.as_str().to_string(),
-                        Shade::predicted(m.verdict),
-                        m.kernel_messages(),
+                    Cell {
+                        shown: m.verdict.as_str().to_string(),
+                        word: m.verdict.as_str(),
+                        shade: Shade::predicted(m.verdict),
+                        messages: m.kernel_messages(),
                         detail,
-                    ),
+                        disagrees: false,
+                    },
                 );
             }
         }
@@ -336,27 +362,18 @@ pub fn html(r: &RunResults) -> String {
     let any_absent = matrix
         .values()
         .flat_map(|row| row.values())
-        .any(|(_, shade, _, _)| matches!(shade, Shade::Absent));
+        .any(|c| matches!(c.shade, Shade::Absent));
     let any_flaky = matrix
         .values()
         .flat_map(|row| row.values())
-        .any(|(_, shade, _, _)| matches!(shade, Shade::Flaky));
-    // A cell ranks by its shade; a loaded module that disagrees with its prediction ranks
-    // after the failures, before the flaky ones.
-    let cell_rank = |(_, shade, _, detail): &Cell| {
-        if *shade == Shade::Good && !detail.is_empty() {
-            2
-        } else {
-            shade.rank()
-        }
-    };
+        .any(|c| matches!(c.shade, Shade::Flaky));
     let mut rows: Vec<(&String, &BTreeMap<String, Cell>, u8)> = matrix
         .iter()
         .map(|(name, cells)| {
             (
                 name,
                 cells,
-                cells.values().map(cell_rank).min().unwrap_or(5),
+                cells.values().map(Cell::rank).min().unwrap_or(5),
             )
         })
         .collect();
@@ -364,7 +381,7 @@ pub fn html(r: &RunResults) -> String {
     let needs_look = rows.iter().filter(|(_, _, rank)| *rank <= 3).count();
     let mut verdicts: Vec<String> = matrix
         .values()
-        .flat_map(|row| row.values().map(|(v, _, _, _)| verdict_word(v).to_string()))
+        .flat_map(|row| row.values().map(|c| c.word.to_string()))
         .collect();
     verdicts.sort();
     verdicts.dedup();
@@ -398,7 +415,7 @@ pub fn html(r: &RunResults) -> String {
     }
     o.push_str("</tr></thead><tbody>\n");
     for (module, cells, rank) in &rows {
-        let words: Vec<&str> = cells.values().map(|(v, _, _, _)| verdict_word(v)).collect();
+        let words: Vec<&str> = cells.values().map(|c| c.word).collect();
         let _ = write!(
             o,
             "<tr data-name=\"{}\" data-verdicts=\"{}\" data-bad=\"{}\"><td>{}</td>",
@@ -410,17 +427,16 @@ pub fn html(r: &RunResults) -> String {
         for a in &arches {
             match cells.get(&a.arch) {
                 None => o.push_str("<td></td>"),
-                Some((v, shade, msgs, detail))
-                    if msgs.is_empty() && detail.is_empty() && shade.rank() > 3 =>
-                {
+                Some(c) if c.messages.is_empty() && c.detail.is_empty() && c.shade.rank() > 3 => {
                     let _ = write!(
                         o,
                         "<td style=\"background:{}\">{}</td>",
-                        shade.colour(),
-                        esc(v)
+                        c.shade.colour(),
+                        esc(&c.shown)
                     );
                 }
-                Some((v, shade, msgs, detail)) => {
+                Some(c) => {
+                    let (v, shade, msgs, detail) = (&c.shown, c.shade, &c.messages, &c.detail);
                     // The kernel's first word on it, beside the verdict; the rest on click.
                     let first = msgs
                         .first()
