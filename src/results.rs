@@ -3,8 +3,13 @@
 //! (build, check, boot, module outcome) is part of it; renderers `match` on these types, so a
 //! new verdict or status is a compile error until each of them handles it.
 //!
-//! Versioned by `schema`: `modverify.results/1`. Every key a v1 file may lack has a default,
-//! so files from older or interrupted runs (and hand-written ones in tests) read.
+//! Versioned by `schema`: `modverify.results/2` is written; `/1` is read too. Version 2 is
+//! version 1 and the typed keys (`boot_failure_kind`, `static_table`; the `bad_input` and
+//! `not_run` statuses), written so that every key of version 1 keeps its form: a reader of
+//! version 1 refuses the file by its schema instead of tripping on a new value. Reading a
+//! v1 file, the types read its strings (`Reason: From<&str>`, `BootFailure::of_v1`,
+//! `Note: From<String>`); every key a file may lack has a default, so files from older or
+//! interrupted runs (and hand-written ones in tests) read.
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -16,7 +21,7 @@ pub use crate::kernel_build::manifest::BuildManifest;
 pub use crate::outcome::ArchStatus;
 pub use crate::verdict::{ModuleOutcome, RuntimeVerdict, TableComparison};
 
-pub const RESULTS_SCHEMA: &str = "modverify.results/1";
+pub const RESULTS_SCHEMA: &str = "modverify.results/2";
 /// The schema prefix every version shares; the number after it is the version.
 const SCHEMA_PREFIX: &str = "modverify.results/";
 
@@ -205,7 +210,8 @@ impl RunResults {
         }
     }
 
-    /// Reads a results.json of any schema version this modverify knows (today: 1).
+    /// Reads a results.json of any schema version this modverify knows (1 and 2: version 2
+    /// adds keys and keeps every v1 key's form, so one reader takes both).
     pub fn from_json(text: &str) -> Result<Self, ReadError> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
         let version = v["schema"]
@@ -213,7 +219,7 @@ impl RunResults {
             .and_then(|s| s.strip_prefix(SCHEMA_PREFIX));
         match version {
             None => Err(ReadError::NotResults(v["schema"].clone())),
-            Some("1") => serde_path_to_error::deserialize(v)
+            Some("1" | "2") => serde_path_to_error::deserialize(v)
                 .map_err(|e| ReadError::Shape(format!("{}: {}", e.path(), e.inner()))),
             Some(_) => Err(ReadError::Newer(v["schema"].as_str().unwrap_or("").into())),
         }

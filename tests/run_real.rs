@@ -26,7 +26,7 @@ fn default_run_then_every_report_validates() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let results = out.join("results.json");
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
-    assert_eq!(r["schema"], "modverify.results/1");
+    assert_eq!(r["schema"], "modverify.results/2");
     assert_eq!(r["status"], "complete");
     for arch in ["sparc64", "alpha", "riscv64"] {
         let a = &r["arches"][arch];

@@ -82,6 +82,8 @@ pub fn run(a: MergeArgs, registry: &crate::arch::ArchRegistry) -> Result<i32, Fa
         }
     }
     let mut m = merged.expect("clap requires one");
+    // What merge writes is this version's, whichever version it read.
+    m.schema = crate::results::RESULTS_SCHEMA.into();
     for (arch, parts) in shards {
         if let Some(first) = seen.get(&arch) {
             return Err(Failure::of(CliError::Usage(format!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 #[command(
     after_help = "With no arguments: the default arches (descriptors with `default: true`: sparc64, alpha, riscv64, and ia64, built with the compiler `modverify setup` makes from Debian's gcc-12-source and checked statically: no QEMU boots it) from Debian's linux-source-6.1. --source 6.12 / --source 7.2: trixie's and sid's trees, fetched once into the cache; or a tree or git checkout.\n\
 \n\
-Results: OUT/results.json (schema modverify.results/1, rewritten after every stage) and OUT/<arch>/ (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT` renders them again as table, json, junit, kcidb or html.\n\
+Results: OUT/results.json (schema modverify.results/2, rewritten after every stage) and OUT/<arch>/ (build.json, build.log, check.json, boot/console.log, boot/boot.json). `modverify report OUT` renders them again as table, json, junit, kcidb or html.\n\
 \n\
 Examples:\n  \
 modverify run\n  \
