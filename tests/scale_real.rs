@@ -238,6 +238,18 @@ fn debian_amd64_an_eighth_of_its_modules_under_tcg() {
     let wrong = linkage_disagreements(&r);
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(r["export_table"]["equal"], true, "{}", r["export_table"]);
+    // The boot read the kernel's table as `check` reads it: one reader.
+    let c = Command::new(env!("CARGO_BIN_EXE_modverify"))
+        .args(["check", "--format", "json", "--vmlinux"])
+        .arg(d.join("vmlinux"))
+        .arg("--symvers")
+        .arg(d.join("Module.symvers"))
+        .arg(d.join("modules"))
+        .output()
+        .unwrap();
+    let c: Value = serde_json::from_slice(&c.stdout).unwrap_or_else(|_| panic!("{}", text(&c)));
+    assert_eq!(r["static_table"], c["exports"]);
+    assert_eq!(r["export_table"]["static_exports"], c["exports"]["count"]);
 }
 
 /// A kernel image QEMU cannot take as it is: an EFI zboot PE (what arm64, riscv64 and
