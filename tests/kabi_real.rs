@@ -257,6 +257,47 @@ fn two_bookworm_abis_equal_a_symvers_text_diff_and_checks_rejections() {
         second.contains("exports changed") && second.contains("consumers break"),
         "{t}"
     );
+    // The README's two examples (bookworm 6.1.0-47 -> -50, which the mirror no longer
+    // serves) have the shape of what this pair prints, where this pair changed what that
+    // one did: module_layout's CRC (Debian's ABI bumps change it), which every module
+    // imports.
+    let layout_changed = changes(&d)
+        .iter()
+        .any(|(sym, kind)| sym == "module_layout" && kind == "crc_changed");
+    if !layout_changed {
+        eprintln!(
+            "this bookworm pair kept module_layout's CRC: the README's examples not compared"
+        );
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // Only the lines of what each pair removed are that pair's own.
+    assert_readme_shape(
+        "What changed between two kernels' export tables",
+        &stdout,
+        &["removed exports", "ufshcd"],
+    );
+    let tun = modverify::input::discover(&[old.join("modules")])
+        .unwrap()
+        .into_iter()
+        .find(|p| modverify::input::stem(p) == "tun")
+        .expect("tun in the old kernel's modules");
+    let o = modverify(&[
+        "check",
+        "--vmlinux",
+        new.join("vmlinuz").to_str().unwrap(),
+        "--symvers",
+        new.join("Module.symvers").to_str().unwrap(),
+        "--with",
+        new.join("modules").to_str().unwrap(),
+        tun.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_readme_shape(
+        "are about to boot, the way its loader would decide",
+        &String::from_utf8_lossy(&o.stdout),
+        &[],
+    );
 }
 
 /// Across a Debian release: bookworm's 6.1 to trixie's 6.12 (amd64), thousands of changes

@@ -294,6 +294,9 @@ pub fn readme_output(after: &str) -> String {
             (None, Some(lang)) => block = Some((lang.to_string(), Vec::new())),
             (Some((lang, body)), Some(_)) => {
                 if lang.is_empty() {
+                    // (`after` inside a fenced block would take its closing fence for an
+                    // opening one and compare nothing.)
+                    assert!(!body.is_empty(), "an empty output block after {after:?}");
                     return body.join("\n");
                 }
                 block = None;
@@ -350,6 +353,55 @@ pub fn assert_readme_shows(after: &str, printed: &str) {
             Some(i) => at += i + 1,
             None => panic!(
                 "README.md shows a line the command did not print (in this order), after {after:?}:\n  {line}\nprinted:\n{}",
+                printed.join("\n")
+            ),
+        }
+    }
+}
+
+/// A line's shape: its numbers `N`, its CRCs `H`, its runs of spaces one. What a README
+/// example made from two dated kernels shares with the same command on any other pair.
+pub fn modulo_numbers(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    while !chars.is_empty() {
+        if let Some(rest) = chars.strip_prefix("0x") {
+            let n = rest.bytes().take_while(|b| b.is_ascii_hexdigit()).count();
+            if n > 0 {
+                out.push('H');
+                chars = rest[n..].to_string();
+                continue;
+            }
+        }
+        let c = chars.chars().next().unwrap();
+        if c.is_ascii_digit() {
+            let n = chars.bytes().take_while(|b| b.is_ascii_digit()).count();
+            out.push('N');
+            chars = chars[n..].to_string();
+        } else {
+            out.push(c);
+            chars = chars[c.len_utf8()..].to_string();
+        }
+    }
+    out
+}
+
+/// The README's dated example after `after` has the shape of what the command printed:
+/// each of its lines but those naming something only that pair of kernels had (`dated`),
+/// modulo numbers and CRCs, among the printed lines in order.
+pub fn assert_readme_shape(after: &str, printed: &str, dated: &[&str]) {
+    let shown = readme_output(after);
+    let printed: Vec<String> = printed.lines().map(modulo_numbers).collect();
+    let mut at = 0;
+    for line in shown
+        .lines()
+        .filter(|l| !dated.iter().any(|d| l.contains(d)))
+    {
+        let line = modulo_numbers(line);
+        match printed[at..].iter().position(|p| *p == line) {
+            Some(i) => at += i + 1,
+            None => panic!(
+                "README.md shows a line whose shape the command did not print (in this order), after {after:?}:\n  {line}\nprinted:\n{}",
                 printed.join("\n")
             ),
         }
