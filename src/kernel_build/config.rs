@@ -111,6 +111,9 @@ pub struct Kconfig {
     pub defined: HashSet<String>,
     /// Symbols with a prompt: a user (or a fragment) can set them.
     pub prompted: HashSet<String>,
+    /// The condition of a symbol's prompt (`bool "…" if !ARM`): where it is false, the
+    /// option cannot be set however its `depends on` stand (PROC_KCORE on 32-bit ARM).
+    pub prompt_if: HashMap<String, Vec<String>>,
     /// Symbols with a `default y` (possibly conditional).
     pub default_y: HashSet<String>,
     pub depends: HashMap<String, Vec<String>>,
@@ -210,11 +213,21 @@ impl Kconfig {
                 let rest = ["bool", "tristate", "prompt"]
                     .iter()
                     .find_map(|kw| t.strip_prefix(kw));
-                if rest.is_some_and(|r| {
-                    let r = r.trim_start();
-                    r.starts_with('"') || r.starts_with('\'')
-                }) {
+                if let Some(r) = rest
+                    .map(str::trim_start)
+                    .filter(|r| r.starts_with('"') || r.starts_with('\''))
+                {
                     self.prompted.insert(sym.clone());
+                    // The text between its quotes, then `if COND`, if any.
+                    let quote = r.chars().next().unwrap_or('"');
+                    let after = r[1..].find(quote).map(|i| &r[i + 2..]).unwrap_or("");
+                    if let Some(cond) = after.trim().strip_prefix("if ") {
+                        let cond = cond.split('#').next().unwrap_or("").trim().to_string();
+                        let conds = self.prompt_if.entry(sym.clone()).or_default();
+                        if !cond.is_empty() && !conds.contains(&cond) {
+                            conds.push(cond);
+                        }
+                    }
                 }
             }
         }
@@ -455,6 +468,10 @@ pub struct Dropped {
     pub origin: String,
     /// `depends on` expressions of the option's Kconfig entries, with the values they saw.
     pub depends_on: Vec<String>,
+    /// Conditions of its prompt (`bool "…" if COND`), with the values they saw: false, the
+    /// option cannot be set whatever its dependencies say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompt_if: Vec<String>,
     pub essential: bool,
     /// The tree has no such option (a typo, or an option of another version): with the
     /// nearest name it does have, when one is close.
@@ -495,6 +512,13 @@ impl std::fmt::Display for Dropped {
         }
         if !self.depends_on.is_empty() {
             write!(f, ": depends on {}", self.depends_on.join("; "))?;
+        }
+        if !self.prompt_if.is_empty() {
+            write!(
+                f,
+                "; and it can be set only if {}",
+                self.prompt_if.join(" or ")
+            )?;
         }
         Ok(())
     }
@@ -560,6 +584,11 @@ pub fn dropped(
         });
         let exprs = kc.depends.get(sym).cloned().unwrap_or_default();
         let depends_on = exprs.iter().map(|e| annotate(e, &got)).collect();
+        let prompt_if = kc
+            .prompt_if
+            .get(sym)
+            .map(|c| c.iter().map(|e| annotate(e, &got)).collect())
+            .unwrap_or_default();
         let mut caused_by: Vec<String> = Vec::new();
         for e in &exprs {
             for tok in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
@@ -578,6 +607,7 @@ pub fn dropped(
             got: have.to_string(),
             origin: origin.clone(),
             depends_on,
+            prompt_if,
             unknown,
             caused_by,
         });
@@ -686,6 +716,30 @@ mod tests {
             d[1].to_string(),
             "CONFIG_DEBUG_INFOO=y: no such option in this tree (from mine.config); did you mean \
              CONFIG_DEBUG_INFO?"
+        );
+    }
+
+    /// PROC_KCORE on 32-bit ARM: its dependencies hold, its prompt's condition does not.
+    #[test]
+    fn a_prompt_that_shows_only_if_is_named_as_the_reason() {
+        let kc = kconfig(
+            "config PROC_KCORE\n\tbool \"/proc/kcore support\" if !ARM\n\tdepends on PROC_FS && MMU\n",
+        );
+        assert_eq!(kc.prompt_if["PROC_KCORE"], vec!["!ARM".to_string()]);
+        let f = vec![Fragment {
+            origin: "modverify required".into(),
+            lines: vec!["CONFIG_PROC_KCORE=y".into()],
+        }];
+        let d = dropped(
+            "CONFIG_PROC_FS=y\nCONFIG_MMU=y\nCONFIG_ARM=y\n",
+            &f,
+            &kc,
+            &[],
+        );
+        assert_eq!(
+            d[0].to_string(),
+            "CONFIG_PROC_KCORE=y was dropped (now n; from modverify required): depends on \
+             PROC_FS && MMU [PROC_FS=y, MMU=y]; and it can be set only if !ARM [ARM=y]"
         );
     }
 

@@ -196,6 +196,8 @@ impl<'de> Deserialize<'de> for Dropped {
             #[serde(default)]
             depends_on: Vec<String>,
             #[serde(default)]
+            prompt_if: Vec<String>,
+            #[serde(default)]
             essential: bool,
             #[serde(default)]
             unknown: Option<RawUnknown>,
@@ -214,6 +216,7 @@ impl<'de> Deserialize<'de> for Dropped {
             got: r.got,
             origin: r.origin,
             depends_on: r.depends_on,
+            prompt_if: r.prompt_if,
             essential: r.essential,
             unknown: r
                 .unknown
