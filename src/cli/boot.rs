@@ -56,7 +56,8 @@ pub struct BootArgs {
     /// Its modules (a directory, e.g. lib/modules/VERSION/kernel; compressed modules are fine)
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
-    /// The kernel's ELF, for the static prediction and the export-table comparison
+    /// The kernel's ELF or its image (vmlinuz, Image with System.map beside it), read as
+    /// `modverify check` reads it: for the static prediction and the export-table comparison
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
     /// Module.symvers, cross-checked against vmlinux (or the export source without it)
