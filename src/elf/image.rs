@@ -110,7 +110,7 @@ fn zboot_payload(b: &[u8]) -> Option<&[u8]> {
 /// x86 boot protocol 2.08+: `payload_offset`/`payload_length` from the start of the
 /// protected-mode code, which follows `setup_sects` 512-byte sectors after the boot sector.
 fn bzimage_payload(b: &[u8]) -> Option<&[u8]> {
-    if b.get(0x202..0x206)? != b"HdrS" {
+    if !is_bzimage(b) {
         return None;
     }
     let setup_sects = match *b.get(0x1f1)? {
@@ -140,11 +140,17 @@ pub fn raw_identity(b: &[u8]) -> Option<RawIdentity> {
     }
 }
 
+/// The x86 boot protocol's header: `boot_flag` 0xAA55 at 0x1fe and `HdrS` at 0x202. Both:
+/// sh's zImage has `HdrS` at 0x202 too (its own loader's header), without the boot flag.
+fn is_bzimage(b: &[u8]) -> bool {
+    b.get(0x1fe..0x200) == Some(&[0x55, 0xaa][..]) && b.get(0x202..0x206) == Some(&b"HdrS"[..])
+}
+
 /// An x86 bzImage (boot protocol header `HdrS` at 0x202): x86-64 where `xloadflags` has
 /// XLF_KERNEL_64, else i386. Only to name what a boot was given; the static check reads
 /// the ELF inside it by other means.
 pub fn bzimage_identity(b: &[u8]) -> Option<RawIdentity> {
-    if b.get(0x202..0x206)? != b"HdrS" {
+    if !is_bzimage(b) {
         return None;
     }
     let xloadflags = u16::from_le_bytes(b.get(0x236..0x238)?.try_into().ok()?);
@@ -308,5 +314,23 @@ mod tests {
         z.extend_from_slice(&1000u32.to_le_bytes());
         z.extend_from_slice(&1000u32.to_le_bytes());
         assert!(unwrap(z, &mut steps).is_err());
+    }
+
+    /// sh4's zImage carries `HdrS` at 0x202 (bytes as modverify's sh4 build made them) but
+    /// no x86 boot flag: not a bzImage, so a boot of it is not refused as x86's.
+    #[test]
+    fn an_sh_zimage_is_not_an_x86_bzimage() {
+        let mut sh = vec![0u8; 0x240];
+        for i in (0x1f0..0x200).step_by(2) {
+            sh[i] = 0x09;
+        }
+        sh[0x202..0x206].copy_from_slice(b"HdrS");
+        sh[0x206] = 0x02;
+        sh[0x207] = 0x02;
+        assert!(bzimage_identity(&sh).is_none());
+        let mut x86 = sh.clone();
+        x86[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
+        x86[0x236] = 1;
+        assert_eq!(bzimage_identity(&x86).map(|i| i.machine), Some(62));
     }
 }
