@@ -688,15 +688,22 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The command as a shell line: its environment settings, program and arguments, quoted. A
+/// PATH that is this process's own with directories put before it is written as
+/// `PATH=DIRS:"$PATH"`: what was added, not this machine's whole PATH.
 pub fn command_line(cmd: &Command) -> String {
+    let own_path = std::env::var("PATH").unwrap_or_default();
     let mut parts: Vec<String> = cmd
         .get_envs()
         .filter_map(|(k, v)| {
-            Some(format!(
-                "{}={}",
-                k.to_string_lossy(),
-                shell_quote(&v?.to_string_lossy())
-            ))
+            let (k, v) = (k.to_string_lossy(), v?.to_string_lossy());
+            let added = (k == "PATH" && !own_path.is_empty())
+                .then(|| v.strip_suffix(own_path.as_str())?.strip_suffix(':'))
+                .flatten();
+            Some(match added {
+                Some(dirs) => format!("PATH={}:\"$PATH\"", shell_quote(dirs)),
+                None => format!("{k}={}", shell_quote(&v)),
+            })
         })
         .collect();
     parts.push(shell_quote(&cmd.get_program().to_string_lossy()));
@@ -707,6 +714,20 @@ pub fn command_line(cmd: &Command) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PATH with a directory put first is written as that directory and `$PATH`.
+    #[test]
+    fn a_command_line_says_what_was_added_to_path() {
+        let own = std::env::var("PATH").unwrap();
+        let mut c = Command::new("make");
+        c.env("PATH", format!("/cache/gcc/bin:{own}")).arg("CC=x y");
+        assert_eq!(
+            command_line(&c),
+            "PATH=/cache/gcc/bin:\"$PATH\" make 'CC=x y'"
+        );
+        c.env("PATH", "/only/this");
+        assert_eq!(command_line(&c), "PATH=/only/this make 'CC=x y'");
+    }
 
     #[test]
     fn output_is_drained_and_status_kept() {
