@@ -610,3 +610,39 @@ fn reusing_out_clears_the_previous_run_and_says_so() {
         "compared with the previous run: {r:#}"
     );
 }
+
+/// `--arch all` is what this machine can build: a descriptor with no build recipe (loong64)
+/// is left out and named, not made an arch that fails every run; named by itself it is still
+/// bad input.
+#[test]
+fn arch_all_leaves_out_what_cannot_be_built_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("all");
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "all",
+        "--static-only",
+        "--source",
+        "/nonexistent",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let said = text(&o);
+    assert!(
+        said.contains("leaves out") && said.contains("loong64"),
+        "{said}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert!(r["arches"].get("loong64").is_none(), "{:#}", r["arches"]);
+    assert!(r["arches"].get("riscv64").is_some(), "{:#}", r["arches"]);
+    let o = modverify(&[
+        "run",
+        "--arch",
+        "loong64",
+        "--out",
+        tmp.path().join("one").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
