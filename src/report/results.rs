@@ -47,7 +47,14 @@ pub fn arch_cells(a: &ArchResult) -> [(String, bool); 7] {
         }
         None => ("-".into(), "-".into()),
     };
-    let consistent = a.check.as_ref().map(|c| c.exports.consistent);
+    // The static table's consistency: the check's, or (a `boot` with a vmlinux) the table the
+    // boot read through the check stage.
+    let consistent = a.check.as_ref().map(|c| c.exports.consistent).or_else(|| {
+        a.boot
+            .as_ref()
+            .and_then(|b| b.static_table.as_ref())
+            .map(|t| t.consistent)
+    });
     let equal = a
         .boot
         .as_ref()
