@@ -582,8 +582,7 @@ fn retry(
             todo.extend(p.plan[i].needs.iter().copied());
         }
     }
-    // What boot_batch reads of the plan, and no more: the parsed modules (`inputs`, every
-    // module's facts) are not copied for a retry.
+    // What boot_batch reads of the plan, and no more.
     let rp = Prepared {
         token: p.token.clone(),
         kernel: p.kernel.clone(),
@@ -602,7 +601,6 @@ fn retry(
         ceiling_mb: p.ceiling_mb,
         notes: Vec::new(),
         shard_note: None,
-        inputs: Vec::new(),
         shadowed: Vec::new(),
     };
     let ro = BootOptions {

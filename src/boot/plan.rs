@@ -44,7 +44,6 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// This shard's share of the run (`--shard`), said apart from the notes.
     pub shard_note: Option<String>,
-    pub inputs: Vec<crate::check::modules::ModuleInput>,
     /// Files another file of their name takes precedence over: not loaded, reported so.
     pub shadowed: Vec<crate::depmod::Shadowed>,
 }
@@ -394,7 +393,6 @@ pub(super) fn prepare_with(
         memory_mb,
         ceiling_mb: ceiling,
         notes,
-        inputs,
         shadowed,
     })
 }
